@@ -1,0 +1,74 @@
+"""Audit events and notifications, written in the caller's transaction.
+
+Every transition writes an append-only audit event; when ``audit_channel`` is configured the event is also
+queued for the channel. Notifications are queued in the durable outbox as *what happened* (kind, recipient,
+request) — the Slack layer renders them from the request's state when it sends them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from store import repository as repo
+from store.models import AccessRequest, Grant
+
+
+class Events:
+    def __init__(self, audit_channel: Callable[[], str | None] | None = None) -> None:
+        self._audit_channel = audit_channel or (lambda: None)
+
+    def record(
+        self,
+        session: Session,
+        now: datetime,
+        event: str,
+        actor: str,
+        request: AccessRequest | None = None,
+        *,
+        grant: Grant | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        request_id = request.id if request is not None else (grant.request_id if grant is not None else None)
+        grant_id = grant.id if grant is not None else None
+        repo.add_audit(
+            session, at=now, event=event, actor=actor, request_id=request_id, grant_id=grant_id, details=details
+        )
+        channel = self._audit_channel()
+        if channel:
+            repo.enqueue(
+                session,
+                now=now,
+                kind="audit_post",
+                recipient=channel,
+                request_id=request_id,
+                grant_id=grant_id,
+                payload={"event": event, "actor": actor, "details": details or {}},
+            )
+
+    def notify(
+        self,
+        session: Session,
+        now: datetime,
+        kind: str,
+        recipient: str | None,
+        request: AccessRequest | None = None,
+        *,
+        grant: Grant | None = None,
+        payload: dict[str, Any] | None = None,
+        secret: str | None = None,
+    ) -> None:
+        request_id = request.id if request is not None else (grant.request_id if grant is not None else None)
+        repo.enqueue(
+            session,
+            now=now,
+            kind=kind,
+            recipient=recipient,
+            request_id=request_id,
+            grant_id=grant.id if grant is not None else None,
+            payload=payload,
+            secret=secret,
+        )

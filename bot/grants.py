@@ -1,0 +1,423 @@
+"""Granting, extending, revoking and expiring through connectors (SPEC §5 Grant/Extend/Revoke, §8).
+
+A grant is written as an intent (``granting``, with its expiry) before its connector is called; a revoke is
+written as ``revoking`` before the connector is called and marked ended after. A crash anywhere leaves a row
+that the due work (``grant:<request>``, ``revoke:<grant>``) finishes: connectors are idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from bot.clock import Clock
+from bot.crypto import SecretBox
+from bot.events import Events
+from bot.policy_holder import PolicyHolder
+from bot.records import RequestRecord
+from integrations.base import Connector, ConnectorError, GrantSpec
+from policy.config import Flow
+from policy.durations import format_duration, parse_requested_hours
+from policy.errors import InvalidRequest, InvalidState, NotEligible, NotFound
+from policy.identity import Identity
+from policy.resources import Permission, Resource
+from store import repository as repo
+from store.db import Database
+from store.models import AccessRequest, Extension, Grant
+
+log = logging.getLogger(__name__)
+
+MAX_GRANT_ATTEMPTS = 5
+MAX_REVOKE_ATTEMPTS = 8
+SLOW_SWEEP = timedelta(hours=1)
+LEASE = timedelta(minutes=2)
+LIVE = ("granting", "active")
+
+
+def backoff(attempt: int, *, base: float = 5.0, cap: float = 3600.0) -> timedelta:
+    """Exponential backoff with ±20 % jitter: 5s, 10s, 20s, … capped at an hour."""
+    delay = min(cap, base * (2 ** max(0, attempt - 1)))
+    return timedelta(seconds=delay * random.uniform(0.8, 1.2))
+
+
+def grant_spec(grant: Grant) -> GrantSpec:
+    resource = Resource(
+        integration=grant.integration,
+        type=str(grant.resource.get("type", "")),
+        name=str(grant.resource.get("name", "")),
+        path=str(grant.resource.get("path", "")),
+        source_id=str(grant.resource.get("source_id", "")),
+        tags=tuple(sorted(dict(grant.resource.get("tags", {})).items())),
+        risk=grant.resource.get("risk", "medium"),
+    )
+    permission = Permission(
+        integration=grant.integration,
+        name=grant.permission,
+        risk=grant.permission_spec.get("risk", "medium"),
+        roles=tuple(grant.permission_spec.get("roles", ())),
+    )
+    return GrantSpec(
+        grant_id=grant.id,
+        request_id=grant.request_id,
+        grantee_slack_id=grant.grantee_id,
+        grantee_email=grant.grantee_email,
+        integration=grant.integration,
+        resource=resource,
+        permission=permission,
+        expires_at=grant.expires_at,
+        external_ref=grant.external_ref,
+    )
+
+
+class GrantRunner:
+    def __init__(
+        self,
+        db: Database,
+        policy: PolicyHolder,
+        connectors: Mapping[str, Connector],
+        clock: Clock,
+        events: Events,
+        secrets: SecretBox,
+    ) -> None:
+        self.db = db
+        self.policy = policy
+        self.connectors = connectors
+        self.clock = clock
+        self.events = events
+        self.secrets = secrets
+
+    def connector(self, integration: str) -> Connector:
+        try:
+            return self.connectors[integration]
+        except KeyError:
+            raise ConnectorError(f"no connector is configured for integration {integration!r}") from None
+
+    # --- grant --------------------------------------------------------------------------------------------------
+
+    def run_request(self, request_id: int) -> None:
+        """Run the request's grant work now if nobody else holds it (the scheduler retries otherwise)."""
+        self.run_keyed(f"grant:{request_id}", lambda: self.execute_grants(request_id))
+
+    def run_keyed(self, key: str, action: object) -> None:
+        now = self.clock.now()
+        with self.db.begin() as session:
+            work = repo.claim_work_by_key(session, key=key, now=now, lease=LEASE)
+            work_id = work.id if work is not None else None
+        if work_id is None:
+            return
+        try:
+            done = action()  # type: ignore[operator]
+        except Exception as exc:  # noqa: BLE001 — recorded and retried by the scheduler
+            log.warning("%s failed: %s", key, exc)
+            with self.db.begin() as session:
+                repo.retry_work(session, work_id=work_id, due_at=self.clock.now() + backoff(1), error=str(exc))
+            return
+        with self.db.begin() as session:
+            if done is False:
+                repo.retry_work(session, work_id=work_id, due_at=self.next_retry(key), error="will retry")
+            else:
+                repo.finish_work(session, work_id=work_id, now=self.clock.now())
+
+    def next_retry(self, key: str) -> datetime:
+        with self.db.begin() as session:
+            kind, _, ident = key.partition(":")
+            attempts = 1
+            if kind == "grant":
+                row = repo.get_request(session, int(ident))
+                attempts = max((g.attempts for g in row.grants), default=1) if row else 1
+            elif kind == "revoke":
+                grant = repo.get_grant(session, int(ident))
+                attempts = grant.attempts if grant else 1
+                if grant is not None and grant.state == "revoke_failed":
+                    return self.clock.now() + SLOW_SWEEP
+        return self.clock.now() + backoff(attempts)
+
+    def execute_grants(self, request_id: int) -> bool:
+        """Call the connector for every ``granting`` grant of the request; True when none is left to retry."""
+        with self.db.begin() as session:
+            row = repo.get_request(session, request_id)
+            if row is None:
+                return True
+            pending = [(g.id, grant_spec(g)) for g in row.grants if g.state == "granting"]
+            duration = row.duration_seconds
+        all_done = True
+        for grant_id, spec in pending:
+            try:
+                result = self.connector(spec.integration).grant(spec)
+            except ConnectorError as exc:
+                all_done &= self._grant_failed(grant_id, str(exc), retryable=exc.retryable)
+                continue
+            now = self.clock.now()
+            with self.db.begin() as session:
+                grant = repo.get_grant(session, grant_id, for_update=True)
+                if grant is None or grant.state != "granting":
+                    continue
+                grant.state = "active"
+                grant.granted_at = now
+                grant.attempts += 1
+                grant.external_ref = result.external_ref
+                grant.expires_at = None if duration is None else now + timedelta(seconds=duration)
+                request = repo.get_request(session, request_id, for_update=True)
+                assert request is not None
+                if request.state == "granting":
+                    request.state = "active"
+                    request.updated_at = now
+                self.events.record(session, now, "granted", "accessbot", request, grant=grant, details={
+                    "resource": grant.resource_key, "permission": grant.permission,
+                    "expires_at": grant.expires_at.isoformat() if grant.expires_at else None,
+                })
+                secret = self.secrets.encrypt(json.dumps(dict(result.credentials))) if result.credentials else None
+                self.events.notify(session, now, "access_granted", grant.grantee_id, request, grant=grant,
+                                   payload={"note": result.note}, secret=secret)
+                if grant.grantee_id != request.requester_id:
+                    self.events.notify(session, now, "access_granted_requester", request.requester_id, request,
+                                       grant=grant)
+                self._schedule_expiry(session, grant, request)
+        return all_done
+
+    def _grant_failed(self, grant_id: int, error: str, *, retryable: bool) -> bool:
+        now = self.clock.now()
+        with self.db.begin() as session:
+            grant = repo.get_grant(session, grant_id, for_update=True)
+            if grant is None or grant.state != "granting":
+                return True
+            grant.attempts += 1
+            grant.last_error = error[:2000]
+            request = repo.get_request(session, grant.request_id, for_update=True)
+            give_up = not retryable or grant.attempts >= MAX_GRANT_ATTEMPTS
+            self.events.record(session, now, "grant_failed" if give_up else "grant_attempt_failed", "accessbot",
+                               request, grant=grant, details={"error": error[:500], "attempt": grant.attempts})
+            if not give_up:
+                return False
+            grant.state = "failed"
+            grant.ended_at = now
+            grant.end_reason = "grant failed"
+            assert request is not None
+            if all(g.state in ("failed",) for g in request.grants):
+                request.state = "failed"
+                request.updated_at = now
+            self.events.notify(session, now, "grant_failed", request.requester_id, request, grant=grant,
+                               payload={"error": error[:300]})
+            return True
+
+    def _schedule_expiry(self, session: Session, grant: Grant, request: AccessRequest) -> None:
+        if grant.expires_at is None:
+            return
+        repo.schedule(session, kind="expire", key=f"expire:{grant.id}", due_at=grant.expires_at,
+                      request_id=request.id, grant_id=grant.id)
+        before = self.policy.current.config.reminder_before
+        remind_at = max(grant.expires_at - before, grant.granted_at or grant.expires_at)
+        if remind_at < grant.expires_at:
+            repo.schedule(session, kind="remind", key=f"remind:{grant.id}", due_at=remind_at,
+                          request_id=request.id, grant_id=grant.id,
+                          payload={"expires_at": grant.expires_at.isoformat()})
+
+    # --- extend -------------------------------------------------------------------------------------------------
+
+    def extend(self, request_id: int, actor: Identity, hours: str | None = None) -> RequestRecord:
+        """Extend the actor's active grants of a request by the flow's ``extend.each`` (or fewer hours)."""
+        now = self.clock.now()
+        with self.db.begin() as session:
+            request = repo.get_request(session, request_id)
+            if request is None:
+                raise NotFound(f"There is no request #{request_id}.")
+            flow = Flow.model_validate(request.flow_snapshot["flow"])
+            grants = self._actor_grants(request, actor, states=("active",))
+            if not grants:
+                raise InvalidState(f"Request #{request_id} has no active access of yours to extend.")
+            if flow.extend.max_times == 0:
+                raise InvalidRequest(f"Flow {flow.name} does not allow extensions; make a new request.")
+            if any(g.expires_at is None for g in grants):
+                raise InvalidRequest("This access does not expire; there is nothing to extend.")
+            used = max(g.extensions_used for g in grants)
+            if used >= flow.extend.max_times:
+                raise InvalidRequest(
+                    f"Request #{request_id} was already extended {used} time(s), the most flow {flow.name} allows."
+                )
+            delta = flow.extend.each if not hours else parse_requested_hours(hours, flow.extend.each)
+            plans = [(g.id, grant_spec(g), g.expires_at + delta) for g in grants if g.expires_at]  # type: ignore[operator]
+        for _, spec, until in plans:
+            self.connector(spec.integration).extend(spec, until)
+        with self.db.begin() as session:
+            request = repo.get_request(session, request_id, for_update=True)
+            assert request is not None
+            for grant_id, _, until in plans:
+                grant = repo.get_grant(session, grant_id, for_update=True)
+                if grant is None or grant.state != "active":
+                    continue
+                session.add(Extension(grant_id=grant.id, actor_id=actor.key, created_at=now,
+                                      previous_expiry=grant.expires_at, new_expiry=until))
+                grant.expires_at = until
+                grant.extensions_used += 1
+                self._schedule_expiry(session, grant, request)
+                self.events.record(session, now, "extended", actor.key, request, grant=grant, details={
+                    "by": format_duration(delta), "expires_at": until.isoformat(),
+                    "extensions_used": grant.extensions_used,
+                })
+                self.events.notify(session, now, "access_extended", grant.grantee_id, request, grant=grant)
+            session.flush()
+            return RequestRecord.of(request)
+
+    # --- revoke / expire ----------------------------------------------------------------------------------------
+
+    def revoke(self, request_id: int, actor: Identity, *, reason: str = "revoked") -> RequestRecord:
+        """Revoke now: the grantee, the requester or an admin (of the flow's space) may."""
+        now = self.clock.now()
+        with self.db.begin() as session:
+            request = repo.get_request(session, request_id, for_update=True)
+            if request is None:
+                raise NotFound(f"There is no request #{request_id}.")
+            space = request.flow_snapshot["flow"].get("space")
+            admin = self.policy.current.is_admin(actor, space=space)
+            states = ("granting", "active", "revoke_failed")
+            everything = admin or request.requester_id == actor.key
+            grants = (
+                [g for g in request.grants if g.state in states]
+                if everything
+                else self._actor_grants(request, actor, states=states)
+            )
+            if not grants and not (everything or any(g.grantee_id == actor.key for g in request.grants)):
+                raise NotEligible("Only the grantee, the requester or an admin can revoke this access.")
+            if not grants:
+                if request.state == "pending":
+                    raise InvalidState(f"Request #{request_id} is still pending; cancel it instead.")
+                return RequestRecord.of(request)
+            for grant in grants:
+                self._begin_revoke(session, request, grant, now, actor=actor.key, reason=reason)
+            ids = [g.id for g in grants]
+        for grant_id in ids:
+            self.run_keyed(f"revoke:{grant_id}", lambda gid=grant_id: self.execute_revoke(gid))
+        return self._record(request_id)
+
+    def expire(self, grant_id: int) -> bool:
+        """Due work ``expire:<grant>``: start revoking a grant whose time is up (idempotent)."""
+        now = self.clock.now()
+        with self.db.begin() as session:
+            grant = repo.get_grant(session, grant_id, for_update=True)
+            if grant is None or grant.state not in LIVE or grant.expires_at is None or grant.expires_at > now:
+                return True
+            request = repo.get_request(session, grant.request_id, for_update=True)
+            assert request is not None
+            self._begin_revoke(session, request, grant, now, actor="accessbot", reason="expired")
+        return self.execute_revoke(grant_id)
+
+    def _begin_revoke(self, session: Session, request: AccessRequest, grant: Grant, now: datetime, *,
+                      actor: str, reason: str) -> None:
+        grant.state = "revoking"
+        grant.end_reason = reason
+        grant.attempts = 0
+        repo.cancel_grant_work(session, now=now, grant_id=grant.id, kinds=("expire", "remind"))
+        self.events.record(session, now, "revoke_started", actor, request, grant=grant, details={"reason": reason})
+        repo.schedule(session, kind="revoke", key=f"revoke:{grant.id}", due_at=now, request_id=request.id,
+                      grant_id=grant.id)
+
+    def execute_revoke(self, grant_id: int) -> bool:
+        """Call the connector to revoke, then mark the grant ended. False = failed, retry later."""
+        with self.db.begin() as session:
+            grant = repo.get_grant(session, grant_id)
+            if grant is None or grant.state not in ("revoking", "revoke_failed"):
+                return True
+            spec = grant_spec(grant)
+            keep = repo.overlapping_grants(session, grant)
+        connector = self.connector(spec.integration)
+        shared = bool(getattr(connector, "shared_access", False))
+        try:
+            if not (shared and keep):
+                connector.revoke(spec)
+        except ConnectorError as exc:
+            return self._revoke_failed(grant_id, str(exc))
+        now = self.clock.now()
+        with self.db.begin() as session:
+            grant = repo.get_grant(session, grant_id, for_update=True)
+            if grant is None or grant.state not in ("revoking", "revoke_failed"):
+                return True
+            request = repo.get_request(session, grant.request_id, for_update=True)
+            assert request is not None
+            expired = grant.end_reason == "expired"
+            grant.state = "expired" if expired else "revoked"
+            grant.ended_at = now
+            details: dict[str, object] = {"reason": grant.end_reason}
+            if shared and keep:
+                details["access_kept_by_grants"] = [g.id for g in keep]
+            self.events.record(session, now, grant.state, "accessbot", request, grant=grant, details=details)
+            for user in dict.fromkeys([grant.grantee_id, request.requester_id]):
+                self.events.notify(session, now, "access_ended", user, request, grant=grant,
+                                   payload={"state": grant.state})
+            if all(g.state not in ("granting", "active", "revoking", "revoke_failed") for g in request.grants):
+                ended = {g.state for g in request.grants}
+                request.state = "expired" if ended <= {"expired", "failed"} and "expired" in ended else (
+                    "revoked" if "revoked" in ended else request.state)
+                request.updated_at = now
+        return True
+
+    def _revoke_failed(self, grant_id: int, error: str) -> bool:
+        now = self.clock.now()
+        with self.db.begin() as session:
+            grant = repo.get_grant(session, grant_id, for_update=True)
+            if grant is None:
+                return True
+            grant.attempts += 1
+            grant.last_error = error[:2000]
+            request = repo.get_request(session, grant.request_id)
+            self.events.record(session, now, "revoke_attempt_failed", "accessbot", request, grant=grant,
+                               details={"error": error[:500], "attempt": grant.attempts})
+            if grant.attempts == 1:
+                self.events.notify(session, now, "revoke_failing", None, request, grant=grant,
+                                   payload={"error": error[:300]})
+            if grant.attempts >= MAX_REVOKE_ATTEMPTS and grant.state != "revoke_failed":
+                grant.state = "revoke_failed"
+                self.events.record(session, now, "revoke_failed", "accessbot", request, grant=grant,
+                                   details={"error": error[:500]})
+        return False
+
+    def force_close(self, grant_id: int, actor: Identity) -> None:
+        """An admin closes a grant whose revoke keeps failing (audited; the access may still exist)."""
+        if not self.policy.current.is_admin(actor):
+            raise NotEligible("Only an admin can force a grant closed.")
+        now = self.clock.now()
+        with self.db.begin() as session:
+            grant = repo.get_grant(session, grant_id, for_update=True)
+            if grant is None or grant.state not in ("revoking", "revoke_failed"):
+                raise InvalidState(f"Grant {grant_id} is not being revoked.")
+            grant.state = "revoked"
+            grant.ended_at = now
+            repo.cancel_work(session, now=now, request_id=grant.request_id, kinds=("revoke",))
+            self.events.record(session, now, "force_closed", actor.key, None, grant=grant,
+                               details={"last_error": grant.last_error})
+
+    def remind(self, grant_id: int, expected: str | None) -> bool:
+        now = self.clock.now()
+        with self.db.begin() as session:
+            grant = repo.get_grant(session, grant_id)
+            if grant is None or grant.state != "active" or grant.expires_at is None or grant.expires_at <= now:
+                return True  # gone, or already due to expire: a reminder now would be noise
+            if expected and grant.expires_at.isoformat() != expected:
+                return True  # extended since: a new reminder is scheduled
+            request = repo.get_request(session, grant.request_id)
+            self.events.notify(session, now, "expiry_reminder", grant.grantee_id, request, grant=grant)
+            self.events.record(session, now, "reminded", "accessbot", request, grant=grant)
+        return True
+
+    # --- helpers ------------------------------------------------------------------------------------------------
+
+    def _actor_grants(self, request: AccessRequest, actor: Identity, *, states: tuple[str, ...]) -> list[Grant]:
+        key = actor.key
+        mine = [g for g in request.grants if g.state in states and g.grantee_id == key]
+        if mine:
+            return mine
+        if request.requester_id == key or self.policy.current.is_admin(actor):
+            return [g for g in request.grants if g.state in states]
+        return []
+
+    def _record(self, request_id: int) -> RequestRecord:
+        with self.db.begin() as session:
+            row = repo.get_request(session, request_id)
+            assert row is not None
+            return RequestRecord.of(row)
+
+

@@ -1,0 +1,68 @@
+"""The configuration in force: compiled once per load, swapped atomically on reload (SIGHUP, file change)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+
+from policy.config import Config
+from policy.flows import CompiledPolicy
+from policy.validation import ConfigError, load_config_file
+
+log = logging.getLogger(__name__)
+
+
+class PolicyHolder:
+    """Holds the current :class:`CompiledPolicy`. A new file that does not validate is refused."""
+
+    def __init__(self, policy: CompiledPolicy, path: str | None = None) -> None:
+        self._policy = policy
+        self._path = path
+        self._mtime = os.path.getmtime(path) if path and os.path.exists(path) else None
+        self._lock = threading.Lock()
+        self.on_refused: list[Callable[[ConfigError], None]] = []
+
+    @classmethod
+    def from_file(cls, path: str) -> PolicyHolder:
+        return cls(CompiledPolicy(load_config_file(path)), path)
+
+    @classmethod
+    def from_config(cls, config: Config) -> PolicyHolder:
+        return cls(CompiledPolicy(config))
+
+    @property
+    def current(self) -> CompiledPolicy:
+        return self._policy
+
+    def replace(self, config: Config) -> None:
+        compiled = CompiledPolicy(config)
+        with self._lock:
+            self._policy = compiled
+
+    def reload(self) -> bool:
+        """Load the file again; True when the new config is in force, False when it was refused."""
+        if not self._path:
+            return False
+        try:
+            compiled = CompiledPolicy(load_config_file(self._path))
+        except ConfigError as exc:
+            log.error("config reload refused; the previous configuration stays in force:\n%s", exc)
+            for callback in self.on_refused:
+                callback(exc)
+            return False
+        with self._lock:
+            self._policy = compiled
+            self._mtime = os.path.getmtime(self._path)
+        log.info("configuration reloaded from %s (%d flows)", self._path, len(compiled.flows))
+        return True
+
+    def reload_if_changed(self) -> bool:
+        if not self._path or not os.path.exists(self._path):
+            return False
+        mtime = os.path.getmtime(self._path)
+        if mtime == self._mtime:
+            return False
+        self._mtime = mtime
+        return self.reload()

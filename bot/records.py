@@ -1,0 +1,127 @@
+"""Plain, frozen views of stored requests and grants: what handlers, views and the CLI read (no ORM leaks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from policy.durations import parse_duration
+from store.models import AccessRequest, Grant
+
+
+@dataclass(frozen=True, slots=True)
+class VoteRecord:
+    approver_id: str
+    decision: str
+    reason: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GrantRecord:
+    id: int
+    request_id: int
+    grantee_id: str
+    grantee_email: str | None
+    integration: str
+    resource_key: str
+    resource_name: str
+    resource_type: str
+    permission: str
+    state: str
+    granted_at: datetime | None
+    expires_at: datetime | None
+    ended_at: datetime | None
+    end_reason: str | None
+    extensions_used: int
+    attempts: int
+    last_error: str | None
+
+    @classmethod
+    def of(cls, grant: Grant) -> GrantRecord:
+        return cls(
+            id=grant.id,
+            request_id=grant.request_id,
+            grantee_id=grant.grantee_id,
+            grantee_email=grant.grantee_email,
+            integration=grant.integration,
+            resource_key=grant.resource_key,
+            resource_name=str(grant.resource.get("name", grant.resource_key)),
+            resource_type=str(grant.resource.get("type", "")),
+            permission=grant.permission,
+            state=grant.state,
+            granted_at=grant.granted_at,
+            expires_at=grant.expires_at,
+            ended_at=grant.ended_at,
+            end_reason=grant.end_reason,
+            extensions_used=grant.extensions_used,
+            attempts=grant.attempts,
+            last_error=grant.last_error,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    id: int
+    state: str
+    flow_name: str
+    requester_id: str
+    requester_email: str | None
+    grantee_ids: tuple[str, ...]
+    integration: str
+    permission: str
+    resource_keys: tuple[str, ...]
+    duration: timedelta | None
+    justification: str
+    escalation_tier: int
+    created_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+    decision_reason: str | None
+    pending_until: datetime | None
+    risk: str
+    require_approver_reason: bool
+    extend_max_times: int
+    extend_each: timedelta
+    grants: tuple[GrantRecord, ...]
+    votes: tuple[VoteRecord, ...]
+
+    @property
+    def resource_names(self) -> list[str]:
+        return [key.split("/", 2)[-1] for key in self.resource_keys]
+
+    @property
+    def expires_at(self) -> datetime | None:
+        times = [g.expires_at for g in self.grants if g.expires_at is not None]
+        return max(times) if times else None
+
+    @classmethod
+    def of(cls, row: AccessRequest) -> RequestRecord:
+        snapshot = row.flow_snapshot or {}
+        flow = snapshot.get("flow", {})
+        extend = flow.get("extend", {})
+        return cls(
+            id=row.id,
+            state=row.state,
+            flow_name=row.flow_name,
+            requester_id=row.requester_id,
+            requester_email=row.requester_email,
+            grantee_ids=tuple(row.grantee_ids),
+            integration=row.integration,
+            permission=row.permission,
+            resource_keys=tuple(row.resource_keys),
+            duration=None if row.duration_seconds is None else timedelta(seconds=row.duration_seconds),
+            justification=row.justification,
+            escalation_tier=row.escalation_tier,
+            created_at=row.created_at,
+            decided_at=row.decided_at,
+            decided_by=row.decided_by,
+            decision_reason=row.decision_reason,
+            pending_until=row.pending_until,
+            risk=str(snapshot.get("risk", "medium")),
+            require_approver_reason=bool(flow.get("settings", {}).get("require_approver_reason", False)),
+            extend_max_times=int(extend.get("max_times", 0)),
+            extend_each=parse_duration(extend.get("each", "30m")),
+            grants=tuple(GrantRecord.of(g) for g in row.grants),
+            votes=tuple(VoteRecord(v.approver_id, v.decision, v.reason, v.created_at) for v in row.votes),
+        )

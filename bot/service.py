@@ -1,0 +1,414 @@
+"""The request lifecycle service (SPEC §5): every entry point — Slack, scheduler, CLI — calls these functions.
+
+Each transition is validated, then written with its audit event, its timers and its notifications in one
+transaction. Repeating a transition is harmless: a second approve, cancel or revoke changes nothing.
+Connector calls (grant, extend, revoke) live in :mod:`bot.grants`, run as due work so a crash loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.clock import Clock
+from bot.directory import IdentityProvider
+from bot.events import Events
+from bot.policy_holder import PolicyHolder
+from bot.records import RequestRecord
+from policy.approvals import TIER_BASE, Vote, approval_state, eligible_groups
+from policy.config import Flow
+from policy.durations import parse_requested_hours
+from policy.errors import AlreadyDecided, InvalidRequest, InvalidState, NotEligible, NotFound, Unapprovable
+from policy.flows import FlowChoice
+from policy.identity import Identity
+from policy.resources import RISK_ORDER
+from store import repository as repo
+from store.db import Database
+from store.models import AccessRequest, ApprovalVote, Grant
+
+log = logging.getLogger(__name__)
+
+MAX_JUSTIFICATION = 1000
+MAX_REASON = 124
+
+
+@dataclass(frozen=True, slots=True)
+class RequestInput:
+    requester: Identity
+    resource_keys: Sequence[str]
+    permission: str
+    grantees: Sequence[Identity] = ()
+    duration_hours: str | float | None = None
+    justification: str | None = None
+    mfa_verified: bool = False  # the caller checked the requester's TOTP code (bot.mfa) before submitting
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    request: RequestRecord
+    changed: bool = True
+    message: str = ""
+    approvers: tuple[str, ...] = field(default=())
+
+
+class AccessService:
+    def __init__(
+        self,
+        db: Database,
+        policy: PolicyHolder,
+        directory: IdentityProvider,
+        clock: Clock,
+        *,
+        events: Events | None = None,
+    ) -> None:
+        self.db = db
+        self.policy = policy
+        self.directory = directory
+        self.clock = clock
+        self.events = events or Events()
+        self.grants: Any = None  # bot.grants.GrantRunner, wired by bot.app (it needs the connectors)
+
+    # --- reading ------------------------------------------------------------------------------------------------
+
+    def get(self, request_id: int) -> RequestRecord:
+        with self.db.begin() as session:
+            row = repo.get_request(session, request_id)
+            if row is None:
+                raise NotFound(f"There is no request #{request_id}.")
+            return RequestRecord.of(row)
+
+    def list(self, *, states: Sequence[str] | None = None, user_id: str | None = None, limit: int = 50) -> list[RequestRecord]:
+        with self.db.begin() as session:
+            return [RequestRecord.of(r) for r in repo.list_requests(session, states=states, user_id=user_id, limit=limit)]
+
+    # --- submit -------------------------------------------------------------------------------------------------
+
+    def preview(self, request: RequestInput) -> FlowChoice:
+        """Decide which flow applies and validate the input, without writing anything."""
+        now = self.clock.now()
+        choice = self.policy.current.choose_flow(
+            request.requester, now, request.resource_keys, request.permission, request.grantees
+        )
+        self._duration(choice, request.duration_hours)
+        self._justification(choice, request.justification)
+        return choice
+
+    def submit(self, request: RequestInput) -> Outcome:
+        now = self.clock.now()
+        policy = self.policy.current
+        choice = self.preview(request)
+        flow = choice.flow
+        duration = self._duration(choice, request.duration_hours)
+        justification = self._justification(choice, request.justification)
+        if choice.require_mfa and not request.mfa_verified:
+            raise InvalidRequest("This access needs your MFA code.", field="mfa_code")
+        grantees = list(request.grantees) or [request.requester]
+        approvers: list[Identity] = []
+        if not choice.automatic_approval:
+            approvers = self._approvers_or_refuse(flow, request.requester, grantees, choice, now, tiers=0)
+        risk = max((r.risk for r in choice.resources), key=RISK_ORDER.__getitem__, default="medium")
+        if RISK_ORDER[choice.permission.risk] > RISK_ORDER[risk]:
+            risk = choice.permission.risk
+        with self.db.begin() as session:
+            row = AccessRequest(
+                state="pending",
+                flow_name=flow.name,
+                flow_snapshot={"flow": flow.model_dump(mode="json", by_alias=True), "risk": risk},
+                requester_id=request.requester.key,
+                requester_email=request.requester.email,
+                grantee_ids=[g.key for g in grantees],
+                integration=choice.permission.integration,
+                permission=choice.permission.name,
+                resource_keys=[r.key for r in choice.resources],
+                duration_seconds=None if duration is None else int(duration.total_seconds()),
+                justification=justification,
+                escalation_tier=0,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            session.flush()
+            actor = request.requester.key
+            self.events.record(session, now, "submitted", actor, row, details={
+                "flow": flow.name, "resources": row.resource_keys, "permission": row.permission,
+                "grantees": row.grantee_ids, "duration_seconds": row.duration_seconds,
+            })
+            for grantee in grantees:
+                if not grantee.same_person(request.requester):
+                    self.events.notify(session, now, "grantee_notice", grantee.key, row)
+            if choice.automatic_approval:
+                self.events.record(session, now, "approved", "accessbot", row, details={"automatic": True})
+                self._start_granting(session, row, grantees, choice, now)
+            else:
+                row.pending_until = now + flow.approval.pending_timeout
+                repo.schedule(session, kind="timeout", key=f"timeout:{row.id}", due_at=row.pending_until,
+                              request_id=row.id)
+                if flow.approval.escalation is not None:
+                    repo.schedule(session, kind="escalate", key=f"escalate:{row.id}",
+                                  due_at=now + flow.approval.escalation.every, request_id=row.id)
+                for approver in approvers:
+                    self.events.notify(session, now, "approval_request", approver.key, row)
+                self.events.notify(session, now, "request_submitted", row.requester_id, row,
+                                   payload={"approvers": [a.key for a in approvers]})
+            session.flush()
+            record = RequestRecord.of(row)
+        if self.grants is not None and choice.automatic_approval:
+            self.grants.run_request(record.id)
+            record = self.get(record.id)
+        return Outcome(record, approvers=tuple(a.key for a in approvers))
+
+    def _duration(self, choice: FlowChoice, raw: str | float | None) -> timedelta | None:
+        blank = raw is None or (isinstance(raw, str) and not raw.strip())
+        if choice.require_duration or not blank:
+            return parse_requested_hours(raw, choice.max_duration)
+        return choice.max_duration
+
+    def _justification(self, choice: FlowChoice, text: str | None) -> str:
+        text = (text or "").strip()
+        if choice.require_justification and not text:
+            raise InvalidRequest("Say why you need this access.", field="justification")
+        if len(text) > MAX_JUSTIFICATION:
+            raise InvalidRequest(f"Keep the justification under {MAX_JUSTIFICATION} characters.", field="justification")
+        return text
+
+    def _approvers_or_refuse(
+        self, flow: Flow, requester: Identity, grantees: Sequence[Identity], choice: FlowChoice, now: datetime, *, tiers: int
+    ) -> list[Identity]:
+        eligible = self.eligible_approvers(flow, requester, grantees, {choice.permission.integration}, now, tiers=tiers)
+        groups_with = {g for _, groups in eligible for g in groups}
+        needed = set(range(len(flow.approval.groups)))
+        if not eligible or (flow.approval.combine == "all_of" and not needed <= groups_with):
+            missing = sorted(needed - groups_with)
+            detail = (
+                "nobody but you (or the grantee) is an approver"
+                if self.eligible_approvers(flow, requester, grantees, {choice.permission.integration}, now,
+                                           tiers=tiers, self_allowed=True)
+                else "no active user matches approver group " + ", ".join(str(g + 1) for g in missing or needed)
+            )
+            raise Unapprovable(f"Nobody can approve this request under flow {flow.name}: {detail}. "
+                               "Ask an admin to fix the approvers in accessbot.yml.")
+        return [identity for identity, _ in eligible]
+
+    def eligible_approvers(
+        self, flow: Flow, requester: Identity, grantees: Sequence[Identity], integrations: set[str], now: datetime,
+        *, tiers: int, self_allowed: bool = False,
+    ) -> list[tuple[Identity, frozenset[int]]]:
+        out = []
+        seen: set[str] = set()
+        for candidate in self.directory.candidates(now):
+            key = candidate.key
+            if key in seen:
+                continue
+            seen.add(key)
+            groups = eligible_groups(
+                flow.approval, candidate, requester=requester, grantees=grantees,
+                owned_integrations=candidate.owner_of & frozenset(integrations), tiers_reached=tiers,
+                no_self_approval=flow.settings.no_self_approval and not self_allowed,
+            )
+            if groups:
+                out.append((candidate, groups))
+        return out
+
+    # --- decisions ----------------------------------------------------------------------------------------------
+
+    def approve(self, request_id: int, approver: Identity, reason: str | None = None) -> Outcome:
+        return self._decide(request_id, approver, "approve", reason)
+
+    def deny(self, request_id: int, approver: Identity, reason: str | None = None) -> Outcome:
+        return self._decide(request_id, approver, "deny", reason)
+
+    def _decide(self, request_id: int, approver: Identity, decision: str, reason: str | None) -> Outcome:
+        """Record a vote, re-authorized now, inside the transaction that writes it (one vote per approver)."""
+        now = self.clock.now()
+        reason = (reason or "").strip() or None
+        if reason is not None and len(reason) > MAX_REASON:
+            raise InvalidRequest(f"Keep the reason to {MAX_REASON} characters.", field="reason")
+        requester, grantees = self._parties(request_id, now)
+        try:
+            with self.db.begin() as session:
+                row = self._locked(session, request_id)
+                flow = _flow_of(row)
+                already = next((v for v in row.votes if v.approver_id == approver.key), None)
+                if row.state != "pending":
+                    if already is not None:
+                        return Outcome(RequestRecord.of(row), changed=False, message="You already decided.")
+                    raise AlreadyDecided(_decided_text(row))
+                groups = eligible_groups(
+                    flow.approval, approver, requester=requester, grantees=grantees,
+                    owned_integrations=approver.owner_of & {row.integration}, tiers_reached=row.escalation_tier,
+                    no_self_approval=flow.settings.no_self_approval,
+                )
+                if not groups:
+                    if flow.settings.no_self_approval and (
+                        approver.same_person(requester) or any(approver.same_person(g) for g in grantees)
+                    ):
+                        raise NotEligible("You cannot approve or deny a request you made or that grants you access.")
+                    raise NotEligible(f"You are not an approver of request #{row.id} (flow {flow.name}).")
+                if already is not None:
+                    return Outcome(RequestRecord.of(row), changed=False, message="You already decided.")
+                if flow.settings.require_approver_reason and not reason:
+                    raise InvalidRequest("A reason is required for this decision.", field="reason")
+                row.votes.append(ApprovalVote(
+                    request_id=row.id, approver_id=approver.key, approver_email=approver.email,
+                    decision=decision, groups=sorted(groups), reason=reason, created_at=now,
+                ))
+                session.flush()
+                votes = [Vote(v.approver_id, v.decision, frozenset(v.groups)) for v in row.votes]  # type: ignore[arg-type]
+                state = approval_state(flow.approval, votes)
+                self.events.record(session, now, "vote", approver.key, row, details={
+                    "decision": decision, "groups": sorted(groups), "reason": reason,
+                })
+                if state.status == "pending":
+                    row.updated_at = now
+                    self.events.notify(session, now, "approval_update", None, row)
+                    message = "Your approval is recorded; waiting for " + ", ".join(
+                        f"group {g + 1}" if g < TIER_BASE else "an escalation approver" for g in state.waiting_for
+                    ) + "."
+                    return Outcome(RequestRecord.of(row), message=message)
+                row.decided_at = now
+                row.decided_by = approver.key
+                row.decision_reason = reason
+                repo.cancel_work(session, now=now, request_id=row.id, kinds=("timeout", "escalate"))
+                if state.status == "denied":
+                    self._finish(session, row, "denied", now, actor=approver.key, reason=reason)
+                    record = RequestRecord.of(row)
+                else:
+                    self.events.record(session, now, "approved", approver.key, row, details={"reason": reason})
+                    choice = self._choice_from_row(row, flow)
+                    self._start_granting(session, row, grantees, choice, now)
+                    self.events.notify(session, now, "approval_update", None, row)
+                    record = RequestRecord.of(row)
+        except IntegrityError:  # a concurrent click of the same approver won the unique vote
+            return Outcome(self.get(request_id), changed=False, message="You already decided.")
+        if record.state == "granting" and self.grants is not None:
+            self.grants.run_request(record.id)
+            record = self.get(record.id)
+        return Outcome(record, message=f"Request #{record.id} is {record.state}.")
+
+    def cancel(self, request_id: int, actor: Identity) -> Outcome:
+        now = self.clock.now()
+        with self.db.begin() as session:
+            row = self._locked(session, request_id)
+            if row.requester_id != actor.key and not self.policy.current.is_admin(actor):
+                raise NotEligible("Only the requester (or an admin) can cancel a request.")
+            if row.state == "canceled":
+                return Outcome(RequestRecord.of(row), changed=False, message="Already canceled.")
+            if row.state != "pending":
+                raise InvalidState(f"Request #{row.id} is {row.state}; only pending requests can be canceled.")
+            repo.cancel_work(session, now=now, request_id=row.id, kinds=("timeout", "escalate"))
+            self._finish(session, row, "canceled", now, actor=actor.key)
+            return Outcome(RequestRecord.of(row), message=f"Request #{row.id} is canceled.")
+
+    def time_out(self, request_id: int) -> Outcome:
+        now = self.clock.now()
+        with self.db.begin() as session:
+            row = self._locked(session, request_id)
+            if row.state != "pending" or row.pending_until is None or row.pending_until > now:
+                return Outcome(RequestRecord.of(row), changed=False)
+            repo.cancel_work(session, now=now, request_id=row.id, kinds=("escalate",))
+            self._finish(session, row, "timed_out", now, actor="accessbot")
+            return Outcome(RequestRecord.of(row))
+
+    def escalate(self, request_id: int) -> Outcome:
+        """Reach the next tier: its members become eligible and are DMed; the next escalation is scheduled."""
+        now = self.clock.now()
+        requester, grantees = self._parties(request_id, now)
+        with self.db.begin() as session:
+            row = self._locked(session, request_id)
+            flow = _flow_of(row)
+            escalation = flow.approval.escalation
+            if row.state != "pending" or escalation is None or row.escalation_tier >= len(escalation.tiers):
+                return Outcome(RequestRecord.of(row), changed=False)
+            row.escalation_tier += 1
+            row.updated_at = now
+            tier = row.escalation_tier
+            new = [
+                identity for identity, groups in self.eligible_approvers(
+                    flow, requester, grantees, {row.integration}, now, tiers=tier)
+                if TIER_BASE + tier - 1 in groups
+            ]
+            self.events.record(session, now, "escalated", "accessbot", row, details={
+                "tier": tier, "approvers": [a.key for a in new],
+            })
+            for approver in new:
+                self.events.notify(session, now, "approval_request", approver.key, row)
+            if tier < len(escalation.tiers):
+                repo.schedule(session, kind="escalate", key=f"escalate:{row.id}", due_at=now + escalation.every,
+                              request_id=row.id)
+            return Outcome(RequestRecord.of(row), approvers=tuple(a.key for a in new))
+
+    # --- helpers ------------------------------------------------------------------------------------------------
+
+    def _locked(self, session: Session, request_id: int) -> AccessRequest:
+        row = repo.get_request(session, request_id, for_update=True)
+        if row is None:
+            raise NotFound(f"There is no request #{request_id}.")
+        return row
+
+    def _parties(self, request_id: int, now: datetime) -> tuple[Identity, list[Identity]]:
+        record = self.get(request_id)
+        requester = self.directory.identity(record.requester_id, now)
+        return requester, [self.directory.identity(g, now) for g in record.grantee_ids]
+
+    def _finish(self, session: Session, row: AccessRequest, state: str, now: datetime, *, actor: str,
+                reason: str | None = None) -> None:
+        row.state = state
+        row.updated_at = now
+        row.decided_at = row.decided_at or now
+        self.events.record(session, now, state, actor, row, details={"reason": reason} if reason else {})
+        self.events.notify(session, now, "approval_update", None, row)
+        for user in dict.fromkeys([row.requester_id, *row.grantee_ids]):
+            self.events.notify(session, now, "request_closed", user, row, payload={"state": state})
+
+    def _choice_from_row(self, row: AccessRequest, flow: Flow) -> FlowChoice:
+        """Rebuild what a request grants from its stored snapshot (a config change never alters it)."""
+        policy = self.policy.current
+        resources = []
+        for key in row.resource_keys:
+            resource = policy.catalog.resource(key)
+            if resource is None:
+                raise InvalidState(f"Resource {key} is no longer in the catalog; the request cannot be granted.")
+            resources.append(resource)
+        permission = policy.catalog.permission(row.integration, row.permission)
+        if permission is None:
+            raise InvalidState(f"Permission {row.permission} is no longer configured.")
+        return FlowChoice(flow, tuple(resources), permission, flow.grant_for, flow.require_duration,
+                          flow.settings.require_mfa, flow.settings.require_justification,
+                          flow.approval.type == "automatic")
+
+    def _start_granting(self, session: Session, row: AccessRequest, grantees: Sequence[Identity],
+                        choice: FlowChoice, now: datetime) -> None:
+        """Write the grant intents (state ``granting``) and the due work that executes them."""
+        row.state = "granting"
+        row.updated_at = now
+        for grantee in grantees:
+            for resource in choice.resources:
+                session.add(Grant(
+                    request_id=row.id, grantee_id=grantee.key, grantee_email=grantee.email,
+                    integration=resource.integration, resource_key=resource.key,
+                    resource={"type": resource.type, "name": resource.name, "path": resource.path,
+                              "source_id": resource.source_id, "tags": dict(resource.tags), "risk": resource.risk},
+                    permission=choice.permission.name,
+                    permission_spec={"risk": choice.permission.risk, "roles": list(choice.permission.roles)},
+                    state="granting", created_at=now, extensions_used=0, attempts=0,
+                    expires_at=None if row.duration_seconds is None else now + timedelta(seconds=row.duration_seconds),
+                ))
+        session.flush()
+        repo.schedule(session, kind="grant", key=f"grant:{row.id}", due_at=now, request_id=row.id)
+
+
+
+
+def _flow_of(row: AccessRequest) -> Flow:
+    return Flow.model_validate(row.flow_snapshot["flow"])
+
+
+def _decided_text(row: AccessRequest) -> str:
+    who = f" by <@{row.decided_by}>" if row.decided_by else ""
+    return f"Request #{row.id} was already decided: it is {row.state}{who}."

@@ -1,0 +1,30 @@
+"""Settings from the environment and ``.env`` (SPEC §2), built once in the entry point and passed down."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.crypto import SecretBox, key_file_for_sqlite, load_or_create_key
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
+    slack_app_token: SecretStr | None = Field(default=None, alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
+    config_path: str = Field(default="./accessbot.yml", alias="ACCESSBOT_CONFIG")
+    database_url: str = Field(default="sqlite:///./accessbot.db", alias="ACCESSBOT_DATABASE_URL")
+    encryption_key: SecretStr | None = Field(default=None, alias="ACCESSBOT_ENCRYPTION_KEY")
+    tick_seconds: float = Field(default=1.0, gt=0, le=60, alias="ACCESSBOT_TICK_SECONDS")
+
+    def secret_box(self) -> SecretBox:
+        """The encryption keys: from the environment, or a 0600 key file beside a SQLite database."""
+        if self.encryption_key is not None:
+            return SecretBox.from_setting(self.encryption_key.get_secret_value())
+        if self.database_url.startswith("sqlite"):
+            return SecretBox([load_or_create_key(key_file_for_sqlite(self.database_url))])
+        raise ValueError("ACCESSBOT_ENCRYPTION_KEY is required with PostgreSQL (generate one with "
+                         "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)")

@@ -1,0 +1,83 @@
+"""Runs due work: claims due rows atomically and dispatches each by kind (SPEC §8).
+
+Each kind is idempotent: running a row twice is harmless, and a row whose worker died is taken again after
+its lease. The scheduler (``bot.scheduler``) calls :meth:`Worker.run_due` every tick.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from bot.clock import Clock
+from bot.grants import LEASE, GrantRunner, backoff
+from bot.service import AccessService
+from store import repository as repo
+from store.db import Database
+from store.models import DueWork
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(self, db: Database, service: AccessService, grants: GrantRunner, clock: Clock) -> None:
+        self.db = db
+        self.service = service
+        self.grants = grants
+        self.clock = clock
+
+    def run_due(self, *, limit: int = 100, now: datetime | None = None) -> int:
+        """Claim and run everything due; returns how many rows were run."""
+        now = now or self.clock.now()
+        with self.db.begin() as session:
+            rows = repo.claim_due_work(session, now=now, lease=LEASE, limit=limit, is_postgres=self.db.is_postgres)
+            claimed = [(r.id, r.kind, r.request_id, r.grant_id, dict(r.payload), r.attempts) for r in rows]
+        for work_id, kind, request_id, grant_id, payload, attempts in claimed:
+            try:
+                done = self.dispatch(kind, request_id, grant_id, payload)
+                error = "will retry"
+            except Exception as exc:  # noqa: BLE001 — recorded on the row, retried with backoff
+                log.exception("due work %s #%s failed", kind, work_id)
+                done, error = False, str(exc)
+            with self.db.begin() as session:
+                if done:
+                    repo.finish_work(session, work_id=work_id, now=self.clock.now())
+                else:
+                    key = f"{kind}:{grant_id if kind == 'revoke' else request_id}"
+                    due = self.grants.next_retry(key) if kind in ("grant", "revoke") else (
+                        self.clock.now() + backoff(attempts))
+                    repo.retry_work(session, work_id=work_id, due_at=due, error=error)
+        return len(claimed)
+
+    def dispatch(self, kind: str, request_id: int | None, grant_id: int | None, payload: dict[str, object]) -> bool:
+        match kind:
+            case "grant":
+                assert request_id is not None
+                return self.grants.execute_grants(request_id)
+            case "revoke":
+                assert grant_id is not None
+                return self.grants.execute_revoke(grant_id)
+            case "expire":
+                assert grant_id is not None
+                return self.grants.expire(grant_id)
+            case "remind":
+                assert grant_id is not None
+                expected = payload.get("expires_at")
+                return self.grants.remind(grant_id, str(expected) if expected else None)
+            case "timeout":
+                assert request_id is not None
+                self.service.time_out(request_id)
+                return True
+            case "escalate":
+                assert request_id is not None
+                self.service.escalate(request_id)
+                return True
+            case _:
+                log.error("unknown due work kind %r; dropping it", kind)
+                return True
+
+    def pending(self) -> list[DueWork]:
+        with self.db.begin() as session:
+            return repo.pending_work(session)
+
+

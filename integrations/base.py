@@ -1,0 +1,119 @@
+"""The connector protocol and the registry of connector types.
+
+A connector is told what to grant; it never touches the store. Every operation is idempotent and safe to
+retry: granting an existing grant, extending to the same time, or revoking a grant that is already gone
+succeeds without doing anything twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from policy.resources import Permission, Resource
+
+
+@dataclass(frozen=True, slots=True)
+class GrantSpec:
+    """What one grant is: a grantee holding a permission on a resource until ``expires_at``."""
+
+    grant_id: int
+    request_id: int
+    grantee_slack_id: str
+    grantee_email: str | None
+    integration: str
+    resource: Resource
+    permission: Permission
+    expires_at: datetime | None  # None = indefinite; always timezone-aware UTC otherwise
+    external_ref: str | None = None  # what the connector returned on grant (e.g. the role name)
+
+    def as_json(self) -> dict[str, Any]:
+        """The grant as plain JSON (for webhooks): no secrets."""
+        return {
+            "id": self.grant_id,
+            "request_id": self.request_id,
+            "grantee": {"slack_id": self.grantee_slack_id, "email": self.grantee_email},
+            "integration": self.integration,
+            "resource": {
+                "type": self.resource.type,
+                "name": self.resource.name,
+                "path": self.resource.path,
+                "source_id": self.resource.source_id,
+                "tags": dict(self.resource.tags),
+            },
+            "permission": self.permission.name,
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class GrantResult:
+    """What a grant produced: a reference to revoke it by, and credentials for the grantee's DM only."""
+
+    external_ref: str | None = None
+    credentials: Mapping[str, str] = field(default_factory=dict)
+    note: str = ""  # shown to the grantee (e.g. "connect with psql ..."); never a secret
+
+
+class ConnectorError(Exception):
+    """A connector operation failed; the message says what failed (never a secret). Retried by the scheduler."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+@runtime_checkable
+class Connector(Protocol):
+    name: str
+
+    def catalog(self) -> list[Resource]: ...
+
+    def grant(self, grant: GrantSpec) -> GrantResult: ...
+
+    def extend(self, grant: GrantSpec, until: datetime | None) -> None: ...
+
+    def revoke(self, grant: GrantSpec) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorContext:
+    """What a connector factory gets besides its config: the environment (for secrets) and a Slack client."""
+
+    env: Mapping[str, str]
+    slack_client: Any = None  # slack_sdk.WebClient when the Slack layer is wired
+
+
+ConnectorFactory = Callable[[Any, ConnectorContext], Connector]  # (integration config model, context)
+
+_REGISTRY: dict[str, ConnectorFactory] = {}
+
+
+def register_connector(type_name: str) -> Callable[[ConnectorFactory], ConnectorFactory]:
+    def decorate(factory: ConnectorFactory) -> ConnectorFactory:
+        _REGISTRY[type_name] = factory
+        return factory
+
+    return decorate
+
+
+def connector_factory(type_name: str) -> ConnectorFactory:
+    _load_builtin_connectors()
+    try:
+        return _REGISTRY[type_name]
+    except KeyError:
+        raise ConnectorError(f"no connector of type {type_name!r}", retryable=False) from None
+
+
+def _load_builtin_connectors() -> None:
+    """Import the built-in connector modules so they register themselves (explicit, not at package import)."""
+    import importlib
+
+    for module in ("noop", "postgresql", "slack_usergroup", "webhook"):
+        try:
+            importlib.import_module(f"integrations.{module}")
+        except ModuleNotFoundError as exc:  # a connector module not written yet
+            if exc.name != f"integrations.{module}":
+                raise

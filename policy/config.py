@@ -1,0 +1,380 @@
+"""Pydantic models of ``accessbot.yml`` (SPEC §3).
+
+Every model forbids unknown keys. Durations accept ``90s``, ``30m``, ``1.5h``, ``2d`` or a bare number of
+hours. Cross-references (integrations, permissions, bundles, scopes, spaces) are checked by
+:func:`policy.validation.validate_config`, which reports each problem with its YAML path.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PlainSerializer,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+from policy.durations import format_duration, parse_duration
+from policy.resources import Permission, Resource, Risk
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    Field(json_schema_extra={"type": ["string", "number"], "examples": ["30m", "1.5h", "2d", 4]}),
+]
+Op = Literal["is", "is_not", "contains", "does_not_contain", "starts_with", "ends_with"]
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+ALL_DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+RequestFor = Literal["themselves", "direct_reports", "others"]
+Name = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin") from None
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(_check_timezone), Field(examples=["UTC", "Europe/Berlin"])]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --- attribute conditions -----------------------------------------------------------------------------------
+
+
+def _value_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | str):
+        return str(value)
+    raise ValueError("a condition value is text, a number or true/false")
+
+
+class Condition(StrictModel):
+    """``{attribute: group, op: is, values: [sre]}``; several values mean any of them."""
+
+    attribute: str = Field(min_length=1)
+    op: Op = "is"
+    values: list[Annotated[str, BeforeValidator(_value_text)]] = Field(min_length=1)
+
+
+class ConditionSet(StrictModel):
+    """Conditions combined with ``match: all`` (AND, default) or ``match: any`` (OR)."""
+
+    match: Literal["all", "any"] = "all"
+    conditions: list[Condition] = Field(min_length=1)
+
+
+# --- directory ----------------------------------------------------------------------------------------------
+
+
+class DirectoryUser(StrictModel):
+    email: str = Field(min_length=3, pattern=r"^[^@\s]+@[^@\s]+$")
+    slack_id: str | None = None
+    groups: list[str] = []
+    manager: str | None = None
+    attributes: dict[str, str] = {}
+
+
+class Rotation(StrictModel):
+    every: Duration
+    starts: datetime
+    members: list[str] = Field(min_length=1)
+
+
+class OncallSchedule(StrictModel):
+    schedule: str = Field(min_length=1)
+    timezone: TimeZoneName = "UTC"
+    rotation: Rotation
+
+
+
+class Directory(StrictModel):
+    slack_usergroups: bool = False
+    users: list[DirectoryUser] = []
+    oncall: list[OncallSchedule] = []
+
+
+class Space(StrictModel):
+    name: Name
+    admins: list[str] = []
+    members: ConditionSet | None = None
+
+
+# --- integrations -------------------------------------------------------------------------------------------
+
+
+class ResourceDef(StrictModel):
+    type: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    path: str = ""
+    source_id: str = ""
+    tags: dict[str, str] = {}
+    risk_level: Risk | None = None
+
+
+class PermissionDef(StrictModel):
+    roles: list[str] = []
+    risk_level: Risk | None = None
+
+
+class IntegrationBase(StrictModel):
+    name: Name
+    owners: list[str] = []
+    risk_level: Risk = "medium"
+    resources: list[ResourceDef] = []
+    permissions: dict[str, PermissionDef] = Field(min_length=1)
+
+    def catalog_resources(self) -> list[Resource]:
+        """The static resources of this integration as catalog values."""
+        return [
+            Resource(
+                integration=self.name,
+                type=r.type,
+                name=r.name,
+                path=r.path,
+                source_id=r.source_id or f"{r.type}:{r.name}",
+                tags=tuple(sorted(r.tags.items())),
+                risk=r.risk_level or self.risk_level,
+            )
+            for r in self.resources
+        ]
+
+    def catalog_permissions(self) -> dict[str, Permission]:
+        return {
+            name: Permission(
+                integration=self.name, name=name, risk=p.risk_level or self.risk_level, roles=tuple(p.roles)
+            )
+            for name, p in self.permissions.items()
+        }
+
+
+class PostgresIntegration(IntegrationBase):
+    type: Literal["postgresql"]
+    dsn_env: str = Field(min_length=1)
+    discover: bool = False
+
+
+class SlackUsergroupIntegration(IntegrationBase):
+    type: Literal["slack_usergroup"]
+
+
+class WebhookIntegration(IntegrationBase):
+    type: Literal["webhook"]
+    url: str = Field(pattern=r"^https?://")
+    secret_env: str | None = None
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+
+class NoopIntegration(IntegrationBase):
+    """Grants nothing outside accessbot: for trials, demos and tests."""
+
+    type: Literal["noop"]
+
+
+Integration = Annotated[
+    PostgresIntegration | SlackUsergroupIntegration | WebhookIntegration | NoopIntegration,
+    Field(discriminator="type"),
+]
+
+
+# --- targets, bundles, scopes -------------------------------------------------------------------------------
+
+
+class ResourceSelector(StrictModel):
+    """Exactly one of ``any``, ``except``, ``names``, ``tags``, ``query``."""
+
+    any: bool | None = None
+    except_: list[str] | None = Field(default=None, alias="except")
+    names: list[str] | None = None
+    tags: dict[str, str] | None = None
+    query: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ResourceSelector:
+        chosen = [k for k in ("any", "except_", "names", "tags", "query") if getattr(self, k) is not None]
+        if len(chosen) != 1:
+            raise ValueError("give exactly one of any, except, names, tags, query")
+        if self.any is False:
+            raise ValueError("`any: false` selects nothing; use names, tags, except or query")
+        return self
+
+
+class IntegrationTarget(StrictModel):
+    integration: str
+    resource_type: str | None = None
+    permissions: list[str] = Field(min_length=1)
+    resources: ResourceSelector = ResourceSelector(any=True)
+
+
+class BundleTarget(StrictModel):
+    bundle: str
+
+
+class ScopeTarget(StrictModel):
+    access_scope: str
+    permissions: list[str] | None = None
+
+
+def _target_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        for key in ("integration", "bundle", "access_scope"):
+            if key in value:
+                return key
+        return None
+    return {IntegrationTarget: "integration", BundleTarget: "bundle", ScopeTarget: "access_scope"}.get(
+        type(value)
+    )
+
+
+Target = Annotated[
+    Annotated[IntegrationTarget, Tag("integration")]
+    | Annotated[BundleTarget, Tag("bundle")]
+    | Annotated[ScopeTarget, Tag("access_scope")],
+    Discriminator(
+        _target_kind,
+        custom_error_type="target",
+        custom_error_message="a target has one of the keys integration, bundle or access_scope",
+    ),
+]
+
+
+class Bundle(StrictModel):
+    name: Name
+    targets: list[IntegrationTarget] = Field(min_length=1)
+
+
+class AccessScope(StrictModel):
+    name: Name
+    query: str = Field(min_length=1)
+
+
+# --- flows --------------------------------------------------------------------------------------------------
+
+
+class Window(StrictModel):
+    days: list[Day] = list(ALL_DAYS)
+    from_: time = Field(alias="from")
+    to: time
+    timezone: TimeZoneName | None = None
+
+
+    @field_validator("from_", "to", mode="before")
+    @classmethod
+    def _clock(cls, value: object) -> object:
+        if isinstance(value, int) and 0 <= value < 24 * 60 * 60:  # YAML reads 08:00 as sexagesimal 480
+            return time(value // 3600, (value // 60) % 60) if value >= 1440 else time(value // 60, value % 60)
+        return value
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Window:
+        if self.from_ == self.to:
+            raise ValueError("`from` and `to` are the same time; use `when: always` for all day")
+        return self
+
+
+class Extend(StrictModel):
+    max_times: int = Field(default=0, ge=0, le=10)
+    each: Duration = timedelta(minutes=30)
+
+
+class Escalation(StrictModel):
+    every: Duration = timedelta(minutes=30)
+    tiers: list[ConditionSet] = Field(min_length=1, max_length=5)
+
+
+class Approval(StrictModel):
+    type: Literal["automatic", "approvers"] = "automatic"
+    combine: Literal["any_of", "all_of"] = "any_of"
+    distinct_approvers: bool = False
+    groups: list[ConditionSet] = []
+    escalation: Escalation | None = None
+    pending_timeout: Duration = timedelta(hours=24)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Approval:
+        if self.type == "approvers" and not self.groups:
+            raise ValueError("approval type `approvers` needs at least one group in `groups`")
+        if self.type == "automatic" and (self.groups or self.escalation):
+            raise ValueError("`groups` and `escalation` need `type: approvers`")
+        if self.distinct_approvers and self.combine != "all_of":
+            raise ValueError("`distinct_approvers` applies to `combine: all_of` only")
+        return self
+
+
+class FlowSettings(StrictModel):
+    require_mfa: bool = False
+    require_justification: bool = True
+    require_approver_reason: bool = False
+    no_self_approval: bool = True
+
+
+GrantFor = Annotated[
+    timedelta | None,
+    BeforeValidator(lambda v: None if v == "indefinite" else parse_duration(v)),
+    PlainSerializer(format_duration, return_type=str),
+    Field(json_schema_extra={"type": ["string", "number"], "examples": ["4h", "indefinite"]}),
+]
+
+
+class Flow(StrictModel):
+    name: Name
+    type: Literal["self_serve", "automatic"] = "self_serve"
+    space: str | None = None
+    labels: list[str] = []
+    when: Literal["always"] | Window = "always"
+    requestors: ConditionSet
+    request_for: list[RequestFor] = Field(default_factory=lambda: ["themselves"], min_length=1)
+    grantees: ConditionSet | None = None
+    targets: list[Target] = Field(min_length=1)
+    grant_for: GrantFor = timedelta(hours=1)
+    require_duration: bool = False
+    extend: Extend = Extend()
+    approval: Approval = Approval()
+    settings: FlowSettings = FlowSettings()
+    description: str = Field(default="", max_length=300)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Flow:
+        if self.grant_for is not None and self.extend.max_times and self.extend.each > self.grant_for:
+            raise ValueError(
+                f"extend.each ({format_duration(self.extend.each)}) is longer than grant_for "
+                f"({format_duration(self.grant_for)})"
+            )
+        if self.type == "automatic" and self.approval.type != "automatic":
+            raise ValueError("an automatic flow grants while the requestors match; it takes no approvers")
+        return self
+
+    @property
+    def max_duration(self) -> timedelta | None:
+        return self.grant_for
+
+
+class Config(StrictModel):
+    admins: list[str] = []
+    spaces: list[Space] = []
+    audit_channel: str | None = None
+    timezone: TimeZoneName = "UTC"
+    reminder_before: Duration = timedelta(minutes=10)
+    directory: Directory = Directory()
+    integrations: list[Integration] = []
+    bundles: list[Bundle] = []
+    access_scopes: list[AccessScope] = []
+    flows: list[Flow] = []
+

@@ -1,0 +1,122 @@
+"""Identities from the configured directory plus what Slack says about a user.
+
+:class:`DirectoryIndex` is built once per configuration and answers lookups by email or Slack id (either,
+case-insensitive) in constant time. :func:`build_identity` is the one-off form of
+:meth:`DirectoryIndex.build_identity`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from policy.config import Directory, DirectoryUser
+from policy.identity import Identity
+from policy.oncall import schedules_for
+
+
+def _key(email_or_id: str) -> str:
+    return email_or_id.strip().casefold()
+
+
+class DirectoryIndex:
+    """Constant-time lookups in a :class:`Directory`.
+
+    A user is found by email or by Slack id; when two entries claim the same email or id the first one
+    wins (``check-config`` is where duplicates are reported).
+    """
+
+    def __init__(self, directory: Directory) -> None:
+        self.directory = directory
+        self._users: dict[str, DirectoryUser] = {}
+        reports: dict[str, set[str]] = {}
+        for user in directory.users:
+            for key in (user.email, user.slack_id):
+                if key:
+                    self._users.setdefault(_key(key), user)
+        for user in directory.users:
+            if user.manager:
+                # Index under every name of the manager, so `manager:` may be an email or a Slack id.
+                manager = self._users.get(_key(user.manager))
+                names = _names(manager) if manager else {_key(user.manager)}
+                for name in names:
+                    reports.setdefault(name, set()).add(user.email.lower())
+        self._reports = {name: frozenset(emails) for name, emails in reports.items()}
+
+    def user(self, email_or_id: str | None) -> DirectoryUser | None:
+        """The directory entry with that email or Slack id, or None."""
+        return self._users.get(_key(email_or_id)) if email_or_id else None
+
+    def direct_reports(self, email: str) -> frozenset[str]:
+        """The (lower-cased) emails of the users whose manager is ``email`` (or that user's Slack id)."""
+        return self._reports.get(_key(email), frozenset())
+
+    def build_identity(
+        self,
+        *,
+        slack_id: str | None,
+        email: str | None,
+        now: datetime,
+        slack_groups: Iterable[str] = (),
+        owner_of: Iterable[str] = (),
+        deactivated: bool = False,
+        is_bot: bool = False,
+        timezone: str | None = None,
+        display_name: str | None = None,
+    ) -> Identity:
+        """The identity of a user at ``now``: Slack's view merged with the directory entry and on-call shifts.
+
+        The entry is looked up by email first, then by Slack id. Slack user-group handles count as groups
+        only when ``directory.slack_usergroups`` is on. ``owner_of`` are the integrations the user owns.
+        """
+        entry = self.user(email) or self.user(slack_id)
+        groups: set[str] = set(entry.groups) if entry else set()
+        if self.directory.slack_usergroups:
+            groups.update(g for g in slack_groups if g)
+        email = email or (entry.email if entry else None)
+        slack_id = slack_id or (entry.slack_id if entry else None)
+        names = {n for n in (email, slack_id) if n} | (_names(entry) if entry else set())
+        return Identity(
+            slack_id=slack_id,
+            email=email,
+            groups=frozenset(groups),
+            manager=entry.manager if entry else None,
+            oncall=schedules_for(self.directory.oncall, names, now),
+            attributes=dict(entry.attributes) if entry else {},
+            owner_of=frozenset(owner_of),
+            deactivated=deactivated,
+            is_bot=is_bot,
+            timezone=timezone,
+            display_name=display_name,
+        )
+
+
+def _names(user: DirectoryUser) -> set[str]:
+    return {_key(n) for n in (user.email, user.slack_id) if n}
+
+
+def build_identity(
+    directory: Directory,
+    *,
+    slack_id: str | None,
+    email: str | None,
+    now: datetime,
+    slack_groups: Iterable[str] = (),
+    owner_of: Iterable[str] = (),
+    deactivated: bool = False,
+    is_bot: bool = False,
+    timezone: str | None = None,
+    display_name: str | None = None,
+) -> Identity:
+    """One identity without keeping an index; build a :class:`DirectoryIndex` to look up many users."""
+    return DirectoryIndex(directory).build_identity(
+        slack_id=slack_id,
+        email=email,
+        now=now,
+        slack_groups=slack_groups,
+        owner_of=owner_of,
+        deactivated=deactivated,
+        is_bot=is_bot,
+        timezone=timezone,
+        display_name=display_name,
+    )

@@ -1,0 +1,310 @@
+"""Store functions. Each takes a keyword-only ``session`` and never commits: the service owns the transaction.
+
+Every query here is by primary key or an index, so it does not grow with history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from store.models import (
+    AccessRequest,
+    AuditEvent,
+    DueWork,
+    Grant,
+    MfaEnrolment,
+    OutboxMessage,
+    ProcessedEvent,
+    SlackMessageRef,
+)
+
+ACTIVE_GRANT_STATES = ("granting", "active", "revoking", "revoke_failed")
+
+
+def get_request(session: Session, request_id: int, *, for_update: bool = False) -> AccessRequest | None:
+    stmt = select(AccessRequest).where(AccessRequest.id == request_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    stmt = stmt.options(selectinload(AccessRequest.grants), selectinload(AccessRequest.votes))
+    return session.scalars(stmt).first()
+
+
+def get_grant(session: Session, grant_id: int, *, for_update: bool = False) -> Grant | None:
+    stmt = select(Grant).where(Grant.id == grant_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return session.scalars(stmt).first()
+
+
+def list_requests(
+    session: Session, *, states: Sequence[str] | None = None, user_id: str | None = None, limit: int = 50
+) -> list[AccessRequest]:
+    stmt = select(AccessRequest).order_by(AccessRequest.id.desc()).limit(limit)
+    if states:
+        stmt = stmt.where(AccessRequest.state.in_(states))
+    if user_id:
+        granted = select(Grant.request_id).where(Grant.grantee_id == user_id)
+        stmt = stmt.where(or_(AccessRequest.requester_id == user_id, AccessRequest.id.in_(granted)))
+    return list(session.scalars(stmt.options(selectinload(AccessRequest.grants))))
+
+
+def overlapping_grants(session: Session, grant: Grant) -> list[Grant]:
+    """Other live grants giving the same grantee the same permission on the same resource."""
+    stmt = select(Grant).where(
+        Grant.grantee_id == grant.grantee_id,
+        Grant.state.in_(("granting", "active")),
+        Grant.resource_key == grant.resource_key,
+        Grant.permission == grant.permission,
+        Grant.id != grant.id,
+    )
+    return list(session.scalars(stmt))
+
+
+def add_audit(
+    session: Session,
+    *,
+    at: datetime,
+    event: str,
+    actor: str,
+    request_id: int | None = None,
+    grant_id: int | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    row = AuditEvent(
+        at=at, event=event, actor=actor, request_id=request_id, grant_id=grant_id, details=details or {}
+    )
+    session.add(row)
+    return row
+
+
+def audit_events(
+    session: Session, *, since: datetime | None = None, request_id: int | None = None, limit: int | None = None
+) -> list[AuditEvent]:
+    stmt = select(AuditEvent).order_by(AuditEvent.id)
+    if since is not None:
+        stmt = stmt.where(AuditEvent.at >= since)
+    if request_id is not None:
+        stmt = stmt.where(AuditEvent.request_id == request_id)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list(session.scalars(stmt))
+
+
+# --- due work -------------------------------------------------------------------------------------------------
+
+
+def schedule(
+    session: Session,
+    *,
+    kind: str,
+    key: str,
+    due_at: datetime,
+    request_id: int | None = None,
+    grant_id: int | None = None,
+    payload: dict[str, Any] | None = None,
+) -> None:
+    """Create the timer ``key``, or move it to ``due_at`` and re-arm it if it exists."""
+    existing = session.scalars(select(DueWork).where(DueWork.dedupe_key == key).with_for_update()).first()
+    if existing is None:
+        session.add(
+            DueWork(
+                kind=kind,
+                dedupe_key=key,
+                request_id=request_id,
+                grant_id=grant_id,
+                due_at=due_at,
+                payload=payload or {},
+                attempts=0,
+            )
+        )
+        session.flush()
+        return
+    existing.due_at = due_at
+    existing.done_at = None
+    existing.lease_until = None
+    existing.attempts = 0
+    existing.payload = payload or {}
+
+
+def cancel_work(session: Session, *, now: datetime, request_id: int, kinds: Sequence[str]) -> None:
+    session.execute(
+        update(DueWork)
+        .where(DueWork.request_id == request_id, DueWork.kind.in_(kinds), DueWork.done_at.is_(None))
+        .values(done_at=now, last_error="canceled")
+    )
+
+
+def cancel_grant_work(session: Session, *, now: datetime, grant_id: int, kinds: Sequence[str]) -> None:
+    session.execute(
+        update(DueWork)
+        .where(DueWork.grant_id == grant_id, DueWork.kind.in_(kinds), DueWork.done_at.is_(None))
+        .values(done_at=now, last_error="canceled")
+    )
+
+
+def claim_due_work(
+    session: Session, *, now: datetime, lease: timedelta, limit: int = 50, is_postgres: bool = False
+) -> list[DueWork]:
+    """Claim up to ``limit`` due rows: lease them so no other worker takes them until the lease ends.
+
+    On PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets replicas claim disjoint rows concurrently; on SQLite the
+    transaction already holds the write lock (``BEGIN IMMEDIATE``).
+    """
+    stmt = (
+        select(DueWork)
+        .where(
+            DueWork.done_at.is_(None),
+            DueWork.due_at <= now,
+            or_(DueWork.lease_until.is_(None), DueWork.lease_until <= now),
+        )
+        .order_by(DueWork.due_at)
+        .limit(limit)
+    )
+    if is_postgres:
+        stmt = stmt.with_for_update(skip_locked=True)
+    rows = list(session.scalars(stmt))
+    for row in rows:
+        row.lease_until = now + lease
+        row.attempts += 1
+    return rows
+
+
+def claim_work_by_key(session: Session, *, key: str, now: datetime, lease: timedelta) -> DueWork | None:
+    """Claim one named row if it is due and free (used to run freshly written work inline)."""
+    stmt = (
+        select(DueWork)
+        .where(
+            DueWork.dedupe_key == key,
+            DueWork.done_at.is_(None),
+            DueWork.due_at <= now,
+            or_(DueWork.lease_until.is_(None), DueWork.lease_until <= now),
+        )
+        .with_for_update()
+    )
+    row = session.scalars(stmt).first()
+    if row is not None:
+        row.lease_until = now + lease
+        row.attempts += 1
+    return row
+
+
+def finish_work(session: Session, *, work_id: int, now: datetime) -> None:
+    session.execute(update(DueWork).where(DueWork.id == work_id).values(done_at=now, lease_until=None))
+
+
+def retry_work(session: Session, *, work_id: int, due_at: datetime, error: str) -> None:
+    session.execute(
+        update(DueWork).where(DueWork.id == work_id).values(due_at=due_at, lease_until=None, last_error=error[:2000])
+    )
+
+
+def pending_work(session: Session, *, request_id: int | None = None) -> list[DueWork]:
+    stmt = select(DueWork).where(DueWork.done_at.is_(None)).order_by(DueWork.due_at)
+    if request_id is not None:
+        stmt = stmt.where(DueWork.request_id == request_id)
+    return list(session.scalars(stmt))
+
+
+# --- outbox ---------------------------------------------------------------------------------------------------
+
+
+def enqueue(
+    session: Session,
+    *,
+    now: datetime,
+    kind: str,
+    recipient: str | None,
+    request_id: int | None = None,
+    grant_id: int | None = None,
+    payload: dict[str, Any] | None = None,
+    secret: str | None = None,
+) -> OutboxMessage:
+    row = OutboxMessage(
+        kind=kind,
+        recipient=recipient,
+        request_id=request_id,
+        grant_id=grant_id,
+        payload=payload or {},
+        secret=secret,
+        created_at=now,
+        due_at=now,
+        attempts=0,
+    )
+    session.add(row)
+    return row
+
+
+def claim_outbox(
+    session: Session, *, now: datetime, lease: timedelta, limit: int = 50, is_postgres: bool = False
+) -> list[OutboxMessage]:
+    stmt = (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.sent_at.is_(None),
+            OutboxMessage.due_at <= now,
+            or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until <= now),
+        )
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    )
+    if is_postgres:
+        stmt = stmt.with_for_update(skip_locked=True)
+    rows = list(session.scalars(stmt))
+    for row in rows:
+        row.lease_until = now + lease
+        row.attempts += 1
+    return rows
+
+
+def outbox_messages(session: Session, *, unsent_only: bool = False) -> list[OutboxMessage]:
+    stmt = select(OutboxMessage).order_by(OutboxMessage.id)
+    if unsent_only:
+        stmt = stmt.where(OutboxMessage.sent_at.is_(None))
+    return list(session.scalars(stmt))
+
+
+# --- Slack message references, MFA, events --------------------------------------------------------------------
+
+
+def message_refs(session: Session, *, request_id: int, purpose: str) -> list[SlackMessageRef]:
+    stmt = select(SlackMessageRef).where(
+        and_(SlackMessageRef.request_id == request_id, SlackMessageRef.purpose == purpose)
+    )
+    return list(session.scalars(stmt))
+
+
+def save_message_ref(
+    session: Session, *, request_id: int, user_id: str, purpose: str, channel: str, ts: str
+) -> None:
+    existing = session.scalars(
+        select(SlackMessageRef).where(
+            SlackMessageRef.request_id == request_id,
+            SlackMessageRef.user_id == user_id,
+            SlackMessageRef.purpose == purpose,
+        )
+    ).first()
+    if existing is None:
+        session.add(SlackMessageRef(request_id=request_id, user_id=user_id, purpose=purpose, channel=channel, ts=ts))
+    else:
+        existing.channel, existing.ts = channel, ts
+
+
+def get_mfa(session: Session, user_id: str, *, for_update: bool = False) -> MfaEnrolment | None:
+    stmt = select(MfaEnrolment).where(MfaEnrolment.user_id == user_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return session.scalars(stmt).first()
+
+
+def mark_event_processed(session: Session, *, event_id: str, now: datetime) -> bool:
+    """True the first time an event id is seen; False for a retry of an event already handled."""
+    if session.get(ProcessedEvent, event_id) is not None:
+        return False
+    session.add(ProcessedEvent(event_id=event_id, at=now))
+    session.flush()
+    return True
