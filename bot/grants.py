@@ -265,15 +265,20 @@ class GrantRunner:
 
     # --- revoke / expire ----------------------------------------------------------------------------------------
 
-    def revoke(self, request_id: int, actor: Identity, *, reason: str = "revoked") -> RequestRecord:
-        """Revoke now: the grantee, the requester or an admin (of the flow's space) may."""
+    def revoke(
+        self, request_id: int, actor: Identity, *, reason: str = "revoked", as_admin: bool = False
+    ) -> RequestRecord:
+        """Revoke now: the grantee, the requester or an admin (of the flow's space) may.
+
+        ``as_admin`` is for the operator's shell (``accessbot requests revoke``), who is trusted as an admin.
+        """
         now = self.clock.now()
         with self.db.begin() as session:
             request = repo.get_request(session, request_id, for_update=True)
             if request is None:
                 raise NotFound(f"There is no request #{request_id}.")
             space = request.flow_snapshot["flow"].get("space")
-            admin = self.policy.current.is_admin(actor, space=space)
+            admin = as_admin or self.policy.current.is_admin(actor, space=space)
             states = ("granting", "active", "revoke_failed")
             everything = admin or request.requester_id == actor.key
             grants = (

@@ -1,0 +1,215 @@
+"""The ``accessbot`` command line (SPEC §2). Errors go to stderr with a non-zero exit code."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+
+from bot.settings import Settings
+from policy.errors import AccessError
+from policy.validation import ConfigError, load_config_file, warnings
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_ERROR
+    except AccessError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return EXIT_ERROR
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="accessbot", description="Just-in-time access from Slack.")
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the bot (Socket Mode with SLACK_APP_TOKEN, else HTTP)")
+    serve.add_argument("--http", action="store_true", help="HTTP mode even when SLACK_APP_TOKEN is set")
+    serve.add_argument("--port", type=int, default=3000)
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.set_defaults(func=_serve)
+
+    check = sub.add_parser("check-config", help="validate the config and describe each flow")
+    check.add_argument("file", nargs="?", help="default: $ACCESSBOT_CONFIG or ./accessbot.yml")
+    check.add_argument("--schema", action="store_true", help="print the JSON Schema of the file")
+    check.set_defaults(func=_check_config)
+
+    explain = sub.add_parser("explain", help="what a user may request, for how long, approved by whom")
+    explain.add_argument("--user", required=True, help="email or Slack id")
+    explain.add_argument("--resource", default="", help="only resources whose name contains TEXT")
+    explain.add_argument("--config", help="default: $ACCESSBOT_CONFIG")
+    explain.set_defaults(func=_explain)
+
+    db = sub.add_parser("db", help="database operations").add_subparsers(metavar="ACTION")
+    db.add_parser("upgrade", help="apply migrations").set_defaults(func=_db_upgrade)
+
+    audit = sub.add_parser("audit", help="the audit trail").add_subparsers(metavar="ACTION")
+    export = audit.add_parser("export", help="print the audit trail")
+    export.add_argument("--since", help="ISO date/time (UTC when no offset)")
+    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export.set_defaults(func=_audit_export)
+
+    requests = sub.add_parser("requests", help="admin operations on requests").add_subparsers(metavar="ACTION")
+    listing = requests.add_parser("list", help="list requests")
+    listing.add_argument("--state", action="append", help="filter by state (repeatable)")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.set_defaults(func=_requests_list)
+    revoke = requests.add_parser("revoke", help="revoke a request's access now")
+    revoke.add_argument("id", type=int)
+    revoke.add_argument("--reason", default="revoked by an admin from the shell")
+    revoke.set_defaults(func=_requests_revoke)
+    return parser
+
+
+# --- config -------------------------------------------------------------------------------------------------
+
+
+def _config_path(explicit: str | None) -> str:
+    return explicit or Settings().config_path
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    from policy.config import Config
+
+    if args.schema:
+        schema = Config.model_json_schema(by_alias=True, mode="validation")
+        schema["title"] = "accessbot.yml"
+        print(json.dumps(schema, indent=2))
+        return EXIT_OK
+    from policy.describe import describe_flow
+
+    path = _config_path(args.file)
+    config = load_config_file(path)
+    print(f"{path}: valid — {len(config.flows)} flow(s), {len(config.integrations)} integration(s)")
+    for flow in config.flows:
+        print(f"  - {describe_flow(flow, config)}")
+    for problem in warnings(config):
+        print(f"  {problem}")
+    return EXIT_OK
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from bot.explain import explain_user
+
+    config = load_config_file(_config_path(args.config))
+    print(explain_user(config, args.user, datetime.now(UTC), resource_text=args.resource))
+    return EXIT_OK
+
+
+# --- database -----------------------------------------------------------------------------------------------
+
+
+def _container(settings: Settings):  # type: ignore[no-untyped-def]
+    from bot.container import build
+    from bot.policy_holder import PolicyHolder
+    from store.db import Database
+
+    db = Database(settings.database_url)
+    db.upgrade()
+    import os
+
+    return build(db=db, policy=PolicyHolder.from_file(settings.config_path), secrets=settings.secret_box(),
+                 env=os.environ)
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from store.db import Database
+
+    settings = Settings()
+    Database(settings.database_url).upgrade()
+    print("database is at the latest schema")
+    return EXIT_OK
+
+
+def _audit_export(args: argparse.Namespace) -> int:
+    from store import repository as repo
+    from store.db import Database
+
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since)
+        except ValueError:
+            raise ValueError(f"--since {args.since!r} is not an ISO date or date-time") from None
+        since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    settings = Settings()
+    db = Database(settings.database_url)
+    db.upgrade()
+    with db.begin() as session:
+        rows = [
+            {"id": e.id, "at": e.at.isoformat(), "event": e.event, "actor": e.actor, "request_id": e.request_id,
+             "grant_id": e.grant_id, "details": e.details}
+            for e in repo.audit_events(session, since=since)
+        ]
+    if args.format == "jsonl":
+        for row in rows:
+            print(json.dumps(row, sort_keys=True))
+    else:
+        writer = csv.DictWriter(sys.stdout, fieldnames=["id", "at", "event", "actor", "request_id", "grant_id", "details"])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "details": json.dumps(row["details"], sort_keys=True)})
+    return EXIT_OK
+
+
+def _requests_list(args: argparse.Namespace) -> int:
+    from policy.durations import format_duration
+
+    container = _container(Settings())
+    records = container.service.list(states=args.state, limit=args.limit)
+    print(f"{'ID':>6}  {'STATE':<10} {'FLOW':<20} {'REQUESTER':<24} {'WHAT':<40} {'DURATION':>9}  GRANTS")
+    for r in records:
+        what = f"{r.permission} on {', '.join(r.resource_names)}"[:40]
+        grants = ", ".join(
+            f"{g.id}:{g.state}" + (f" ({g.attempts} failed: {g.last_error[:40]})" if g.last_error else "")
+            for g in r.grants
+        )
+        print(f"{r.id:>6}  {r.state:<10} {r.flow_name[:20]:<20} {(r.requester_email or r.requester_id)[:24]:<24} "
+              f"{what:<40} {format_duration(r.duration):>9}  {grants}")
+    if not records:
+        print("(no requests)")
+    return EXIT_OK
+
+
+def _requests_revoke(args: argparse.Namespace) -> int:
+    from policy.identity import Identity
+
+    container = _container(Settings())
+    operator = Identity(slack_id=None, email="shell-admin@accessbot")
+    record = container.grants.revoke(args.id, operator, reason=args.reason, as_admin=True)
+    states = ", ".join(f"grant {g.id}: {g.state}" for g in record.grants) or "no grants"
+    print(f"request #{record.id} is {record.state} ({states})")
+    return EXIT_OK if all(g.state not in ("active", "granting") for g in record.grants) else EXIT_ERROR
+
+
+# --- serve --------------------------------------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        from bot.runtime import serve
+    except ModuleNotFoundError:
+        print("error: the Slack runtime is not available in this build", file=sys.stderr)
+        return EXIT_ERROR
+    return int(serve(Settings(), http=args.http, host=args.host, port=args.port) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

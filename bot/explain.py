@@ -1,0 +1,80 @@
+"""``accessbot explain``: which flows let a user request what, for how long, approved by whom."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.directory import ConfigDirectory
+from bot.policy_holder import PolicyHolder
+from policy.conditions import matches
+from policy.config import Config, ConditionSet
+from policy.describe import describe_conditions
+from policy.durations import format_duration
+from policy.windows import describe_window
+
+MAX_LISTED = 20
+
+
+def explain_user(config: Config, user: str, now: datetime, *, resource_text: str = "") -> str:
+    holder = PolicyHolder.from_config(config)
+    policy = holder.current
+    directory = ConfigDirectory(holder)
+    identity = directory.identity(user, now)
+    everyone = directory.candidates(now)
+    lines = [f"{identity.label()}: groups {', '.join(sorted(identity.groups)) or '-'}; "
+             f"on call {', '.join(sorted(identity.oncall)) or '-'}; manager {identity.manager or '-'}"]
+    flows = policy.usable_flows(identity, now)
+    automatic = policy.usable_flows(identity, now, kind="automatic")
+    if not flows and not automatic:
+        lines.append("No flow lets this user request anything right now.")
+    needle = resource_text.lower()
+    for compiled in [*flows, *automatic]:
+        flow = compiled.flow
+        offered: dict[str, set[str]] = {}
+        for rule in compiled.rules:
+            for resource in policy.catalog.candidates(rule):
+                if needle and needle not in resource.name.lower():
+                    continue
+                perms = [p.name for p in policy.catalog.permissions_of(resource.integration) if rule.allows(resource, p)]
+                if perms:
+                    offered.setdefault(f"{resource.integration}/{resource.name}", set()).update(perms)
+        if needle and not offered:
+            continue
+        lines.append("")
+        kind = "automatic flow (held while the user matches)" if flow.type == "automatic" else "self-serve flow"
+        lines.append(f"flow {flow.name} — {kind}, {describe_window(flow.when, config.timezone)}")
+        shown = [f"{key} ({', '.join(sorted(perms))})" for key, perms in sorted(offered.items())]
+        lines.append(f"  resources: {', '.join(shown[:MAX_LISTED])}" + (
+            f" … and {len(shown) - MAX_LISTED} more" if len(shown) > MAX_LISTED else ""))
+        lines.append(f"  max duration: {format_duration(flow.grant_for)}"
+                     + (" (the requester picks hours)" if flow.require_duration else "")
+                     + (f"; extendable {flow.extend.max_times}× by {format_duration(flow.extend.each)}"
+                        if flow.extend.max_times else ""))
+        lines.append(f"  for: {', '.join(flow.request_for)}")
+        needs = [n for n, on in (("MFA", flow.settings.require_mfa),
+                                 ("justification", flow.settings.require_justification),
+                                 ("approver reason", flow.settings.require_approver_reason)) if on]
+        lines.append(f"  requires: {', '.join(needs) or 'nothing more'}")
+        approval = flow.approval
+        if approval.type == "automatic":
+            lines.append("  approval: automatic")
+            continue
+        combine = "any one of" if approval.combine == "any_of" else "one from each of"
+        lines.append(f"  approval: {combine} these groups"
+                     + (" (different people)" if approval.distinct_approvers else ""))
+        owned = frozenset(i.name for i in config.integrations)
+
+        def who(group: ConditionSet) -> str:
+            people = [c.label() for c in everyone
+                      if not (flow.settings.no_self_approval and c.same_person(identity))
+                      and matches(group, c, owned_integrations=c.owner_of & owned)]
+            return ", ".join(people) or "nobody eligible right now"
+
+        for index, group in enumerate(approval.groups):
+            lines.append(f"    group {index + 1}: {describe_conditions(group)} → {who(group)}")
+        if approval.escalation:
+            for index, tier in enumerate(approval.escalation.tiers):
+                lines.append(f"    after {format_duration(approval.escalation.every * (index + 1))}, tier "
+                             f"{index + 1}: {describe_conditions(tier)} → {who(tier)}")
+        lines.append(f"  unanswered requests time out after {format_duration(approval.pending_timeout)}")
+    return "\n".join(lines)
