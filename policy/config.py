@@ -238,9 +238,8 @@ def _target_kind(value: Any) -> str | None:
             if key in value:
                 return key
         return None
-    return {IntegrationTarget: "integration", BundleTarget: "bundle", ScopeTarget: "access_scope"}.get(
-        type(value)
-    )
+    kinds: dict[type, str] = {IntegrationTarget: "integration", BundleTarget: "bundle", ScopeTarget: "access_scope"}
+    return kinds.get(type(value))
 
 
 Target = Annotated[
@@ -269,7 +268,7 @@ class AccessScope(StrictModel):
 
 
 class Window(StrictModel):
-    days: list[Day] = list(ALL_DAYS)
+    days: list[Day] = Field(default=list(ALL_DAYS), min_length=1)
     from_: time = Field(alias="from")
     to: time
     timezone: TimeZoneName | None = None
@@ -280,6 +279,8 @@ class Window(StrictModel):
     def _clock(cls, value: object) -> object:
         if isinstance(value, int) and 0 <= value < 24 * 60 * 60:  # YAML reads 08:00 as sexagesimal 480
             return time(value // 3600, (value // 60) % 60) if value >= 1440 else time(value // 60, value % 60)
+        if isinstance(value, str) and ("+" in value or value.endswith("Z") or value.count("-")):
+            raise ValueError("write a wall-clock time like 08:00; the window's `timezone` says which zone")
         return value
 
     @model_validator(mode="after")
@@ -340,7 +341,7 @@ class Flow(StrictModel):
     labels: list[str] = []
     when: Literal["always"] | Window = "always"
     requestors: ConditionSet
-    request_for: list[RequestFor] = Field(default_factory=lambda: ["themselves"], min_length=1)
+    request_for: list[RequestFor] = Field(default_factory=lambda: list[RequestFor](["themselves"]), min_length=1)
     grantees: ConditionSet | None = None
     targets: list[Target] = Field(min_length=1)
     grant_for: GrantFor = timedelta(hours=1)

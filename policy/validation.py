@@ -6,7 +6,7 @@ import dataclasses
 import difflib
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -135,7 +135,12 @@ def _allowed_keys(loc: Loc, data: Any) -> list[str]:
     model: Any = Config
     current = data
     for part in loc:
-        current = current[part] if isinstance(current, dict | list) else None
+        if isinstance(current, dict):
+            current = current.get(part)
+        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
+            current = current[part]
+        else:
+            current = None
         model = _child_type(model, part, current)
         if model is None:
             return []
@@ -278,7 +283,7 @@ def _query(path: str, text: str) -> list[ConfigProblem]:
 
 
 def _integration_target(
-    path: str, target: IntegrationTarget, integrations: dict[str, IntegrationBase]
+    path: str, target: IntegrationTarget, integrations: Mapping[str, IntegrationBase]
 ) -> list[ConfigProblem]:
     integration = integrations.get(target.integration)
     if integration is None:

@@ -7,6 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -86,7 +87,6 @@ CASES = [
     ("to midnight: 23:59 inside", window("20:00", "00:00", ["mon"]), utc("2026-01-05T23:59"), True),
     ("to midnight: Tuesday 00:00 outside", window("20:00", "00:00", ["mon"]), utc("2026-01-06T00:00"), False),
     ("from midnight: 00:00 inside", window("00:00", "06:00", ["mon"]), utc("2026-01-05T00:00"), True),
-    ("no days: never", window("00:00", "23:59", []), utc("2026-01-05T12:00"), False),
     # Spring forward: 2026-03-29 02:00 CET -> 03:00 CEST (01:00 UTC). The night window is 7h long.
     ("spring: Saturday 22:00 CET inside", NIGHT_BERLIN, utc("2026-03-28T21:00"), True),
     ("spring: 01:59:59 CET inside", NIGHT_BERLIN, utc("2026-03-29T00:59:59"), True),
@@ -210,3 +210,16 @@ def test_describe_days(days: list[Any], expected: str) -> None:
 )
 def test_describe_window(when: Window | str, expected: str) -> None:
     assert describe_window(when, "UTC") == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param({"days": [], "from": "08:00", "to": "20:00"}, id="no days: a window that never opens"),
+        pytest.param({"from": "08:00+02:00", "to": "20:00"}, id="an offset instead of the timezone key"),
+        pytest.param({"from": "08:00", "to": "08:00"}, id="from equals to"),
+    ],
+)
+def test_windows_that_make_no_sense_are_refused(data: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        Window.model_validate(data)
