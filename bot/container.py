@@ -59,3 +59,21 @@ def build(
     service.grants = grants
     worker = Worker(db, service, grants, clock)
     return Container(db, policy, directory, clock, events, connectors, service, grants, worker, secrets)
+
+
+def discover_resources(container: Container) -> dict[str, int]:
+    """Ask connectors of integrations with ``discover: true`` for their catalog; returns counts per integration."""
+    import logging
+
+    from integrations.base import ConnectorError
+
+    found = {}
+    for integration in container.policy.current.config.integrations:
+        if not getattr(integration, "discover", False) or integration.name not in container.connectors:
+            continue
+        try:
+            found[integration.name] = container.connectors[integration.name].catalog()
+        except ConnectorError as exc:
+            logging.getLogger(__name__).warning("discovery of %s failed: %s", integration.name, exc)
+    container.policy.set_discovered(found)
+    return {name: len(resources) for name, resources in found.items()}

@@ -7,8 +7,10 @@ import os
 import threading
 from collections.abc import Callable
 
+from policy.catalog import Catalog
 from policy.config import Config
 from policy.flows import CompiledPolicy
+from policy.resources import Resource
 from policy.validation import ConfigError, load_config_file
 
 log = logging.getLogger(__name__)
@@ -23,6 +25,16 @@ class PolicyHolder:
         self._mtime = os.path.getmtime(path) if path and os.path.exists(path) else None
         self._lock = threading.Lock()
         self.on_refused: list[Callable[[ConfigError], None]] = []
+        self._discovered: dict[str, list[Resource]] = {}
+
+    def _compile(self, config: Config) -> CompiledPolicy:
+        return CompiledPolicy(config, Catalog(config, self._discovered))
+
+    def set_discovered(self, discovered: dict[str, list[Resource]]) -> None:
+        """Resources the connectors discovered (``discover: true``); the policy is recompiled with them."""
+        with self._lock:
+            self._discovered = dict(discovered)
+            self._policy = self._compile(self._policy.config)
 
     @classmethod
     def from_file(cls, path: str) -> PolicyHolder:
@@ -37,7 +49,7 @@ class PolicyHolder:
         return self._policy
 
     def replace(self, config: Config) -> None:
-        compiled = CompiledPolicy(config)
+        compiled = self._compile(config)
         with self._lock:
             self._policy = compiled
 
@@ -46,7 +58,7 @@ class PolicyHolder:
         if not self._path:
             return False
         try:
-            compiled = CompiledPolicy(load_config_file(self._path))
+            compiled = self._compile(load_config_file(self._path))
         except ConfigError as exc:
             log.error("config reload refused; the previous configuration stays in force:\n%s", exc)
             for callback in self.on_refused:

@@ -26,11 +26,11 @@ class Identity:
     is_bot: bool = False
     timezone: str | None = None
     display_name: str | None = None
+    ids: frozenset[str] = field(init=False, repr=False, compare=False)
 
-    @property
-    def ids(self) -> frozenset[str]:
-        """Every way this user can be named in a condition's ``user`` attribute."""
-        return frozenset(v.lower() for v in (self.slack_id, self.email) if v)
+    def __post_init__(self) -> None:
+        # Every way this user can be named in a condition's ``user`` attribute; computed once (hot path).
+        object.__setattr__(self, "ids", frozenset(v.lower() for v in (self.slack_id, self.email) if v))
 
     @property
     def key(self) -> str:
