@@ -124,3 +124,23 @@ def test_unapprovable_request_is_refused_at_once(db: Database) -> None:
         c.service.submit(RequestInput(alice, ["db/database/billing"], "read_only", duration_hours="1",
                                       justification="x"))
     assert c.service.list() == []
+
+
+def test_a_config_change_never_alters_a_request_in_flight(db: Database) -> None:
+    from policy.validation import load_config_text
+    from tests.bot.fixtures import CONFIG
+
+    c, clock, _ = make_container(db)
+    alice = c.directory.identity("UALICE", clock.now())
+    out = c.service.submit(RequestInput(alice, ["db/database/billing"], "read_only", duration_hours="3",
+                                        justification="x"))
+    stricter = CONFIG.replace("grant_for: 4h", "grant_for: 1h").replace("values: [dba]}]\n      escalation",
+                                                                         "values: [security]}]\n      escalation")
+    c.policy.replace(load_config_text(stricter))
+    with pytest.raises(InvalidDuration):  # a new request can no longer ask for 3h
+        c.service.submit(RequestInput(alice, ["db/database/billing"], "read_only", duration_hours="3",
+                                      justification="x"))
+    approved = c.service.approve(out.request.id, c.directory.identity("UDANA", clock.now()))
+    assert approved.request.state == "active"
+    assert approved.request.expires_at is not None
+    assert (approved.request.expires_at - clock.now()).total_seconds() == 3 * 3600
