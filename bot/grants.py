@@ -308,18 +308,21 @@ class GrantRunner:
                 return True
             request = repo.get_request(session, grant.request_id, for_update=True)
             assert request is not None
-            self._begin_revoke(session, request, grant, now, actor="accessbot", reason="expired")
+            # This worker revokes inline, under the expire row's claim; the revoke row is only the safety net
+            # for a crash, so it is due after the lease (due now, a replica would revoke concurrently).
+            self._begin_revoke(session, request, grant, now, actor="accessbot", reason="expired",
+                               revoke_after=LEASE)
         return self.execute_revoke(grant_id)
 
     def _begin_revoke(self, session: Session, request: AccessRequest, grant: Grant, now: datetime, *,
-                      actor: str, reason: str) -> None:
+                      actor: str, reason: str, revoke_after: timedelta = timedelta(0)) -> None:
         grant.state = "revoking"
         grant.end_reason = reason
         grant.attempts = 0
         repo.cancel_grant_work(session, now=now, grant_id=grant.id, kinds=("expire", "remind"))
         self.events.record(session, now, "revoke_started", actor, request, grant=grant, details={"reason": reason})
-        repo.schedule(session, kind="revoke", key=f"revoke:{grant.id}", due_at=now, request_id=request.id,
-                      grant_id=grant.id)
+        repo.schedule(session, kind="revoke", key=f"revoke:{grant.id}", due_at=now + revoke_after,
+                      request_id=request.id, grant_id=grant.id)
 
     def execute_revoke(self, grant_id: int) -> bool:
         """Call the connector to revoke, then mark the grant ended. False = failed, retry later."""

@@ -87,6 +87,16 @@ class AccessService:
         with self.db.begin() as session:
             return [RequestRecord.of(r) for r in repo.list_requests(session, states=states, user_id=user_id, limit=limit)]
 
+    def first_delivery(self, event_id: str) -> bool:
+        """True the first time Slack delivers an event id; False for a retry of one already handled."""
+        if not event_id:
+            return True
+        try:
+            with self.db.begin() as session:
+                return repo.mark_event_processed(session, event_id=event_id, now=self.clock.now())
+        except IntegrityError:  # a concurrent delivery of the same event won
+            return False
+
     # --- submit -------------------------------------------------------------------------------------------------
 
     def preview(self, request: RequestInput) -> FlowChoice:

@@ -194,12 +194,20 @@ def claim_work_by_key(session: Session, *, key: str, now: datetime, lease: timed
 
 
 def finish_work(session: Session, *, work_id: int, now: datetime) -> None:
-    session.execute(update(DueWork).where(DueWork.id == work_id).values(done_at=now, lease_until=None))
+    """Mark a claimed row done, unless the work re-armed it meanwhile (``schedule`` clears the lease)."""
+    session.execute(
+        update(DueWork)
+        .where(DueWork.id == work_id, DueWork.lease_until.is_not(None))
+        .values(done_at=now, lease_until=None)
+    )
 
 
 def retry_work(session: Session, *, work_id: int, due_at: datetime, error: str) -> None:
+    """Move a claimed row to ``due_at``, unless the work re-armed it meanwhile (its own timer stands)."""
     session.execute(
-        update(DueWork).where(DueWork.id == work_id).values(due_at=due_at, lease_until=None, last_error=error[:2000])
+        update(DueWork)
+        .where(DueWork.id == work_id, DueWork.lease_until.is_not(None))
+        .values(due_at=due_at, lease_until=None, last_error=error[:2000])
     )
 
 

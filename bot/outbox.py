@@ -1,0 +1,224 @@
+"""Delivers the durable outbox to Slack (SPEC §8): claim due rows, render them from the request now, post.
+
+Each row is claimed under a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), sent, then marked ``sent_at``; a
+rate limit (HTTP 429) reschedules the row after ``Retry-After``; other failures are retried with backoff a few
+times, then given up (state never depends on a message having been delivered).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.clock import Clock
+from bot.crypto import SecretBox
+from bot.grants import backoff
+from bot.records import RequestRecord
+from handlers.views.home import HomeData
+from handlers.views.notifications import Notice, render
+from policy.approvals import eligible_groups
+from store import repository as repo
+from store.db import Database
+from store.models import OutboxMessage
+
+if TYPE_CHECKING:
+    from bot.container import Container
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=60)
+MAX_ATTEMPTS = 6
+Renderer = Callable[[Notice], dict[str, Any] | None]
+HomePublisher = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    id: int
+    kind: str
+    recipient: str | None
+    request_id: int | None
+    grant_id: int | None
+    payload: dict[str, Any]
+    secret: str | None
+    attempts: int
+
+
+class OutboxSender:
+    def __init__(
+        self,
+        db: Database,
+        client: WebClient,
+        renderer: Renderer = render,
+        clock: Clock | None = None,
+        secrets: SecretBox | None = None,
+        *,
+        publish_home: HomePublisher | None = None,
+    ) -> None:
+        from bot.clock import SystemClock
+
+        self.db = db
+        self.client = client
+        self.renderer = renderer
+        self.clock = clock or SystemClock()
+        self.secrets = secrets
+        self.publish_home = publish_home
+
+    def send_due(self, *, limit: int = 50) -> int:
+        """Send everything due now; returns how many rows were delivered."""
+        now = self.clock.now()
+        with self.db.begin() as session:
+            rows = repo.claim_outbox(
+                session, now=now, lease=LEASE, limit=limit, is_postgres=self.db.is_postgres
+            )
+            claimed = [
+                _Claimed(
+                    r.id,
+                    r.kind,
+                    r.recipient,
+                    r.request_id,
+                    r.grant_id,
+                    dict(r.payload or {}),
+                    r.secret,
+                    r.attempts,
+                )
+                for r in rows
+            ]
+            records: dict[int, RequestRecord] = {}
+            for row in claimed:
+                if row.request_id is not None and row.request_id not in records:
+                    found = repo.get_request(session, row.request_id)
+                    if found is not None:
+                        records[row.request_id] = RequestRecord.of(found)
+        delivered = 0
+        homes: set[str] = set()
+        for row in claimed:
+            record = records.get(row.request_id) if row.request_id is not None else None
+            try:
+                refs = self._deliver(row, record)
+            except SlackApiError as error:
+                self._failed(row, error)
+                continue
+            with self.db.begin() as session:
+                for user_id, channel, ts in refs:
+                    assert row.request_id is not None
+                    repo.save_message_ref(
+                        session,
+                        request_id=row.request_id,
+                        user_id=user_id,
+                        purpose="approval",
+                        channel=channel,
+                        ts=ts,
+                    )
+                self._mark(session, row.id, sent=True)
+            delivered += 1
+            if record is not None and row.kind != "audit_post":
+                homes.update({record.requester_id, *record.grantee_ids})
+                if row.recipient and row.recipient.startswith(("U", "W")):
+                    homes.add(row.recipient)
+        for user_id in sorted(homes):
+            self._publish_home(user_id)
+        return delivered
+
+    def _deliver(self, row: _Claimed, record: RequestRecord | None) -> list[tuple[str, str, str]]:
+        """Post (or update) the message; returns approval message refs to remember."""
+        credentials = None
+        if row.secret and self.secrets is not None:
+            credentials = json.loads(self.secrets.decrypt(row.secret))
+        message = self.renderer(
+            Notice(row.kind, row.recipient, record, row.grant_id, row.payload, credentials)
+        )
+        if message is None:
+            log.warning("outbox row %s (%s) has nothing to render; dropping it", row.id, row.kind)
+            return []
+        if row.kind == "approval_update":
+            if row.request_id is None:
+                return []
+            with self.db.begin() as session:
+                refs = [
+                    (r.channel, r.ts)
+                    for r in repo.message_refs(session, request_id=row.request_id, purpose="approval")
+                ]
+            for channel, ts in refs:
+                self.client.chat_update(channel=channel, ts=ts, **message)
+            return []
+        if row.recipient is None:
+            return []
+        posted = self.client.chat_postMessage(channel=row.recipient, **message)
+        if row.kind == "approval_request" and row.request_id is not None:
+            return [(row.recipient, str(posted["channel"]), str(posted["ts"]))]
+        return []
+
+    def _failed(self, row: _Claimed, error: SlackApiError) -> None:
+        now = self.clock.now()
+        status = getattr(error.response, "status_code", None)
+        with self.db.begin() as session:
+            message = session.get(OutboxMessage, row.id)
+            if message is None:
+                return
+            message.lease_until = None
+            message.last_error = str(error.response.get("error") if error.response else error)[:500]
+            if status == 429:
+                retry_after = float((error.response.headers or {}).get("Retry-After", 1) or 1)
+                message.due_at = now + timedelta(seconds=max(retry_after, 1))
+                message.attempts = max(message.attempts - 1, 0)  # a rate limit is not a failed attempt
+            elif row.attempts >= MAX_ATTEMPTS:
+                log.error("giving up on outbox row %s (%s): %s", row.id, row.kind, message.last_error)
+                message.sent_at = now
+            else:
+                message.due_at = now + backoff(row.attempts)
+
+    def _mark(self, session: Any, row_id: int, *, sent: bool) -> None:
+        message = session.get(OutboxMessage, row_id)
+        if message is not None and sent:
+            message.sent_at = self.clock.now()
+            message.lease_until = None
+
+    def _publish_home(self, user_id: str) -> None:
+        if self.publish_home is None:
+            return
+        try:
+            self.publish_home(user_id)
+        except SlackApiError:
+            log.warning("could not publish the App Home of %s", user_id, exc_info=True)
+
+
+def home_data(container: Container, user_id: str) -> HomeData:
+    """What a user's App Home shows, read through the service (display only: every click re-authorizes)."""
+    now = container.clock.now()
+    mine = container.service.list(user_id=user_id, limit=50)
+    active = [
+        r
+        for r in mine
+        if any(g.state == "active" and g.grantee_id == user_id for g in r.grants)
+        or (r.state == "active" and r.requester_id == user_id)
+    ]
+    pending = [r for r in mine if r.state == "pending" and r.requester_id == user_id]
+    history = [r for r in mine if r.state not in ("pending", "active", "granting")][:10]
+    me = container.directory.identity(user_id, now)
+    policy = container.policy.current
+    to_approve = []
+    for record in container.service.list(states=["pending"], limit=50):
+        compiled = policy.flows.get(record.flow_name)
+        if compiled is None or record.requester_id == user_id:
+            continue
+        requester = container.directory.identity(record.requester_id, now)
+        grantees = [container.directory.identity(g, now) for g in record.grantee_ids]
+        if eligible_groups(
+            compiled.flow.approval,
+            me,
+            requester=requester,
+            grantees=grantees,
+            owned_integrations=me.owner_of & {record.integration},
+            tiers_reached=record.escalation_tier,
+            no_self_approval=compiled.flow.settings.no_self_approval,
+        ):
+            to_approve.append(record)
+    return HomeData(user_id, active, pending, to_approve, history)

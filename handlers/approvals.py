@@ -1,0 +1,70 @@
+"""Approve / Deny buttons and the reason modal: every click is re-authorized by the service (SPEC §5, §8)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+
+from handlers.common import Deps, identity, tell, user_id_of
+from handlers.home import publish
+from handlers.views import approval as view
+from handlers.views.common import Ids
+from policy.errors import AccessError, NotFound
+
+
+def decide(deps: Deps, user_id: str, request_id: int, decision: str, reason: str | None = None) -> str:
+    """Record the vote; returns what to tell the approver (raises AccessError when refused)."""
+    approver = identity(deps, user_id)
+    if decision == "approve":
+        outcome = deps.service.approve(request_id, approver, reason)
+    else:
+        outcome = deps.service.deny(request_id, approver, reason)
+    return outcome.message
+
+
+def _request_id(body: dict[str, Any]) -> int:
+    try:
+        return int(body["actions"][0].get("value") or "")
+    except ValueError as error:
+        raise NotFound("That button no longer points at a request.") from error
+
+
+def register(app: App, deps: Deps) -> None:
+    def clicked(decision: str, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        user_id = user_id_of(body)
+        try:
+            request_id = _request_id(body)
+            record = deps.service.get(request_id)
+            if record.require_approver_reason and record.state == "pending":
+                client.views_open(trigger_id=body["trigger_id"], view=view.reason_modal(request_id, decision))
+                return
+            decide(deps, user_id, request_id, decision)
+        except AccessError as error:
+            tell(client, body, error.message)
+        if (body.get("view") or {}).get("type") == "home":
+            publish(deps, client, user_id)
+
+    @app.action(Ids.APPROVE)
+    def approve(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        clicked("approve", ack, body, client)
+
+    @app.action(Ids.DENY)
+    def deny(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        clicked("deny", ack, body, client)
+
+    @app.view(Ids.REASON_MODAL)
+    def reason_given(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        request_id, decision, reason = view.parse_reason(body["view"])
+        try:
+            decide(deps, user_id_of(body), request_id, decision, reason)
+        except AccessError as error:
+            if error.field == Ids.REASON:
+                ack(response_action="errors", errors={Ids.REASON: error.message})
+                return
+            ack()
+            client.chat_postMessage(channel=user_id_of(body), text=error.message)
+            return
+        ack()

@@ -1,0 +1,100 @@
+"""``/access`` and its sub-commands (SPEC §6): the modal opens at once; the rest answer ephemerally."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+
+from handlers.common import Deps, identity, mfa
+from handlers.request_modal import open_modal
+from handlers.views.approval import OUTCOME
+from handlers.views.common import escape, hours, when
+from policy.errors import AccessError
+
+HELP = """*accessbot* — just-in-time access
+• `/access` — request access (opens a form)
+• `/access list` — your requests and access
+• `/access flows` — what you may request, and how
+• `/access extend ID [HOURS]` — extend your active access
+• `/access revoke ID` — end access now
+• `/access cancel ID` — cancel a pending request
+• `/access mfa` — enroll your authenticator (TOTP); `/access mfa CODE` confirms it
+• `/access help` — this message"""
+
+
+def _id(args: list[str]) -> int:
+    if not args or not args[0].lstrip("#").isdigit():
+        raise AccessError("Give the request number, e.g. `/access revoke 42`.")
+    return int(args[0].lstrip("#"))
+
+
+def answer(deps: Deps, user_id: str, text: str) -> str:
+    """The ephemeral reply to ``/access <text>`` (everything but opening the modal)."""
+    words = text.split()
+    verb, args = (words[0].lower(), words[1:]) if words else ("help", [])
+    user = identity(deps, user_id)
+    try:
+        match verb:
+            case "list":
+                records = deps.service.list(user_id=user.key, limit=20)
+                if not records:
+                    return "You have no requests yet. Use `/access` to make one."
+                return "\n".join(
+                    f"*#{r.id}* {escape(r.permission, 60)} on "
+                    + ", ".join(escape(n, 80) for n in r.resource_names[:3])
+                    + f" · {OUTCOME.get(r.state, r.state)}"
+                    + (f" until {when(r.expires_at)}" if r.state == "active" else "")
+                    for r in records
+                )
+            case "flows":
+                flows = deps.policy.current.usable_flows(user, deps.clock.now())
+                if not flows:
+                    return "No access flow lets you request anything right now."
+                return "\n".join(
+                    f"• *{escape(f.name, 80)}* — up to {hours(f.flow.grant_for)}, "
+                    + ("automatic" if f.flow.approval.type == "automatic" else "needs approval")
+                    for f in flows
+                )
+            case "extend":
+                record = deps.grants.extend(_id(args), user, args[1] if len(args) > 1 else None)
+                return f"Request #{record.id} is extended until {when(record.expires_at)}."
+            case "revoke":
+                record = deps.grants.revoke(_id(args), user)
+                return f"Revoking access of request #{record.id}."
+            case "mfa":
+                return enroll_mfa(deps, user_id, user.email or user_id, args)
+            case "cancel":
+                return deps.service.cancel(_id(args), user).message
+            case _:
+                return HELP
+    except AccessError as error:
+        return error.message
+
+
+def enroll_mfa(deps: Deps, user_id: str, label: str, args: list[str]) -> str:
+    service = mfa(deps)
+    if args:
+        if service.verify(user_id, args[0]):
+            return "Your authenticator is confirmed; use its codes when a request asks for one."
+        return "That code is not valid (or was already used). Try the next one."
+    enrolment = service.enroll(user_id, label)
+    if enrolment is None:
+        return "You are already enrolled. Ask an admin to reset your enrolment if you lost your device."
+    return (
+        "Add this key to your authenticator app, then confirm with `/access mfa CODE`:\n"
+        f"`{enrolment.secret}`\n{escape(enrolment.uri, 500)}"
+    )
+
+
+def register(app: App, deps: Deps) -> None:
+    @app.command("/access")
+    def access(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        text = (body.get("text") or "").strip()
+        if not text:
+            ack()
+            open_modal(deps, client, body["trigger_id"], body["user_id"])
+            return
+        ack()
+        respond(response_type="ephemeral", text=answer(deps, body["user_id"], text))

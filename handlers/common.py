@@ -1,0 +1,43 @@
+"""What every Slack surface shares: the wired dependencies, who is clicking, replies to the clicker."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.container import Container
+from bot.mfa import MfaService
+from policy.identity import Identity
+
+log = logging.getLogger(__name__)
+
+Deps = Container
+
+
+def identity(deps: Deps, user_id: str) -> Identity:
+    return deps.directory.identity(user_id, deps.clock.now())
+
+
+def user_id_of(body: dict[str, Any]) -> str:
+    user = body.get("user") or {}
+    return str(user.get("id") or body.get("user_id") or "")
+
+
+def tell(client: WebClient, body: dict[str, Any], text: str) -> None:
+    """An ephemeral reply to the person who clicked, where they clicked (a DM when there is no channel)."""
+    user = user_id_of(body)
+    channel = (body.get("container") or {}).get("channel_id") or (body.get("channel") or {}).get("id")
+    try:
+        if channel:
+            client.chat_postEphemeral(channel=channel, user=user, text=text)
+        else:
+            client.chat_postMessage(channel=user, text=text)
+    except SlackApiError:
+        log.warning("could not tell %s: %s", user, text, exc_info=True)
+
+
+def mfa(deps: Deps) -> MfaService:
+    return MfaService(deps.db, deps.clock, deps.secrets)

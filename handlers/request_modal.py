@@ -1,0 +1,132 @@
+"""The request modal: open it, load resource options, follow the chosen resource, submit (SPEC §6)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+
+from bot.service import RequestInput
+from handlers.common import Deps, identity, mfa
+from handlers.views import request_modal as view
+from handlers.views.common import Ids
+from policy.errors import AccessError
+from policy.identity import Identity
+
+MODAL_FIELDS = {Ids.RESOURCE, Ids.PERMISSION, Ids.GRANTEES, Ids.DURATION, Ids.JUSTIFICATION, Ids.MFA_CODE}
+
+
+def modal_state(
+    deps: Deps, user: Identity, resource_key: str | None = None, permission: str | None = None
+) -> view.ModalState:
+    """What the modal offers this user now (policy only: no database)."""
+    now = deps.clock.now()
+    policy = deps.policy.current
+    flows = policy.usable_flows(user, now)
+    resource = policy.catalog.resource(resource_key) if resource_key else None
+    permissions = policy.permissions_for(user, now, resource.key) if resource else []
+    relevant = [f for f in flows if resource is None or any(f.allows(resource, p) for p in permissions)]
+    limits = [f.flow.grant_for for f in relevant]
+    max_hours = (
+        None
+        if not limits or any(t is None for t in limits)
+        else max(t.total_seconds() for t in limits if t is not None) / 3600
+    )
+    return view.ModalState(
+        resource=(resource.key, resource_label(resource)) if resource else None,
+        permissions=tuple((p.name, f"{p.name} ({p.risk} risk)") for p in permissions),
+        permission=permission,
+        show_grantees=any({"others", "direct_reports"} & set(f.flow.request_for) for f in relevant),
+        max_hours=max_hours,
+        require_duration=bool(relevant) and all(f.flow.require_duration for f in relevant),
+        require_justification=bool(relevant) and all(f.flow.settings.require_justification for f in relevant),
+        require_mfa=any(f.flow.settings.require_mfa for f in relevant),
+    )
+
+
+def resource_label(resource: Any) -> str:
+    return f"{resource.name} · {resource.type} · {resource.integration}"
+
+
+def open_modal(
+    deps: Deps,
+    client: WebClient,
+    trigger_id: str,
+    user_id: str,
+    resource_key: str | None = None,
+    permission: str | None = None,
+) -> None:
+    """Open at once (the trigger expires in 3 s), then fill in what the user's flows allow."""
+    opened = client.views_open(trigger_id=trigger_id, view=view.build(view.ModalState()))
+    state = modal_state(deps, identity(deps, user_id), resource_key, permission)
+    if state != view.ModalState():
+        client.views_update(view_id=opened["view"]["id"], hash=opened["view"]["hash"], view=view.build(state))
+
+
+def submit(deps: Deps, user_id: str, raw_view: dict[str, Any]) -> dict[str, str] | None:
+    """Submit the request; the field errors to show, or None when it went through."""
+    values = view.parse(raw_view)
+    present = {b.get("block_id") for b in raw_view.get("blocks") or []} or MODAL_FIELDS
+    try:
+        requester = identity(deps, user_id)
+        permission = values.permission
+        if permission is None and values.resource:
+            options = deps.policy.current.permissions_for(requester, deps.clock.now(), values.resource)
+            if len(options) != 1:
+                raise AccessError("Choose a permission.", field=Ids.PERMISSION)
+            permission = options[0].name
+        request = RequestInput(
+            requester=requester,
+            resource_keys=[values.resource] if values.resource else [],
+            permission=permission or "",
+            grantees=[identity(deps, g) for g in values.grantees],
+            duration_hours=values.duration_hours,
+            justification=values.justification,
+        )
+        choice = deps.service.preview(request)  # validate everything before a one-time code is spent
+        if choice.require_mfa:
+            if not values.mfa_code or not mfa(deps).verify(requester.key, values.mfa_code):
+                raise AccessError("That code is not valid (or was already used).", field=Ids.MFA_CODE)
+            request = dataclasses.replace(request, mfa_verified=True)
+        deps.service.submit(request)
+    except AccessError as error:
+        field = error.field if error.field in present else Ids.RESOURCE
+        return {field or Ids.RESOURCE: error.message[:150]}
+    return None
+
+
+def register(app: App, deps: Deps) -> None:
+    @app.options(Ids.RESOURCE)
+    def resource_options(ack: Ack, body: dict[str, Any]) -> None:
+        user = identity(deps, body["user"]["id"])
+        found = deps.policy.current.requestable_resources(user, deps.clock.now(), body.get("value") or "")
+        ack(options=[view.option(r.key, resource_label(r)) for r in found[: view.MAX_OPTIONS]])
+
+    @app.action(Ids.RESOURCE)
+    def resource_chosen(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        chosen = (body["actions"][0].get("selected_option") or {}).get("value")
+        state = modal_state(deps, identity(deps, body["user"]["id"]), chosen)
+        client.views_update(view_id=body["view"]["id"], hash=body["view"]["hash"], view=view.build(state))
+
+    @app.action(Ids.PERMISSION)
+    def permission_chosen(ack: Ack) -> None:
+        ack()
+
+    @app.view(Ids.REQUEST_MODAL)
+    def submitted(ack: Ack, body: dict[str, Any]) -> None:
+        errors = submit(deps, body["user"]["id"], body["view"])
+        if errors:
+            ack(response_action="errors", errors=errors)
+        else:
+            ack()
+
+
+def metadata(raw_view: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return dict(json.loads(raw_view.get("private_metadata") or "{}"))
+    except ValueError:
+        return {}

@@ -1,0 +1,125 @@
+"""Renders an outbox notification (kind + the request as it is now) into a Slack message. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.records import GrantRecord, RequestRecord
+from handlers.views.approval import OUTCOME, approval_message, decided_message, summary
+from handlers.views.common import Ids, actions, button, escape, section, user, when
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    kind: str
+    recipient: str | None
+    request: RequestRecord | None
+    grant_id: int | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    credentials: dict[str, Any] | None = None
+
+    @property
+    def grant(self) -> GrantRecord | None:
+        if self.request is None or self.grant_id is None:
+            return None
+        return next((g for g in self.request.grants if g.id == self.grant_id), None)
+
+
+def _what(grant: GrantRecord | None, record: RequestRecord) -> str:
+    if grant is not None:
+        return f"*{escape(grant.permission, 100)}* on `{escape(grant.resource_name, 200)}`"
+    return f"*{escape(record.permission, 100)}* on " + ", ".join(
+        f"`{escape(n, 200)}`" for n in record.resource_names
+    )
+
+
+def _credentials(values: dict[str, Any]) -> str:
+    lines = [f"• {escape(str(k), 100)}: `{escape(str(v), 500)}`" for k, v in values.items()]
+    return "*Credentials* (shown once):\n" + "\n".join(lines)
+
+
+def render(notice: Notice) -> dict[str, Any] | None:
+    """The message for a notification, or None when there is nothing to say (an unknown kind)."""
+    record = notice.request
+    if notice.kind == "audit_post":
+        details = notice.payload.get("details") or {}
+        actor = user(str(notice.payload.get("actor", "")))
+        text = f"`{escape(str(notice.payload.get('event')), 60)}` by {actor}"
+        if record is not None:
+            text += f" · request #{record.id} ({escape(record.flow_name, 100)})"
+        if details:
+            text += "\n" + escape(", ".join(f"{k}={v}" for k, v in details.items()), 1500)
+        return {"text": text, "blocks": [section(text)]}
+    if notice.kind == "revoke_failing":
+        error = escape(str(notice.payload.get("error", "")), 500)
+        text = f"⚠️ Revoking grant {notice.grant_id} keeps failing: {error}"
+        return {"text": text, "blocks": [section(text)]}
+    if record is None:
+        return None
+    grant = notice.grant
+    until = grant.expires_at if grant is not None else record.expires_at
+    value = str(record.id)
+    match notice.kind:
+        case "approval_request":  # sent late (rate limit, escalation race): show the outcome, not buttons
+            return approval_message(record) if record.state == "pending" else decided_message(record)
+        case "approval_update":
+            return decided_message(record)
+        case "request_submitted":
+            approvers = notice.payload.get("approvers") or []
+            text = (
+                f"Your request #{record.id} is waiting for approval"
+                + (" from " + ", ".join(user(a) for a in approvers[:10]) if approvers else "")
+                + "."
+            )
+            return {
+                "text": text,
+                "blocks": [
+                    section(text),
+                    *summary(record),
+                    actions(f"own_{record.id}", button("Cancel", Ids.CANCEL, value)),
+                ],
+            }
+        case "grantee_notice":
+            text = f"{user(record.requester_id)} requested access for you (request #{record.id})."
+            return {"text": text, "blocks": [section(text), *summary(record)]}
+        case "request_closed":
+            state = str(notice.payload.get("state", record.state))
+            text = f"Request #{record.id}: {OUTCOME.get(state, state)}"
+            if record.decided_by and state == "denied":
+                text += f" by {user(record.decided_by)}"
+            if record.decision_reason:
+                text += f"\n*Reason:* {escape(record.decision_reason, 124)}"
+            return {"text": text, "blocks": [section(text)]}
+        case "access_granted":
+            text = f"✅ You have {_what(grant, record)} until {when(until)} (request #{record.id})."
+            blocks = [section(text)]
+            if notice.credentials:
+                blocks.append(section(_credentials(notice.credentials)))
+            blocks.append(actions(f"grant_{record.id}", button("Revoke now", Ids.REVOKE, value, "danger")))
+            return {"text": text, "blocks": blocks}
+        case "access_granted_requester":
+            text = (
+                f"✅ Request #{record.id} is granted: {_what(None, record)} until {when(record.expires_at)}."
+            )
+            return {"text": text, "blocks": [section(text)]}
+        case "access_extended":
+            text = f"⏩ {_what(grant, record)} is extended until {when(until)} (request #{record.id})."
+            return {"text": text, "blocks": [section(text)]}
+        case "expiry_reminder":
+            text = f"⏰ {_what(grant, record)} ends {when(until)} (request #{record.id})."
+            buttons = [button("Revoke now", Ids.REVOKE, value)]
+            if grant is None or grant.extensions_used < record.extend_max_times:
+                buttons.insert(0, button("Extend", Ids.EXTEND, value, "primary"))
+            return {"text": text, "blocks": [section(text), actions(f"remind_{record.id}", *buttons)]}
+        case "access_ended":
+            reason = (grant.end_reason if grant is not None else None) or "ended"
+            text = (
+                f"Your access {_what(grant, record)} has ended ({escape(reason, 60)}; request #{record.id})."
+            )
+            return {"text": text, "blocks": [section(text)]}
+        case "grant_failed":
+            error = escape(str(notice.payload.get("error") or (grant.last_error if grant else "") or ""), 500)
+            text = f"⚠️ Granting request #{record.id} failed: {error}"
+            return {"text": text, "blocks": [section(text)]}
+    return None

@@ -1,0 +1,255 @@
+"""The pure Block Kit builders: valid Block Kit (slack_sdk's models), stable ids, escaped user text."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+
+from bot.records import GrantRecord, RequestRecord
+from handlers.views import approval, home, request_modal
+from handlers.views.common import escape
+from handlers.views.notifications import Notice, render
+
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+def record(
+    state: str = "pending",
+    justification: str = "INC-1 <!channel> & @here <http://evil|click>",
+    **changes: Any,
+) -> RequestRecord:
+    grant = GrantRecord(
+        7,
+        3,
+        "UALICE",
+        "alice@example.com",
+        "db",
+        "db/database/billing",
+        "billing",
+        "database",
+        "read_only",
+        "active",
+        NOW,
+        NOW + timedelta(hours=2),
+        None,
+        None,
+        0,
+        1,
+        None,
+    )
+    fields: dict[str, Any] = dict(
+        id=3,
+        state=state,
+        flow_name="read-any",
+        requester_id="UALICE",
+        requester_email="alice@example.com",
+        grantee_ids=("UALICE",),
+        integration="db",
+        permission="read_only",
+        resource_keys=("db/database/billing",),
+        duration=timedelta(hours=2),
+        justification=justification,
+        escalation_tier=0,
+        created_at=NOW,
+        decided_at=None,
+        decided_by=None,
+        decision_reason=None,
+        pending_until=NOW + timedelta(hours=2),
+        risk="medium",
+        require_approver_reason=False,
+        extend_max_times=2,
+        extend_each=timedelta(hours=1),
+        grants=(grant,) if state != "pending" else (),
+        votes=(),
+    )
+    fields.update(changes)
+    return RequestRecord(**fields)
+
+
+def valid_view(view: dict[str, Any]) -> None:
+    View(**view).validate_json()
+
+
+def valid_message(message: dict[str, Any]) -> None:
+    assert message["text"]
+    for block in Block.parse_all(message["blocks"]):
+        block.validate_json()
+
+
+def action_ids(blocks: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
+    return [(e["action_id"], e.get("value")) for b in blocks if b["type"] == "actions" for e in b["elements"]]
+
+
+@pytest.mark.parametrize(
+    ("description", "state", "expected"),
+    [
+        (
+            "the opening modal has no permission or grantees",
+            request_modal.ModalState(),
+            ["resource", "duration_hours", "justification"],
+        ),
+        (
+            "a chosen resource shows its permissions",
+            request_modal.ModalState(
+                resource=("db/database/billing", "billing"),
+                permissions=(("read_only", "ro"), ("read_write", "rw")),
+                max_hours=4,
+            ),
+            ["resource", "permission", "duration_hours", "justification"],
+        ),
+        (
+            "flows for others add grantees; mfa adds the code",
+            request_modal.ModalState(show_grantees=True, require_mfa=True, require_duration=True),
+            ["resource", "grantees", "duration_hours", "justification", "mfa_code"],
+        ),
+    ],
+)
+def test_request_modal_blocks(description: str, state: request_modal.ModalState, expected: list[str]) -> None:
+    view = request_modal.build(state)
+    valid_view(view)
+    assert view["callback_id"] == "access_request"
+    assert [b["block_id"] for b in view["blocks"]] == expected, description
+    for block in view["blocks"]:
+        assert block["element"]["action_id"] == block["block_id"]
+    resource = view["blocks"][0]
+    assert resource["element"]["type"] == "external_select" and resource["element"]["min_query_length"] == 0
+
+
+def test_request_modal_hint_shows_the_max_and_single_permission_is_preselected() -> None:
+    view = request_modal.build(
+        request_modal.ModalState(resource=("k", "billing"), permissions=(("read_only", "ro"),), max_hours=1.5)
+    )
+    duration = next(b for b in view["blocks"] if b["block_id"] == "duration_hours")
+    assert "at most 1.5" in duration["hint"]["text"]
+    permission = next(b for b in view["blocks"] if b["block_id"] == "permission")
+    assert permission["element"]["initial_option"]["value"] == "read_only"
+
+
+def test_parse_submission() -> None:
+    view = {
+        "state": {
+            "values": {
+                "resource": {
+                    "resource": {
+                        "type": "external_select",
+                        "selected_option": {"value": "db/database/billing"},
+                    }
+                },
+                "permission": {
+                    "permission": {"type": "static_select", "selected_option": {"value": "read_only"}}
+                },
+                "grantees": {"grantees": {"type": "multi_users_select", "selected_users": ["UBOB"]}},
+                "duration_hours": {"duration_hours": {"type": "plain_text_input", "value": "1.5"}},
+                "justification": {"justification": {"type": "plain_text_input", "value": "why"}},
+            }
+        }
+    }
+    parsed = request_modal.parse(view)
+    assert parsed == request_modal.Submission(
+        "db/database/billing", "read_only", ["UBOB"], "1.5", "why", None
+    )
+
+
+def test_approval_dm_has_decision_buttons_and_escapes_user_text() -> None:
+    message = approval.approval_message(record())
+    valid_message(message)
+    assert action_ids(message["blocks"]) == [("approve", "3"), ("deny", "3")]
+    text = str(message["blocks"])
+    assert "<!channel>" not in text and "<http://evil" not in text and "@here" not in text
+    assert "&lt;!channel&gt;" in text
+
+
+def test_decided_dm_has_no_buttons_and_says_who_when_why_until() -> None:
+    decided = record("active", decided_by="UDANA", decided_at=NOW, decision_reason="ok <@UBOB>")
+    message = approval.decided_message(decided)
+    valid_message(message)
+    assert action_ids(message["blocks"]) == []
+    text = str(message["blocks"])
+    assert "<@UDANA>" in text and "Until" in text and "&lt;@UBOB&gt;" in text and "<!date^" in text
+    denied = approval.decided_message(record("denied", decided_by="UERIN", decided_at=NOW))
+    assert "Denied" in denied["text"] and action_ids(denied["blocks"]) == []
+
+
+def test_reason_modal_round_trip() -> None:
+    view = approval.reason_modal(3, "deny")
+    valid_view(view)
+    assert view["callback_id"] == "decision_reason"
+    (block,) = view["blocks"]
+    assert block["block_id"] == block["element"]["action_id"] == "reason"
+    assert block["element"]["max_length"] == 124
+    view["state"] = {"values": {"reason": {"reason": {"type": "plain_text_input", "value": "no"}}}}
+    assert approval.parse_reason(view) == (3, "deny", "no")
+
+
+def test_app_home_sections_and_buttons() -> None:
+    data = home.HomeData(
+        "UALICE",
+        active=[record("active")],
+        pending=[record(id=4)],
+        to_approve=[record(id=5, requester_id="UBOB")],
+        history=[record("denied", id=6)],
+    )
+    view = home.build(data)
+    valid_view(view)
+    assert action_ids(view["blocks"]) == [
+        ("new_request", None),
+        ("extend", "3"),
+        ("revoke", "3"),
+        ("cancel", "4"),
+        ("approve", "5"),
+        ("deny", "5"),
+        ("request_again", "6"),
+    ]
+    valid_view(home.build(home.HomeData("UALICE")))
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "approval_request",
+        "approval_update",
+        "request_submitted",
+        "grantee_notice",
+        "request_closed",
+        "access_granted",
+        "access_granted_requester",
+        "access_extended",
+        "expiry_reminder",
+        "access_ended",
+        "grant_failed",
+        "revoke_failing",
+        "audit_post",
+    ],
+)
+def test_every_notification_renders_valid_blocks(kind: str) -> None:
+    message = render(
+        Notice(
+            kind,
+            "UALICE",
+            record("active"),
+            7,
+            {"state": "expired", "event": "vote", "actor": "UDANA"},
+            {"password": "s3cret"},
+        )
+    )
+    assert message is not None
+    valid_message(message)
+    if kind == "access_granted":
+        assert "s3cret" in str(message["blocks"])
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("a & b", "a &amp; b"),
+        ("<!everyone>", "&lt;!everyone&gt;"),
+        ("hi @channel", "hi @\u200bchannel"),
+        ("x" * 2000, "x" * 999 + "…"),
+    ],
+)
+def test_escape(raw: str, expected: str) -> None:
+    assert escape(raw) == expected
