@@ -9,7 +9,6 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-
 from bot.settings import Settings
 from policy.errors import AccessError
 from policy.validation import ConfigError, load_config_file, warnings
@@ -203,12 +202,16 @@ def _requests_revoke(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from bot.runtime import serve
+
     try:
-        from bot.runtime import serve
-    except ModuleNotFoundError:
-        print("error: the Slack runtime is not available in this build", file=sys.stderr)
+        return serve(Settings(), http=args.http, host=args.host, port=args.port)
+    except ConfigError as exc:
+        print(f"error: the config does not validate; fix it and start again:\n{exc}", file=sys.stderr)
         return EXIT_ERROR
-    return int(serve(Settings(), http=args.http, host=args.host, port=args.port) or 0)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

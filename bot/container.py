@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.clock import Clock, SystemClock
@@ -14,9 +15,17 @@ from bot.grants import GrantRunner
 from bot.policy_holder import PolicyHolder
 from bot.service import AccessService
 from bot.worker import Worker
-from integrations.base import Connector, ConnectorContext, connector_factory
+from integrations.base import (
+    Connector,
+    ConnectorContext,
+    ConnectorError,
+    UnavailableConnector,
+    connector_factory,
+)
 from policy.config import Config
 from store.db import Database
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -31,11 +40,49 @@ class Container:
     grants: GrantRunner
     worker: Worker
     secrets: SecretBox
+    integration_configs: dict[str, Any] = field(default_factory=dict)  # what each connector was built from
 
 
 def build_connectors(config: Config, env: Mapping[str, str], slack_client: Any = None) -> dict[str, Connector]:
+    """One connector per integration; one that cannot be built (a missing secret) becomes unavailable.
+
+    The bot still starts and every other integration works; the broken one's grants fail with the reason and
+    are retried until an admin fixes it (see :func:`refresh_connectors`).
+    """
     context = ConnectorContext(env=env, slack_client=slack_client)
-    return {i.name: connector_factory(i.type)(i, context) for i in config.integrations}
+    connectors: dict[str, Connector] = {}
+    for integration in config.integrations:
+        try:
+            connectors[integration.name] = connector_factory(integration.type)(integration, context)
+        except ConnectorError as exc:
+            log.error("integration %s is unavailable: %s", integration.name, exc)
+            connectors[integration.name] = UnavailableConnector(integration.name, str(exc))
+    return connectors
+
+
+def unavailable_integrations(connectors: Mapping[str, Connector]) -> dict[str, str]:
+    return {name: c.reason for name, c in connectors.items() if isinstance(c, UnavailableConnector)}
+
+
+def refresh_connectors(container: Container, env: Mapping[str, str], slack_client: Any = None) -> list[str]:
+    """After a config reload: rebuild the connectors whose integration changed, appeared or was unavailable.
+
+    ``container.connectors`` is updated in place (the grant runner holds the same mapping). Connectors of
+    removed integrations stay, so grants made through them can still be revoked. Returns the rebuilt names.
+    """
+    config = container.policy.current.config
+    wanted = {i.name: i for i in config.integrations}
+    changed = [
+        name for name, integration in wanted.items()
+        if name not in container.connectors
+        or isinstance(container.connectors[name], UnavailableConnector)
+        or container.integration_configs.get(name) != integration
+    ]
+    if changed:
+        subset = config.model_copy(update={"integrations": [wanted[name] for name in changed]})
+        container.connectors.update(build_connectors(subset, env, slack_client))
+        container.integration_configs.update({name: wanted[name] for name in changed})
+    return changed
 
 
 def build(
@@ -58,15 +105,12 @@ def build(
     grants = GrantRunner(db, policy, connectors, clock, events, secrets)
     service.grants = grants
     worker = Worker(db, service, grants, clock)
-    return Container(db, policy, directory, clock, events, connectors, service, grants, worker, secrets)
+    configs = {i.name: i for i in policy.current.config.integrations}
+    return Container(db, policy, directory, clock, events, connectors, service, grants, worker, secrets, configs)
 
 
 def discover_resources(container: Container) -> dict[str, int]:
     """Ask connectors of integrations with ``discover: true`` for their catalog; returns counts per integration."""
-    import logging
-
-    from integrations.base import ConnectorError
-
     found = {}
     for integration in container.policy.current.config.integrations:
         if not getattr(integration, "discover", False) or integration.name not in container.connectors:
@@ -74,6 +118,6 @@ def discover_resources(container: Container) -> dict[str, int]:
         try:
             found[integration.name] = container.connectors[integration.name].catalog()
         except ConnectorError as exc:
-            logging.getLogger(__name__).warning("discovery of %s failed: %s", integration.name, exc)
+            log.warning("discovery of %s failed: %s", integration.name, exc)
     container.policy.set_discovered(found)
     return {name: len(resources) for name, resources in found.items()}

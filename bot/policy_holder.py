@@ -25,6 +25,8 @@ class PolicyHolder:
         self._mtime = os.path.getmtime(path) if path and os.path.exists(path) else None
         self._lock = threading.Lock()
         self.on_refused: list[Callable[[ConfigError], None]] = []
+        self.on_reloaded: list[Callable[[], None]] = []
+        self._reload_requested = threading.Event()
         self._discovered: dict[str, list[Resource]] = {}
 
     def _compile(self, config: Config) -> CompiledPolicy:
@@ -68,13 +70,24 @@ class PolicyHolder:
             self._policy = compiled
             self._mtime = os.path.getmtime(self._path)
         log.info("configuration reloaded from %s (%d flows)", self._path, len(compiled.flows))
+        for callback in self.on_reloaded:
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 — the new config is in force; a follow-up failing is only logged
+                log.exception("after-reload step %s failed", getattr(callback, "__qualname__", callback))
         return True
 
+    def request_reload(self) -> None:
+        """Ask for a reload at the next :meth:`reload_if_changed` (safe to call from a signal handler)."""
+        self._reload_requested.set()
+
     def reload_if_changed(self) -> bool:
+        """Reload when asked to (SIGHUP) or when the file changed; a scheduler task."""
         if not self._path or not os.path.exists(self._path):
             return False
         mtime = os.path.getmtime(self._path)
-        if mtime == self._mtime:
+        if mtime == self._mtime and not self._reload_requested.is_set():
             return False
+        self._reload_requested.clear()
         self._mtime = mtime
         return self.reload()

@@ -11,24 +11,31 @@ import logging
 import os
 import signal
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from slack_bolt import App
+    from slack_sdk import WebClient
+
+    from bot.container import Container
+    from bot.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Runtime:
-    container: Any
-    app: Any
-    scheduler: Any
-    client: Any
+    container: Container
+    app: App
+    scheduler: Scheduler
+    client: WebClient
 
 
 def assemble(settings: Settings) -> Runtime:
     from bot.app import create_app, slack_client
-    from bot.container import build, discover_resources
+    from bot.container import build, refresh_connectors, unavailable_integrations
     from bot.outbox import OutboxSender
     from bot.policy_holder import PolicyHolder
     from bot.scheduler import Scheduler, run_due_by_db_clock
@@ -44,22 +51,34 @@ def assemble(settings: Settings) -> Runtime:
     holder = PolicyHolder.from_file(settings.config_path)
     container = build(db=db, policy=holder, secrets=settings.secret_box(),
                       directory=SlackDirectory(client, holder), slack_client=client, env=os.environ)
-    try:
-        counts = discover_resources(container)
-        if counts:
-            log.info("discovered resources: %s", counts)
-    except Exception:  # noqa: BLE001 — discovery failing must not keep the bot down
-        log.exception("resource discovery failed; static resources stay available")
+    discover(container)
 
-    def refused(error: Exception) -> None:
+    def to_audit_channel(text: str) -> None:
         channel = holder.current.config.audit_channel
         if channel:
-            text = f":warning: accessbot refused a new accessbot.yml; the previous configuration stays in force.\n```{str(error)[:2500]}```"
             try:
                 client.chat_postMessage(channel=channel, text=text)
-            except Exception:  # noqa: BLE001
-                log.exception("could not post the refused config to the audit channel")
+            except Exception:  # noqa: BLE001 — the audit channel being unreachable must not stop the bot
+                log.exception("could not post to the audit channel")
 
+    def refused(error: Exception) -> None:
+        to_audit_channel(":warning: accessbot refused a new accessbot.yml; the previous configuration stays in "
+                         f"force.\n```{str(error)[:2500]}```")
+
+    def reloaded() -> None:
+        rebuilt = refresh_connectors(container, os.environ, client)
+        if rebuilt:
+            log.info("connectors rebuilt after the reload: %s", ", ".join(rebuilt))
+        discover(container)
+        report_unavailable()
+
+    def report_unavailable() -> None:
+        for name, reason in unavailable_integrations(container.connectors).items():
+            to_audit_channel(f":warning: integration `{name}` is unavailable: {reason}. Its grants and revokes "
+                             "are retried until it is fixed (then reload the config with SIGHUP).")
+
+    report_unavailable()
+    holder.on_reloaded.append(reloaded)
     holder.on_refused.append(refused)
     app = create_app(settings, container, client)
     sender = OutboxSender(db, client, clock=container.clock, secrets=container.secrets,
@@ -70,25 +89,39 @@ def assemble(settings: Settings) -> Runtime:
     )
     if hasattr(signal, "SIGHUP"):
         try:
-            signal.signal(signal.SIGHUP, lambda *_: holder.reload())
+            signal.signal(signal.SIGHUP, lambda *_: holder.request_reload())  # the next tick reloads
         except ValueError:  # not the main thread (tests)
             pass
     return Runtime(container, app, scheduler, client)
 
 
+def discover(container: Container) -> None:
+    from bot.container import discover_resources
+
+    try:
+        counts = discover_resources(container)
+        if counts:
+            log.info("discovered resources: %s", counts)
+    except Exception:  # noqa: BLE001 — discovery failing must not keep the bot down
+        log.exception("resource discovery failed; static resources stay available")
+
+
 def serve(settings: Settings, *, http: bool = False, host: str = "0.0.0.0", port: int = 3000) -> int:  # noqa: S104
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    socket_mode = settings.slack_app_token is not None and not http
+    if not socket_mode and settings.slack_signing_secret is None:
+        raise ValueError("SLACK_SIGNING_SECRET is required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)")
     runtime = assemble(settings)
     runtime.scheduler.start()  # runs everything overdue at once, then ticks
     try:
-        if settings.slack_app_token is not None and not http:
+        if socket_mode:
+            assert settings.slack_app_token is not None
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
             log.info("accessbot: Socket Mode")
             SocketModeHandler(runtime.app, settings.slack_app_token.get_secret_value()).start()
         else:
-            if settings.slack_signing_secret is None:
-                raise ValueError("SLACK_SIGNING_SECRET is required in HTTP mode")
             from waitress import serve as waitress_serve
 
             from bot.http import wsgi_app

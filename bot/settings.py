@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.crypto import SecretBox, key_file_for_sqlite, load_or_create_key
@@ -19,6 +21,12 @@ class Settings(BaseSettings):
     database_url: str = Field(default="sqlite:///./accessbot.db", alias="ACCESSBOT_DATABASE_URL")
     encryption_key: SecretStr | None = Field(default=None, alias="ACCESSBOT_ENCRYPTION_KEY")
     tick_seconds: float = Field(default=1.0, gt=0, le=60, alias="ACCESSBOT_TICK_SECONDS")
+
+    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", "encryption_key", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        """``SLACK_APP_TOKEN=`` (an empty line in ``.env``) means unset, not an empty secret."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     def secret_box(self) -> SecretBox:
         """The encryption keys: from the environment, or a 0600 key file beside a SQLite database."""

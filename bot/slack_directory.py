@@ -68,6 +68,19 @@ class SlackDirectory:
 
         return self._cache.get(f"user:{slack_id}", load)  # type: ignore[no-any-return]
 
+    def _slack_id_for(self, email: str) -> str | None:
+        """The Slack id of the account with this email (``users.lookupByEmail``); None when there is none."""
+
+        def load() -> str | None:
+            try:
+                return str(self.client.users_lookupByEmail(email=email)["user"]["id"])
+            except SlackApiError as error:
+                if error.response.get("error") == "users_not_found":
+                    return None
+                raise
+
+        return self._cache.get(f"email:{email.lower()}", load)  # type: ignore[no-any-return]
+
     def _usergroups(self) -> dict[str, frozenset[str]]:
         """Slack user-group handle -> member ids (only when ``directory.slack_usergroups`` is on)."""
         if not self.holder.current.config.directory.slack_usergroups:
@@ -85,6 +98,8 @@ class SlackDirectory:
         policy = self.holder.current
         known = policy.directory.user(user)
         slack_id = (known.slack_id if known else None) or (None if "@" in user else user)
+        if slack_id is None:  # an email from accessbot.yml: the Slack account with that email, if any
+            slack_id = self._slack_id_for(known.email if known and known.email else user)
         profile = self._profile(slack_id) if slack_id else None
         email = (profile or {}).get("profile", {}).get("email") or (known.email if known else None)
         if email is None and "@" in user:
@@ -95,7 +110,8 @@ class SlackDirectory:
             email=email,
             now=now,
             slack_groups=handles,
-            deactivated=bool((profile or {}).get("deleted")) or (slack_id is not None and profile is None),
+            # no Slack account (an email nobody in the workspace has) or a deactivated one: never asked
+            deactivated=bool((profile or {}).get("deleted")) or profile is None,
             is_bot=bool((profile or {}).get("is_bot")),
             timezone=(profile or {}).get("tz"),
             display_name=(profile or {}).get("real_name") or None,
@@ -108,9 +124,7 @@ class SlackDirectory:
         for user in config.directory.users:
             keys[user.slack_id or user.email] = None
         named_users, named_groups = _named(config.model_dump(mode="json"))
-        for value in named_users:
-            if "@" not in value:
-                keys[value] = None
+        keys.update(dict.fromkeys(named_users))
         for handle, members in self._usergroups().items():
             if handle in named_groups:
                 keys.update(dict.fromkeys(sorted(members)))

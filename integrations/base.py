@@ -117,3 +117,28 @@ def _load_builtin_connectors() -> None:
         except ModuleNotFoundError as exc:  # a connector module not written yet
             if exc.name != f"integrations.{module}":
                 raise
+
+
+@dataclass
+class UnavailableConnector:
+    """Stands in for a connector that could not be built (a missing secret, say), so the bot still starts.
+
+    Its resources stay requestable from the static config; every grant, extend and revoke fails with the reason,
+    and the scheduler retries it, so access is granted (or revoked) once an admin fixes the setting and the
+    configuration is reloaded.
+    """
+
+    name: str
+    reason: str
+
+    def catalog(self) -> list[Resource]:
+        raise ConnectorError(f"integration {self.name} is unavailable: {self.reason}")
+
+    def grant(self, grant: GrantSpec) -> GrantResult:
+        raise ConnectorError(f"integration {self.name} is unavailable: {self.reason}")
+
+    def extend(self, grant: GrantSpec, until: datetime | None) -> None:
+        raise ConnectorError(f"integration {self.name} is unavailable: {self.reason}")
+
+    def revoke(self, grant: GrantSpec) -> None:
+        raise ConnectorError(f"integration {self.name} is unavailable: {self.reason}")
