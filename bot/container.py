@@ -95,6 +95,7 @@ def build(
     connectors: dict[str, Connector] | None = None,
     env: Mapping[str, str] | None = None,
     slack_client: Any = None,
+    worker_threads: int = 1,
 ) -> Container:
     clock = clock or SystemClock()
     directory = directory or ConfigDirectory(policy)
@@ -104,7 +105,7 @@ def build(
     service = AccessService(db, policy, directory, clock, events=events)
     grants = GrantRunner(db, policy, connectors, clock, events, secrets)
     service.grants = grants
-    worker = Worker(db, service, grants, clock)
+    worker = Worker(db, service, grants, clock, threads=worker_threads)
     configs = {i.name: i for i in policy.current.config.integrations}
     return Container(db, policy, directory, clock, events, connectors, service, grants, worker, secrets, configs)
 

@@ -50,7 +50,8 @@ def assemble(settings: Settings) -> Runtime:
     client = slack_client(settings)
     holder = PolicyHolder.from_file(settings.config_path)
     container = build(db=db, policy=holder, secrets=settings.secret_box(),
-                      directory=SlackDirectory(client, holder), slack_client=client, env=os.environ)
+                      directory=SlackDirectory(client, holder), slack_client=client, env=os.environ,
+                      worker_threads=settings.worker_threads)
     discover(container)
 
     def to_audit_channel(text: str) -> None:

@@ -7,6 +7,8 @@ its lease. The scheduler (``bot.scheduler``) calls :meth:`Worker.run_due` every 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.clock import Clock
@@ -19,35 +21,59 @@ from store.models import DueWork
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    id: int
+    kind: str
+    request_id: int | None
+    grant_id: int | None
+    payload: dict[str, object]
+    attempts: int
+
+
 class Worker:
-    def __init__(self, db: Database, service: AccessService, grants: GrantRunner, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, service: AccessService, grants: GrantRunner, clock: Clock, *, threads: int = 1
+    ) -> None:
         self.db = db
         self.service = service
         self.grants = grants
         self.clock = clock
+        self.threads = threads  # rows of one claim run in parallel: connectors wait on the network
 
     def run_due(self, *, limit: int = 100, now: datetime | None = None) -> int:
-        """Claim and run everything due; returns how many rows were run."""
+        """Claim and run everything due; returns how many rows were run.
+
+        Each claimed row is independent (its own transactions, its own lease), so with ``threads > 1`` they run
+        on a pool: a replica's throughput is then bounded by the database, not by one connector call at a time.
+        """
         now = now or self.clock.now()
         with self.db.begin() as session:
             rows = repo.claim_due_work(session, now=now, lease=LEASE, limit=limit, is_postgres=self.db.is_postgres)
-            claimed = [(r.id, r.kind, r.request_id, r.grant_id, dict(r.payload), r.attempts) for r in rows]
-        for work_id, kind, request_id, grant_id, payload, attempts in claimed:
-            try:
-                done = self.dispatch(kind, request_id, grant_id, payload)
-                error = "will retry"
-            except Exception as exc:  # noqa: BLE001 — recorded on the row, retried with backoff
-                log.exception("due work %s #%s failed", kind, work_id)
-                done, error = False, str(exc)
-            with self.db.begin() as session:
-                if done:
-                    repo.finish_work(session, work_id=work_id, now=self.clock.now())
-                else:
-                    key = f"{kind}:{grant_id if kind == 'revoke' else request_id}"
-                    due = self.grants.next_retry(key) if kind in ("grant", "revoke") else (
-                        self.clock.now() + backoff(attempts))
-                    repo.retry_work(session, work_id=work_id, due_at=due, error=error)
+            claimed = [_Claimed(r.id, r.kind, r.request_id, r.grant_id, dict(r.payload), r.attempts) for r in rows]
+        if self.threads > 1 and len(claimed) > 1:
+            with ThreadPoolExecutor(min(self.threads, len(claimed)), thread_name_prefix="due-work") as pool:
+                list(pool.map(self._run_claimed, claimed))
+        else:
+            for work in claimed:
+                self._run_claimed(work)
         return len(claimed)
+
+    def _run_claimed(self, work: _Claimed) -> None:
+        try:
+            done = self.dispatch(work.kind, work.request_id, work.grant_id, work.payload)
+            error = "will retry"
+        except Exception as exc:  # noqa: BLE001 — recorded on the row, retried with backoff
+            log.exception("due work %s #%s failed", work.kind, work.id)
+            done, error = False, str(exc)
+        with self.db.begin() as session:
+            if done:
+                repo.finish_work(session, work_id=work.id, now=self.clock.now())
+            else:
+                key = f"{work.kind}:{work.grant_id if work.kind == 'revoke' else work.request_id}"
+                due = self.grants.next_retry(key) if work.kind in ("grant", "revoke") else (
+                    self.clock.now() + backoff(work.attempts))
+                repo.retry_work(session, work_id=work.id, due_at=due, error=error)
 
     def dispatch(self, kind: str, request_id: int | None, grant_id: int | None, payload: dict[str, object]) -> bool:
         match kind:

@@ -168,7 +168,8 @@ def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
 
 
 def serve(
-    url: str, log_path: str, *, tick: float, lease: float, revoke_sleep: float, max_seconds: float
+    url: str, log_path: str, *, tick: float, lease: float, revoke_sleep: float, max_seconds: float,
+    threads: int = 8,
 ) -> None:
     lease_delta = timedelta(seconds=lease)
     bot.worker.LEASE = lease_delta  # type: ignore[attr-defined]  # a short lease so a crash is recovered fast
@@ -180,7 +181,7 @@ def serve(
                                  revoke_sleep)
     container = build(db=db, policy=PolicyHolder.from_config(config),
                       secrets=SecretBox([Fernet.generate_key().decode()]), clock=clock,
-                      connectors={"db": connector})
+                      connectors={"db": connector}, worker_threads=threads)
     scheduler = Scheduler([run_due_by_db_clock(container.worker, db, clock)], tick_seconds=tick)
     stop = threading.Event()
 
@@ -206,9 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lease", type=float, default=120.0)
     parser.add_argument("--revoke-sleep", type=float, default=0.0)
     parser.add_argument("--max-seconds", type=float, default=180.0)
+    parser.add_argument("--threads", type=int, default=8, help="due-work threads per replica")
     args = parser.parse_args(argv)
     serve(args.url, args.log, tick=args.tick, lease=args.lease, revoke_sleep=args.revoke_sleep,
-          max_seconds=args.max_seconds)
+          max_seconds=args.max_seconds, threads=args.threads)
     return 0
 
 
