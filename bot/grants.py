@@ -288,6 +288,7 @@ class GrantRunner:
             )
             if not grants and not (everything or any(g.grantee_id == actor.key for g in request.grants)):
                 raise NotEligible("Only the grantee, the requester or an admin can revoke this access.")
+            self._drop_unconfirmed(session, request, actor, everything, now, reason)
             if not grants:
                 if request.state == "pending":
                     raise InvalidState(f"Request #{request_id} is still pending; cancel it instead.")
@@ -298,6 +299,34 @@ class GrantRunner:
         for grant_id in ids:
             self.run_keyed(f"revoke:{grant_id}", lambda gid=grant_id: self.execute_revoke(gid))
         return self._record(request_id)
+
+    def _drop_unconfirmed(self, session: Session, request: AccessRequest, actor: Identity, everything: bool,
+                          now: datetime, reason: str) -> None:
+        """Grants still waiting for their grantee's MFA confirmation end without a connector call."""
+        for grant in request.grants:
+            if grant.state == "awaiting_mfa" and (everything or grant.grantee_id == actor.key):
+                grant.state, grant.ended_at, grant.end_reason = "revoked", now, reason
+                self.events.record(session, now, "revoked", actor.key, request, grant=grant,
+                                   details={"reason": reason, "unconfirmed": True})
+        if request.state == "granting" and all(g.state in ("revoked", "failed") for g in request.grants):
+            request.state, request.updated_at = "revoked", now
+
+    def revoke_grant(self, grant_id: int, *, reason: str, actor: str = "accessbot") -> bool:
+        """Revoke one live grant now (the reconciler's path); False when it is no longer live.
+
+        Audited like every revoke (``revoke_started`` with the reason, then ``revoked``); a failed connector
+        call is retried by the ``revoke:<grant>`` due work.
+        """
+        now = self.clock.now()
+        with self.db.begin() as session:
+            grant = repo.get_grant(session, grant_id, for_update=True)
+            if grant is None or grant.state not in LIVE:
+                return False
+            request = repo.get_request(session, grant.request_id, for_update=True)
+            assert request is not None
+            self._begin_revoke(session, request, grant, now, actor=actor, reason=reason)
+        self.run_keyed(f"revoke:{grant_id}", lambda: self.execute_revoke(grant_id))
+        return True
 
     def expire(self, grant_id: int) -> bool:
         """Due work ``expire:<grant>``: start revoking a grant whose time is up (idempotent)."""
@@ -356,7 +385,8 @@ class GrantRunner:
             for user in dict.fromkeys([grant.grantee_id, request.requester_id]):
                 self.events.notify(session, now, "access_ended", user, request, grant=grant,
                                    payload={"state": grant.state})
-            if all(g.state not in ("granting", "active", "revoking", "revoke_failed") for g in request.grants):
+            still_live = (*LIVE, "revoking", "revoke_failed", "awaiting_mfa")
+            if all(g.state not in still_live for g in request.grants):
                 ended = {g.state for g in request.grants}
                 request.state = "expired" if ended <= {"expired", "failed"} and "expired" in ended else (
                     "revoked" if "revoked" in ended else request.state)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from datetime import timedelta
 
 import pyotp
+import qrcode
+from qrcode.image.pure import PyPNGImage
 
 from bot.clock import Clock
 from bot.crypto import SecretBox
@@ -21,6 +24,16 @@ LOCKOUT = timedelta(minutes=5)
 class Enrolment:
     secret: str
     uri: str
+
+    def __repr__(self) -> str:  # never print the secret (tracebacks, logs)
+        return "Enrolment(secret=***, uri=***)"
+
+    def qr_png(self) -> bytes:
+        """The otpauth URI as a QR code PNG, for an authenticator app's camera."""
+        image = qrcode.make(self.uri, image_factory=PyPNGImage, box_size=8, border=2)
+        buffer = io.BytesIO()
+        image.save(buffer)
+        return buffer.getvalue()
 
 
 class MfaService:
@@ -60,16 +73,22 @@ class MfaService:
             if row is None or (row.locked_until is not None and row.locked_until > now):
                 return False
             totp = pyotp.TOTP(self.secrets.decrypt(row.secret_encrypted))
-            current = totp.timecode(now)
-            for step in (current - 1, current, current + 1):
-                if (row.last_step is None or step > row.last_step) and pyotp.utils.strings_equal(
-                    totp.generate_otp(step), code
-                ):
-                    row.last_step = step
-                    row.confirmed_at = row.confirmed_at or now
-                    row.failed_attempts = 0
-                    return True
+            step = _matching_step(totp, totp.timecode(now), code)
+            # The compare-and-set moves the stored step forward for exactly one caller, whatever the isolation
+            # level: a code (or an older one) never works twice, even when submitted twice at once.
+            if step is not None and repo.advance_mfa_step(session, user_id=user_id, step=step):
+                row.confirmed_at = row.confirmed_at or now
+                row.failed_attempts = 0
+                return True
             row.failed_attempts += 1
             if row.failed_attempts >= MAX_FAILURES:
                 row.locked_until, row.failed_attempts = now + LOCKOUT, 0
             return False
+
+
+def _matching_step(totp: pyotp.TOTP, current: int, code: str) -> int | None:
+    """The time step (this one or a neighbour, for clock drift) whose code is ``code``; the latest wins."""
+    for step in (current + 1, current, current - 1):
+        if pyotp.utils.strings_equal(totp.generate_otp(step), code):
+            return step
+    return None

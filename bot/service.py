@@ -7,8 +7,9 @@ Connector calls (grant, extend, revoke) live in :mod:`bot.grants`, run as due wo
 
 from __future__ import annotations
 
+import builtins
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot import confirmations, grant_intents
 from bot.clock import Clock
 from bot.directory import IdentityProvider
 from bot.events import Events
@@ -30,7 +32,7 @@ from policy.identity import Identity
 from policy.resources import RISK_ORDER
 from store import repository as repo
 from store.db import Database
-from store.models import AccessRequest, ApprovalVote, Grant
+from store.models import AccessRequest, ApprovalVote
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +76,7 @@ class AccessService:
         self.events = events or Events()
         self.grants: Any = None  # bot.grants.GrantRunner, wired by bot.app (it needs the connectors)
 
-    # --- reading ------------------------------------------------------------------------------------------------
+    # --- reading --------------------------------------------------------------------------------------------
 
     def get(self, request_id: int) -> RequestRecord:
         with self.db.begin() as session:
@@ -83,9 +85,12 @@ class AccessService:
                 raise NotFound(f"There is no request #{request_id}.")
             return RequestRecord.of(row)
 
-    def list(self, *, states: Sequence[str] | None = None, user_id: str | None = None, limit: int = 50) -> list[RequestRecord]:
+    def list(
+        self, *, states: Sequence[str] | None = None, user_id: str | None = None, limit: int = 50
+    ) -> list[RequestRecord]:
         with self.db.begin() as session:
-            return [RequestRecord.of(r) for r in repo.list_requests(session, states=states, user_id=user_id, limit=limit)]
+            rows = repo.list_requests(session, states=states, user_id=user_id, limit=limit)
+            return [RequestRecord.of(r) for r in rows]
 
     def first_delivery(self, event_id: str) -> bool:
         """True the first time Slack delivers an event id; False for a retry of one already handled."""
@@ -97,7 +102,7 @@ class AccessService:
         except IntegrityError:  # a concurrent delivery of the same event won
             return False
 
-    # --- submit -------------------------------------------------------------------------------------------------
+    # --- submit ---------------------------------------------------------------------------------------------
 
     def preview(self, request: RequestInput) -> FlowChoice:
         """Decide which flow applies and validate the input, without writing anything."""
@@ -111,7 +116,6 @@ class AccessService:
 
     def submit(self, request: RequestInput) -> Outcome:
         now = self.clock.now()
-        policy = self.policy.current
         choice = self.preview(request)
         flow = choice.flow
         duration = self._duration(choice, request.duration_hours)
@@ -150,11 +154,13 @@ class AccessService:
                 "grantees": row.grantee_ids, "duration_seconds": row.duration_seconds,
             })
             for grantee in grantees:
-                if not grantee.same_person(request.requester):
+                asked_at_once = choice.automatic_approval and confirmations.needs_confirmation(
+                    choice.require_mfa, grantee, request.requester)  # the confirmation DM tells them all
+                if not grantee.same_person(request.requester) and not asked_at_once:
                     self.events.notify(session, now, "grantee_notice", grantee.key, row)
             if choice.automatic_approval:
                 self.events.record(session, now, "approved", "accessbot", row, details={"automatic": True})
-                self._start_granting(session, row, grantees, choice, now)
+                grant_intents.write(session, self.events, row, request.requester, grantees, choice, now)
             else:
                 row.pending_until = now + flow.approval.pending_timeout
                 repo.schedule(session, kind="timeout", key=f"timeout:{row.id}", due_at=row.pending_until,
@@ -184,31 +190,35 @@ class AccessService:
         if choice.require_justification and not text:
             raise InvalidRequest("Say why you need this access.", field="justification")
         if len(text) > MAX_JUSTIFICATION:
-            raise InvalidRequest(f"Keep the justification under {MAX_JUSTIFICATION} characters.", field="justification")
+            raise InvalidRequest(f"Keep the justification under {MAX_JUSTIFICATION} characters.",
+                                 field="justification")
         return text
 
     def _approvers_or_refuse(
-        self, flow: Flow, requester: Identity, grantees: Sequence[Identity], choice: FlowChoice, now: datetime, *, tiers: int
-    ) -> list[Identity]:
-        eligible = self.eligible_approvers(flow, requester, grantees, {choice.permission.integration}, now, tiers=tiers)
+        self, flow: Flow, requester: Identity, grantees: Sequence[Identity], choice: FlowChoice,
+        now: datetime, *, tiers: int,
+    ) -> builtins.list[Identity]:
+        integrations = {choice.permission.integration}
+        eligible = self.eligible_approvers(flow, requester, grantees, integrations, now, tiers=tiers)
         groups_with = {g for _, groups in eligible for g in groups}
         needed = set(range(len(flow.approval.groups)))
         if not eligible or (flow.approval.combine == "all_of" and not needed <= groups_with):
             missing = sorted(needed - groups_with)
             detail = (
                 "nobody but you (or the grantee) is an approver"
-                if self.eligible_approvers(flow, requester, grantees, {choice.permission.integration}, now,
+                if self.eligible_approvers(flow, requester, grantees, integrations, now,
                                            tiers=tiers, self_allowed=True)
-                else "no active user matches approver group " + ", ".join(str(g + 1) for g in missing or needed)
+                else "no active user matches approver group "
+                + ", ".join(str(g + 1) for g in missing or needed)
             )
             raise Unapprovable(f"Nobody can approve this request under flow {flow.name}: {detail}. "
                                "Ask an admin to fix the approvers in accessbot.yml.")
         return [identity for identity, _ in eligible]
 
     def eligible_approvers(
-        self, flow: Flow, requester: Identity, grantees: Sequence[Identity], integrations: set[str], now: datetime,
-        *, tiers: int, self_allowed: bool = False,
-    ) -> list[tuple[Identity, frozenset[int]]]:
+        self, flow: Flow, requester: Identity, grantees: Sequence[Identity], integrations: set[str],
+        now: datetime, *, tiers: int, self_allowed: bool = False,
+    ) -> builtins.list[tuple[Identity, frozenset[int]]]:
         out = []
         seen: set[str] = set()
         for candidate in self.directory.candidates(now):
@@ -225,7 +235,7 @@ class AccessService:
                 out.append((candidate, groups))
         return out
 
-    # --- decisions ----------------------------------------------------------------------------------------------
+    # --- decisions ------------------------------------------------------------------------------------------
 
     def approve(self, request_id: int, approver: Identity, reason: str | None = None) -> Outcome:
         return self._decide(request_id, approver, "approve", reason)
@@ -251,14 +261,15 @@ class AccessService:
                     raise AlreadyDecided(_decided_text(row))
                 groups = eligible_groups(
                     flow.approval, approver, requester=requester, grantees=grantees,
-                    owned_integrations=approver.owner_of & {row.integration}, tiers_reached=row.escalation_tier,
-                    no_self_approval=flow.settings.no_self_approval,
+                    owned_integrations=approver.owner_of & {row.integration},
+                    tiers_reached=row.escalation_tier, no_self_approval=flow.settings.no_self_approval,
                 )
                 if not groups:
                     if flow.settings.no_self_approval and (
                         approver.same_person(requester) or any(approver.same_person(g) for g in grantees)
                     ):
-                        raise NotEligible("You cannot approve or deny a request you made or that grants you access.")
+                        raise NotEligible(
+                            "You cannot approve or deny a request you made or that grants you access.")
                     raise NotEligible(f"You are not an approver of request #{row.id} (flow {flow.name}).")
                 if already is not None:
                     return Outcome(RequestRecord.of(row), changed=False, message="You already decided.")
@@ -276,10 +287,14 @@ class AccessService:
                 })
                 if state.status == "pending":
                     row.updated_at = now
+                    waiting = ", ".join(
+                        f"group {g + 1}" if g < TIER_BASE else "an escalation approver"
+                        for g in state.waiting_for
+                    )
                     self.events.notify(session, now, "approval_update", None, row)
-                    message = "Your approval is recorded; waiting for " + ", ".join(
-                        f"group {g + 1}" if g < TIER_BASE else "an escalation approver" for g in state.waiting_for
-                    ) + "."
+                    self.events.notify(session, now, "approval_progress", row.requester_id, row,
+                                       payload={"approver": approver.key, "waiting_for": waiting})
+                    message = f"Your approval is recorded; waiting for {waiting}."
                     return Outcome(RequestRecord.of(row), message=message)
                 row.decided_at = now
                 row.decided_by = approver.key
@@ -289,9 +304,10 @@ class AccessService:
                     self._finish(session, row, "denied", now, actor=approver.key, reason=reason)
                     record = RequestRecord.of(row)
                 else:
-                    self.events.record(session, now, "approved", approver.key, row, details={"reason": reason})
-                    choice = self._choice_from_row(row, flow)
-                    self._start_granting(session, row, grantees, choice, now)
+                    self.events.record(session, now, "approved", approver.key, row,
+                                       details={"reason": reason})
+                    choice = grant_intents.choice_of(self.policy.current, row, flow)
+                    grant_intents.write(session, self.events, row, requester, grantees, choice, now)
                     self.events.notify(session, now, "approval_update", None, row)
                     record = RequestRecord.of(row)
         except IntegrityError:  # a concurrent click of the same approver won the unique vote
@@ -310,16 +326,21 @@ class AccessService:
             if row.state == "canceled":
                 return Outcome(RequestRecord.of(row), changed=False, message="Already canceled.")
             if row.state != "pending":
-                raise InvalidState(f"Request #{row.id} is {row.state}; only pending requests can be canceled.")
+                raise InvalidState(
+                    f"Request #{row.id} is {row.state}; only pending requests can be canceled.")
             repo.cancel_work(session, now=now, request_id=row.id, kinds=("timeout", "escalate"))
             self._finish(session, row, "canceled", now, actor=actor.key)
             return Outcome(RequestRecord.of(row), message=f"Request #{row.id} is canceled.")
 
     def time_out(self, request_id: int) -> Outcome:
+        """Due work ``timeout``: a pending request times out; past approval, unconfirmed grants end."""
         now = self.clock.now()
         with self.db.begin() as session:
             row = self._locked(session, request_id)
-            if row.state != "pending" or row.pending_until is None or row.pending_until > now:
+            if row.state != "pending":
+                late = confirmations.end_unconfirmed(session, self.events, row, now)
+                return Outcome(RequestRecord.of(row), changed=bool(late))
+            if row.pending_until is None or row.pending_until > now:
                 return Outcome(RequestRecord.of(row), changed=False)
             repo.cancel_work(session, now=now, request_id=row.id, kinds=("escalate",))
             self._finish(session, row, "timed_out", now, actor="accessbot")
@@ -349,11 +370,39 @@ class AccessService:
             for approver in new:
                 self.events.notify(session, now, "approval_request", approver.key, row)
             if tier < len(escalation.tiers):
-                repo.schedule(session, kind="escalate", key=f"escalate:{row.id}", due_at=now + escalation.every,
-                              request_id=row.id)
+                repo.schedule(session, kind="escalate", key=f"escalate:{row.id}",
+                              due_at=now + escalation.every, request_id=row.id)
             return Outcome(RequestRecord.of(row), approvers=tuple(a.key for a in new))
 
-    # --- helpers ------------------------------------------------------------------------------------------------
+    # --- grantee MFA confirmation (bot.confirmations) -------------------------------------------------------
+
+    def check_confirmation(self, request_id: int, grantee: Identity) -> RequestRecord:
+        """The request, when it waits for this grantee's MFA code; raises saying why not otherwise."""
+        with self.db.begin() as session:
+            row = self._locked(session, request_id)
+            confirmations.check_confirmable(row, grantee, self.clock.now())
+            return RequestRecord.of(row)
+
+    def confirm_grantee(self, request_id: int, grantee: Identity, verify_code: Callable[[], bool]) -> Outcome:
+        """The grantee confirms with their code; their grants go to the grant work (the caller runs it).
+
+        The code is checked only once the request is known to wait for this grantee, so a code is never spent
+        on a confirmation that could not count; a concurrent second confirmation changes nothing.
+        """
+        self.check_confirmation(request_id, grantee)
+        if not verify_code():
+            raise InvalidRequest("That code is not valid (or was already used).", field="mfa_code")
+        now = self.clock.now()
+        with self.db.begin() as session:
+            row = self._locked(session, request_id)
+            if confirmations.end_unconfirmed(session, self.events, row, now):
+                return Outcome(RequestRecord.of(row), changed=False,
+                               message=f"The time to confirm request #{row.id} has passed.")
+            released = confirmations.confirm(session, self.events, row, grantee, now)
+            message = f"Confirmed: granting request #{row.id}." if released else "Already confirmed."
+            return Outcome(RequestRecord.of(row), changed=bool(released), message=message)
+
+    # --- helpers --------------------------------------------------------------------------------------------
 
     def _locked(self, session: Session, request_id: int) -> AccessRequest:
         row = repo.get_request(session, request_id, for_update=True)
@@ -361,7 +410,7 @@ class AccessService:
             raise NotFound(f"There is no request #{request_id}.")
         return row
 
-    def _parties(self, request_id: int, now: datetime) -> tuple[Identity, list[Identity]]:
+    def _parties(self, request_id: int, now: datetime) -> tuple[Identity, builtins.list[Identity]]:
         record = self.get(request_id)
         requester = self.directory.identity(record.requester_id, now)
         return requester, [self.directory.identity(g, now) for g in record.grantee_ids]
@@ -375,44 +424,6 @@ class AccessService:
         self.events.notify(session, now, "approval_update", None, row)
         for user in dict.fromkeys([row.requester_id, *row.grantee_ids]):
             self.events.notify(session, now, "request_closed", user, row, payload={"state": state})
-
-    def _choice_from_row(self, row: AccessRequest, flow: Flow) -> FlowChoice:
-        """Rebuild what a request grants from its stored snapshot (a config change never alters it)."""
-        policy = self.policy.current
-        resources = []
-        for key in row.resource_keys:
-            resource = policy.catalog.resource(key)
-            if resource is None:
-                raise InvalidState(f"Resource {key} is no longer in the catalog; the request cannot be granted.")
-            resources.append(resource)
-        permission = policy.catalog.permission(row.integration, row.permission)
-        if permission is None:
-            raise InvalidState(f"Permission {row.permission} is no longer configured.")
-        return FlowChoice(flow, tuple(resources), permission, flow.grant_for, flow.require_duration,
-                          flow.settings.require_mfa, flow.settings.require_justification,
-                          flow.approval.type == "automatic")
-
-    def _start_granting(self, session: Session, row: AccessRequest, grantees: Sequence[Identity],
-                        choice: FlowChoice, now: datetime) -> None:
-        """Write the grant intents (state ``granting``) and the due work that executes them."""
-        row.state = "granting"
-        row.updated_at = now
-        for grantee in grantees:
-            for resource in choice.resources:
-                session.add(Grant(
-                    request_id=row.id, grantee_id=grantee.key, grantee_email=grantee.email,
-                    integration=resource.integration, resource_key=resource.key,
-                    resource={"type": resource.type, "name": resource.name, "path": resource.path,
-                              "source_id": resource.source_id, "tags": dict(resource.tags), "risk": resource.risk},
-                    permission=choice.permission.name,
-                    permission_spec={"risk": choice.permission.risk, "roles": list(choice.permission.roles)},
-                    state="granting", created_at=now, extensions_used=0, attempts=0,
-                    expires_at=None if row.duration_seconds is None else now + timedelta(seconds=row.duration_seconds),
-                ))
-        session.flush()
-        repo.schedule(session, kind="grant", key=f"grant:{row.id}", due_at=now, request_id=row.id)
-
-
 
 
 def _flow_of(row: AccessRequest) -> Flow:

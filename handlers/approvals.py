@@ -7,6 +7,7 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
+from bot.service import Outcome
 from handlers.common import Deps, identity, tell, user_id_of
 from handlers.home import publish
 from handlers.views import approval as view
@@ -14,14 +15,12 @@ from handlers.views.common import Ids
 from policy.errors import AccessError, NotFound
 
 
-def decide(deps: Deps, user_id: str, request_id: int, decision: str, reason: str | None = None) -> str:
-    """Record the vote; returns what to tell the approver (raises AccessError when refused)."""
+def decide(deps: Deps, user_id: str, request_id: int, decision: str, reason: str | None = None) -> Outcome:
+    """Record the vote (raises AccessError when refused)."""
     approver = identity(deps, user_id)
     if decision == "approve":
-        outcome = deps.service.approve(request_id, approver, reason)
-    else:
-        outcome = deps.service.deny(request_id, approver, reason)
-    return outcome.message
+        return deps.service.approve(request_id, approver, reason)
+    return deps.service.deny(request_id, approver, reason)
 
 
 def _request_id(body: dict[str, Any]) -> int:
@@ -41,7 +40,9 @@ def register(app: App, deps: Deps) -> None:
             if record.require_approver_reason and record.state == "pending":
                 client.views_open(trigger_id=body["trigger_id"], view=view.reason_modal(request_id, decision))
                 return
-            decide(deps, user_id, request_id, decision)
+            outcome = decide(deps, user_id, request_id, decision)
+            if outcome.changed and outcome.request.state == "pending":  # say who else must still approve
+                tell(client, body, outcome.message)
         except AccessError as error:
             tell(client, body, error.message)
         if (body.get("view") or {}).get("type") == "home":

@@ -7,7 +7,8 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from handlers.common import Deps, identity, mfa
+from handlers import mfa
+from handlers.common import Deps, identity
 from handlers.request_modal import open_modal
 from handlers.views.approval import OUTCOME
 from handlers.views.common import escape, hours, when
@@ -30,7 +31,7 @@ def _id(args: list[str]) -> int:
     return int(args[0].lstrip("#"))
 
 
-def answer(deps: Deps, user_id: str, text: str) -> str:
+def answer(deps: Deps, client: WebClient, user_id: str, text: str) -> str:
     """The ephemeral reply to ``/access <text>`` (everything but opening the modal)."""
     words = text.split()
     verb, args = (words[0].lower(), words[1:]) if words else ("help", [])
@@ -64,28 +65,15 @@ def answer(deps: Deps, user_id: str, text: str) -> str:
                 record = deps.grants.revoke(_id(args), user)
                 return f"Revoking access of request #{record.id}."
             case "mfa":
-                return enroll_mfa(deps, user_id, user.email or user_id, args)
+                if args:
+                    return mfa.confirm(deps, user_id, args[0])
+                return mfa.enroll(deps, client, user_id, user.email or user_id)
             case "cancel":
                 return deps.service.cancel(_id(args), user).message
             case _:
                 return HELP
     except AccessError as error:
         return error.message
-
-
-def enroll_mfa(deps: Deps, user_id: str, label: str, args: list[str]) -> str:
-    service = mfa(deps)
-    if args:
-        if service.verify(user_id, args[0]):
-            return "Your authenticator is confirmed; use its codes when a request asks for one."
-        return "That code is not valid (or was already used). Try the next one."
-    enrolment = service.enroll(user_id, label)
-    if enrolment is None:
-        return "You are already enrolled. Ask an admin to reset your enrolment if you lost your device."
-    return (
-        "Add this key to your authenticator app, then confirm with `/access mfa CODE`:\n"
-        f"`{enrolment.secret}`\n{escape(enrolment.uri, 500)}"
-    )
 
 
 def register(app: App, deps: Deps) -> None:
@@ -97,4 +85,4 @@ def register(app: App, deps: Deps) -> None:
             open_modal(deps, client, body["trigger_id"], body["user_id"])
             return
         ack()
-        respond(response_type="ephemeral", text=answer(deps, body["user_id"], text))
+        respond(response_type="ephemeral", text=answer(deps, client, body["user_id"], text))

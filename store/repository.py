@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from store.models import (
     AccessRequest,
@@ -62,6 +62,30 @@ def overlapping_grants(session: Session, grant: Grant) -> list[Grant]:
         Grant.permission == grant.permission,
         Grant.id != grant.id,
     )
+    return list(session.scalars(stmt))
+
+
+def automatic_grants(
+    session: Session, *, grantee_id: str | None = None, failed_since: datetime | None = None
+) -> list[Grant]:
+    """Grants held or being revoked (``ACTIVE_GRANT_STATES``) of requests made under an automatic flow.
+
+    An automatic flow's request is recognised by its flow snapshot (``type: automatic``), so its grants are
+    found even after the flow was removed from the configuration. With ``failed_since``, grants that failed
+    since then are included too. Each grant's request is loaded with it.
+    """
+    held: ColumnElement[bool] = Grant.state.in_(ACTIVE_GRANT_STATES)
+    if failed_since is not None:
+        held = or_(held, and_(Grant.state == "failed", Grant.ended_at >= failed_since))
+    stmt = (
+        select(Grant)
+        .join(AccessRequest, Grant.request_id == AccessRequest.id)
+        .where(held, AccessRequest.flow_snapshot[("flow", "type")].as_string() == "automatic")
+        .options(contains_eager(Grant.request))
+        .order_by(Grant.id)
+    )
+    if grantee_id is not None:
+        stmt = stmt.where(Grant.grantee_id == grantee_id)
     return list(session.scalars(stmt))
 
 
@@ -129,6 +153,45 @@ def schedule(
     existing.lease_until = None
     existing.attempts = 0
     existing.payload = payload or {}
+
+
+def ensure_work(session: Session, *, kind: str, key: str, due_at: datetime) -> bool:
+    """Make sure the recurring timer ``key`` is armed; True when this call created or re-armed it.
+
+    Unlike :func:`schedule`, a pending row is left as it is (its time and any lease stand), so every replica
+    may call this at start-up without moving a timer another replica is running. A concurrent first insert
+    raises ``IntegrityError`` (the unique dedupe key): the caller's transaction lost, the row exists.
+    """
+    existing = session.scalars(select(DueWork).where(DueWork.dedupe_key == key).with_for_update()).first()
+    if existing is None:
+        session.add(DueWork(kind=kind, dedupe_key=key, due_at=due_at, payload={}, attempts=0))
+        session.flush()
+        return True
+    if existing.done_at is None:
+        return False
+    existing.due_at, existing.done_at, existing.lease_until, existing.attempts = due_at, None, None, 0
+    return True
+
+
+def lock_work(session: Session, *, key: str) -> DueWork | None:
+    """Lock the timer row ``key`` until the transaction ends (serializes writers that share one timer)."""
+    return session.scalars(select(DueWork).where(DueWork.dedupe_key == key).with_for_update()).first()
+
+
+def hasten_work(session: Session, *, key: str, due_at: datetime) -> bool:
+    """Bring a pending, unclaimed timer forward to ``due_at`` (never later); True when it moved."""
+    result = session.execute(
+        update(DueWork)
+        .where(
+            DueWork.dedupe_key == key,
+            DueWork.done_at.is_(None),
+            DueWork.lease_until.is_(None),
+            DueWork.due_at > due_at,
+        )
+        .values(due_at=due_at)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
 
 
 def cancel_work(session: Session, *, now: datetime, request_id: int, kinds: Sequence[str]) -> None:
@@ -307,6 +370,20 @@ def get_mfa(session: Session, user_id: str, *, for_update: bool = False) -> MfaE
     if for_update:
         stmt = stmt.with_for_update()
     return session.scalars(stmt).first()
+
+
+def advance_mfa_step(session: Session, *, user_id: str, step: int) -> bool:
+    """Compare-and-set the last used TOTP time step: True only for the one caller that moves it forward."""
+    result = session.execute(
+        update(MfaEnrolment)
+        .where(
+            MfaEnrolment.user_id == user_id,
+            or_(MfaEnrolment.last_step.is_(None), MfaEnrolment.last_step < step),
+        )
+        .values(last_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
 
 
 def mark_event_processed(session: Session, *, event_id: str, now: datetime) -> bool:

@@ -33,6 +33,8 @@ class Ids(StrEnum):
     CANCEL = "cancel"
     REQUEST_AGAIN = "request_again"
     NEW_REQUEST = "new_request"
+    CONFIRM_MFA = "confirm_mfa"
+    GRANTEE_MFA_MODAL = "grantee_mfa"
 
 
 _BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)

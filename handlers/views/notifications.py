@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.records import GrantRecord, RequestRecord
+from handlers.views import grantee_mfa
 from handlers.views.approval import OUTCOME, approval_message, decided_message, summary
 from handlers.views.common import Ids, actions, button, escape, section, user, when
 
@@ -80,6 +81,17 @@ def render(notice: Notice) -> dict[str, Any] | None:
                     actions(f"own_{record.id}", button("Cancel", Ids.CANCEL, value)),
                 ],
             }
+        case "approval_progress":
+            approver = user(str(notice.payload.get("approver", "")))
+            waiting = escape(str(notice.payload.get("waiting_for") or "more approvals"), 200)
+            text = f"{approver} approved your request #{record.id}; it is still waiting for {waiting}."
+            return {"text": text, "blocks": [section(text)]}
+        case "grantee_mfa":
+            return grantee_mfa.confirm_message(record, notice.recipient)
+        case "grantee_mfa_waiting":
+            return grantee_mfa.waiting_message(record, list(notice.payload.get("grantees") or []))
+        case "grantee_mfa_expired":
+            return grantee_mfa.expired_message(record, list(notice.payload.get("grantees") or []))
         case "grantee_notice":
             text = f"{user(record.requester_id)} requested access for you (request #{record.id})."
             return {"text": text, "blocks": [section(text), *summary(record)]}

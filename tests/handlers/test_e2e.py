@@ -195,3 +195,41 @@ def test_rate_limited_dm_is_retried_and_delivered_once(bot: Bot) -> None:
     assert sorted(c.args["channel"] for c in delivered) == ["UALICE", "UDANA", "UERIN"]
     with bot.container.db.begin() as session:
         assert all(m.sent_at is not None for m in repo.outbox_messages(session))
+
+
+def test_all_of_needs_one_approval_per_group(bot: Bot) -> None:
+    view = choose_resource(bot, open_modal(bot))
+    reply = bot.sender.view_submission("UALICE", view, values("1", permission="read_write"))
+    assert reply.status == 200 and not reply.body.strip(b"{} "), reply.text
+    (request,) = requests(bot)
+    assert request.flow_name == "write-prod" and request.state == "pending"
+    bot.outbox.send_due()
+    with bot.container.db.begin() as session:
+        refs = {
+            r.user_id: (r.channel, r.ts)
+            for r in repo.message_refs(session, request_id=request.id, purpose="approval")
+        }
+    assert set(refs) == {"UDANA", "UERIN", "UFRANK"}  # dba: Dana, Erin; security: Erin, Frank
+
+    channel, ts = refs["UDANA"]
+    bot.sender.block_actions("UDANA", "approve", value=str(request.id), channel_id=channel, message_ts=ts)
+    assert bot.container.service.get(request.id).state == "pending"
+    (told,) = bot.fake.calls_to("chat.postEphemeral")
+    assert told["user"] == "UDANA" and "waiting for group 2" in told["text"]
+    assert bot.noop.calls == []
+    bot.outbox.send_due()
+    updates = bot.fake.calls_to("chat.update")
+    assert len(updates) == 3
+    for update in updates:
+        assert [b["action_id"] for b in buttons(update)] == ["approve", "deny"]
+        assert "Approved so far by <@UDANA>" in str(update["blocks"])
+    assert "still waiting for group 2" in dms_to(bot, "UALICE")[-1]["text"]
+
+    channel, ts = refs["UFRANK"]
+    bot.sender.block_actions("UFRANK", "approve", value=str(request.id), channel_id=channel, message_ts=ts)
+    granted = bot.container.service.get(request.id)
+    assert granted.state == "active" and {v.approver_id for v in granted.votes} == {"UDANA", "UFRANK"}
+    assert bot.noop.calls == [("grant", granted.grants[0].id)]
+    bot.fake.clear()
+    bot.outbox.send_due()
+    assert all(not buttons(u) for u in bot.fake.calls_to("chat.update"))

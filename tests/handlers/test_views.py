@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,7 +11,7 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from bot.records import GrantRecord, RequestRecord
-from handlers.views import approval, home, request_modal
+from handlers.views import approval, grantee_mfa, home, mfa_enrolment, request_modal
 from handlers.views.common import escape
 from handlers.views.notifications import Notice, render
 
@@ -223,6 +224,10 @@ def test_app_home_sections_and_buttons() -> None:
         "grant_failed",
         "revoke_failing",
         "audit_post",
+        "approval_progress",
+        "grantee_mfa",
+        "grantee_mfa_waiting",
+        "grantee_mfa_expired",
     ],
 )
 def test_every_notification_renders_valid_blocks(kind: str) -> None:
@@ -253,3 +258,44 @@ def test_every_notification_renders_valid_blocks(kind: str) -> None:
 )
 def test_escape(raw: str, expected: str) -> None:
     assert escape(raw) == expected
+
+
+def for_dana(state: str) -> RequestRecord:
+    """Alice's request for Dana, whose grant is in ``state``."""
+    base = record("granting", grantee_ids=("UDANA",))
+    grant = dataclasses.replace(base.grants[0], grantee_id="UDANA", state=state)
+    return dataclasses.replace(base, grants=(grant,))
+
+
+def test_grantee_confirmation_dm_has_the_button_only_while_it_waits() -> None:
+    waiting = grantee_mfa.confirm_message(for_dana("awaiting_mfa"), "UDANA")
+    valid_message(waiting)
+    assert action_ids(waiting["blocks"]) == [("confirm_mfa", "3")]
+    assert "<@UALICE>" in waiting["text"] and "&lt;!channel&gt;" in str(waiting["blocks"])  # who and why
+    for state, outcome in [("active", "confirmed"), ("timed_out", "passed"), ("revoked", "no longer")]:
+        settled = grantee_mfa.confirm_message(for_dana(state), "UDANA")
+        valid_message(settled)
+        assert action_ids(settled["blocks"]) == [] and outcome in settled["text"]
+    assert action_ids(grantee_mfa.confirm_message(for_dana("awaiting_mfa"), "UERIN")["blocks"]) == []
+
+
+def test_grantee_code_modal_round_trip() -> None:
+    view = grantee_mfa.code_modal(for_dana("awaiting_mfa"), "DUDANA", "1700000000.000100")
+    valid_view(view)
+    assert view["callback_id"] == "grantee_mfa"
+    (field,) = [b for b in view["blocks"] if b["type"] == "input"]
+    assert field["block_id"] == field["element"]["action_id"] == "mfa_code"
+    view["state"] = {"values": {"mfa_code": {"mfa_code": {"type": "plain_text_input", "value": "123456"}}}}
+    assert grantee_mfa.parse(view) == grantee_mfa.CodeSubmission(
+        request_id=3, code="123456", channel="DUDANA", ts="1700000000.000100"
+    )
+    assert grantee_mfa.parse({"private_metadata": "[1]"}) is None
+    assert grantee_mfa.parse({"private_metadata": '{"request_id": "x"}'}) is None
+
+
+def test_enrolment_dm_shows_the_key_and_the_uri() -> None:
+    uri = "otpauth://totp/accessbot:alice%40example.com?secret=JBSWY3DPEHPK3PXP&issuer=accessbot"
+    message = mfa_enrolment.enrolment_message("JBSWY3DPEHPK3PXP", uri)
+    valid_message(message)
+    text = str(message["blocks"])
+    assert "`JBSWY3DPEHPK3PXP`" in text and "otpauth://totp/" in text and "/access mfa CODE" in text

@@ -1,0 +1,70 @@
+"""What an approved request grants, written as grant intents (SPEC §5: one grant per grantee × resource).
+
+The service decides; this writes the decision down: one ``Grant`` row per grantee × resource, ``granting``
+at once or ``awaiting_mfa`` while a grantee must confirm with their own code (:mod:`bot.confirmations`),
+and the due work that executes them — all in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from bot import confirmations
+from bot.events import Events
+from policy.config import Flow
+from policy.errors import InvalidState
+from policy.flows import CompiledPolicy, FlowChoice
+from policy.identity import Identity
+from policy.resources import Permission, Resource
+from store import repository as repo
+from store.models import AccessRequest, Grant
+
+
+def choice_of(policy: CompiledPolicy, row: AccessRequest, flow: Flow) -> FlowChoice:
+    """Rebuild what a request grants from its stored snapshot (a config change never alters it)."""
+    resources = []
+    for key in row.resource_keys:
+        resource = policy.catalog.resource(key)
+        if resource is None:
+            raise InvalidState(f"Resource {key} is no longer in the catalog; the request cannot be granted.")
+        resources.append(resource)
+    permission = policy.catalog.permission(row.integration, row.permission)
+    if permission is None:
+        raise InvalidState(f"Permission {row.permission} is no longer configured.")
+    return FlowChoice(flow, tuple(resources), permission, flow.grant_for, flow.require_duration,
+                      flow.settings.require_mfa, flow.settings.require_justification,
+                      flow.approval.type == "automatic")
+
+
+def write(session: Session, events: Events, row: AccessRequest, requester: Identity,
+          grantees: Sequence[Identity], choice: FlowChoice, now: datetime) -> None:
+    """Write the grant intents and the due work that executes them (or asks the grantees to confirm)."""
+    row.state = "granting"
+    row.updated_at = now
+    expires_at = None if row.duration_seconds is None else now + timedelta(seconds=row.duration_seconds)
+    for grantee in grantees:
+        confirm_first = confirmations.needs_confirmation(choice.require_mfa, grantee, requester)
+        state = confirmations.AWAITING_MFA if confirm_first else "granting"
+        for resource in choice.resources:
+            row.grants.append(_intent(row, grantee, resource, choice.permission, state, now, expires_at))
+    session.flush()
+    if any(g.state == "granting" for g in row.grants):
+        repo.schedule(session, kind="grant", key=f"grant:{row.id}", due_at=now, request_id=row.id)
+    confirmations.ask_grantees(session, events, row, choice.flow, now)
+
+
+def _intent(row: AccessRequest, grantee: Identity, resource: Resource, permission: Permission, state: str,
+            now: datetime, expires_at: datetime | None) -> Grant:
+    """One grant row: everything the connector will be told (see :func:`bot.grants.grant_spec`)."""
+    return Grant(
+        request_id=row.id, grantee_id=grantee.key, grantee_email=grantee.email,
+        integration=resource.integration, resource_key=resource.key,
+        resource={"type": resource.type, "name": resource.name, "path": resource.path,
+                  "source_id": resource.source_id, "tags": dict(resource.tags), "risk": resource.risk},
+        permission=permission.name,
+        permission_spec={"risk": permission.risk, "roles": list(permission.roles)},
+        state=state, created_at=now, extensions_used=0, attempts=0, expires_at=expires_at,
+    )
