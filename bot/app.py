@@ -7,7 +7,7 @@ from slack_sdk import WebClient
 
 from bot.container import Container
 from bot.settings import Settings
-from handlers import approvals, commands, grantee_mfa, home, request_modal
+from handlers import approvals, commands, directory_events, grantee_mfa, home, request_modal
 
 
 def slack_client(settings: Settings) -> WebClient:
@@ -27,6 +27,6 @@ def create_app(settings: Settings, container: Container, client: WebClient | Non
         token_verification_enabled=False,
         request_verification_enabled=signing_secret is not None,
     )
-    for surface in (commands, request_modal, approvals, grantee_mfa, home):
+    for surface in (commands, request_modal, approvals, grantee_mfa, home, directory_events):
         surface.register(app, container)
     return app

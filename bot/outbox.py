@@ -190,18 +190,22 @@ class OutboxSender:
             log.warning("could not publish the App Home of %s", user_id, exc_info=True)
 
 
+LIVE_GRANT_STATES = frozenset({"granting", "awaiting_mfa", "active", "revoking", "revoke_failed"})
+
+
 def home_data(container: Container, user_id: str) -> HomeData:
     """What a user's App Home shows, read through the service (display only: every click re-authorizes)."""
     now = container.clock.now()
     mine = container.service.list(user_id=user_id, limit=50)
+    # held, being granted, waiting for a grantee's MFA, being revoked or failing to revoke: all still need eyes
     active = [
         r
         for r in mine
-        if any(g.state == "active" and g.grantee_id == user_id for g in r.grants)
-        or (r.state == "active" and r.requester_id == user_id)
+        if any(g.state in LIVE_GRANT_STATES and (g.grantee_id == user_id or r.requester_id == user_id)
+               for g in r.grants)
     ]
     pending = [r for r in mine if r.state == "pending" and r.requester_id == user_id]
-    history = [r for r in mine if r.state not in ("pending", "active", "granting")][:10]
+    history = [r for r in mine if r.state != "pending" and r not in active][:10]
     me = container.directory.identity(user_id, now)
     policy = container.policy.current
     to_approve = []

@@ -39,6 +39,16 @@ class _Cache:
             self._items[key] = (now, value)
         return value
 
+    def forget(self, *keys: str) -> None:
+        with self._lock:
+            for key in keys:
+                self._items.pop(key, None)
+
+    def forget_where(self, stale: Callable[[str, Any], bool]) -> None:
+        with self._lock:
+            for key in [k for k, (_, value) in self._items.items() if stale(k, value)]:
+                del self._items[key]
+
 
 class SlackDirectory:
     """An :class:`~bot.directory.IdentityProvider` backed by the Slack Web API and ``accessbot.yml``."""
@@ -91,6 +101,17 @@ class SlackDirectory:
             return {g["handle"]: frozenset(g.get("users") or ()) for g in groups if not g.get("date_delete")}
 
         return self._cache.get("usergroups", load)  # type: ignore[no-any-return]
+
+    # --- invalidation (Slack events) --------------------------------------------------------------------
+
+    def forget_user(self, slack_id: str) -> None:
+        """A ``user_change`` event: the next lookup reads the profile again (deactivation, email, time zone)."""
+        self._cache.forget(f"user:{slack_id}")
+        self._cache.forget_where(lambda key, value: key.startswith("email:") and value == slack_id)
+
+    def forget_usergroups(self) -> None:
+        """A ``subteam_*`` event: the next lookup reads the user groups again."""
+        self._cache.forget("usergroups")
 
     # --- IdentityProvider --------------------------------------------------------------------------------
 

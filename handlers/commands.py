@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 from handlers import mfa
 from handlers.common import Deps, identity
 from handlers.request_modal import open_modal
-from handlers.views.approval import OUTCOME
+from handlers.views.approval import outcome
 from handlers.views.common import escape, hours, when
 from policy.errors import AccessError
 
@@ -45,7 +45,7 @@ def answer(deps: Deps, client: WebClient, user_id: str, text: str) -> str:
                 return "\n".join(
                     f"*#{r.id}* {escape(r.permission, 60)} on "
                     + ", ".join(escape(n, 80) for n in r.resource_names[:3])
-                    + f" · {OUTCOME.get(r.state, r.state)}"
+                    + f" · {outcome(r)}"
                     + (f" until {when(r.expires_at)}" if r.state == "active" else "")
                     for r in records
                 )

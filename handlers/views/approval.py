@@ -34,6 +34,16 @@ OUTCOME = {
 }
 
 
+def outcome(record: RequestRecord) -> str:
+    """The request's outcome in words, told apart where the state alone would mislead."""
+    grant_states = {g.state for g in record.grants}
+    if record.state == "timed_out" and "timed_out" in grant_states:
+        return "⌛ Approved, but the grantee never confirmed with MFA"
+    if record.state == "granting" and "awaiting_mfa" in grant_states:
+        return "✅ Approved — waiting for the grantee to confirm with MFA"
+    return OUTCOME.get(record.state, record.state)
+
+
 def summary(record: RequestRecord) -> list[Block]:
     """Who asks, for whom, what, how long, why, which flow, risk, tier."""
     grantees = ", ".join(user(g) for g in record.grantee_ids)
@@ -74,8 +84,8 @@ def decided_message(record: RequestRecord) -> dict[str, Any]:
     """The same DM after the decision: no buttons; the outcome, who, when, the reason and until when."""
     if record.state == "pending":
         return approval_message(record)
-    outcome = OUTCOME.get(record.state, record.state)
-    lines = [f"*{outcome}*"]
+    result = outcome(record)
+    lines = [f"*{result}*"]
     if record.decided_by:
         lines.append(f"by {user(record.decided_by)} {when(record.decided_at)}")
     elif record.decided_at:
@@ -85,7 +95,7 @@ def decided_message(record: RequestRecord) -> dict[str, Any]:
     if record.state in ("active", "granting") and record.expires_at:
         lines.append(f"*Until:* {when(record.expires_at)}")
     blocks = [section(f"*Access request #{record.id}*"), *summary(record), section("\n".join(lines))]
-    return {"text": f"Access request #{record.id}: {outcome}", "blocks": blocks}
+    return {"text": f"Access request #{record.id}: {result}", "blocks": blocks}
 
 
 def reason_modal(request_id: int, decision: str) -> dict[str, Any]:

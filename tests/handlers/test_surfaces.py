@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from bot.service import RequestInput
 from store.db import Database
 from tests.bot.fixtures import CONFIG
 from tests.handlers.conftest import Bot, running_bot
@@ -148,3 +149,34 @@ def test_approve_from_app_home_refreshes_it(bot: Bot) -> None:
     assert bot.container.service.get(request_id).state == "active"
     refreshed = bot.fake.home_view("UDANA") or {}
     assert "approve" not in str(refreshed["blocks"]).replace("approve_", "")
+
+
+def test_directory_events_drop_stale_lookups_at_once(db: Database) -> None:
+    fake = FakeSlack()
+    fake.add_user("UZED", "zed@example.com")
+    fake.add_usergroup("S1", "dba", [])
+    config = CONFIG.replace("directory:\n", "directory:\n  slack_usergroups: true\n", 1)
+    with running_bot(db, config, fake=fake) as bot:
+        first = submit_request(bot)
+        bot.outbox.send_due()
+        assert dms_to(bot, "UDANA") and not dms_to(bot, "UZED")
+
+        # Dana is deactivated and Zed joins the dba user group: Slack tells the bot, which believes it at once
+        fake.add_user("UDANA", "dana@example.com", deleted=True)
+        fake.add_usergroup("S1", "dba", ["UZED"])
+        for event in (
+            {"type": "user_change", "user": fake.users["UDANA"]},
+            {"type": "subteam_members_changed", "subteam_id": "S1", "added_users": ["UZED"],
+             "added_users_count": "1", "removed_users": [], "removed_users_count": "0"},
+            {"type": "subteam_updated", "subteam": fake.usergroups["S1"]},
+        ):
+            assert bot.sender.event(event).status == 200  # every subscribed event is answered
+
+        bot.container.service.cancel(first, bot.container.directory.identity("UALICE", bot.clock.now()))
+        before = len(dms_to(bot, "UDANA"))
+        alice = bot.container.directory.identity("UALICE", bot.clock.now())
+        bot.container.service.submit(RequestInput(alice, ["db/database/billing"], "read_only",
+                                                  duration_hours="1", justification="INC-2"))
+        bot.outbox.send_due()
+        assert dms_to(bot, "UZED"), "the new group member is asked without waiting for the cache to expire"
+        assert len(dms_to(bot, "UDANA")) == before, "the deactivated approver is not asked again"

@@ -208,6 +208,30 @@ def test_app_home_sections_and_buttons() -> None:
     valid_view(home.build(home.HomeData("UALICE")))
 
 
+def test_app_home_shows_grants_under_way_and_failing() -> None:
+    base = record("active").grants[0]
+    failing = dataclasses.replace(base, state="revoke_failed", attempts=8, last_error="connection refused <b>")
+    retrying = dataclasses.replace(base, id=8, state="granting", attempts=2, last_error="HTTP 503")
+    waiting = dataclasses.replace(base, id=9, state="awaiting_mfa", grantee_id="UBOB")
+    data = home.HomeData("UBOB", active=[
+        record("revoking", id=10, grants=(failing,)),
+        record("granting", id=11, grants=(retrying,)),
+        record("granting", id=12, grants=(waiting,), grantee_ids=("UBOB",)),
+    ])
+    view = home.build(data)
+    valid_view(view)
+    texts = [b["text"]["text"] for b in view["blocks"] if b["type"] == "section"]
+    assert "revoke failing (8 attempts" in texts[0] and "connection refused &lt;b&gt;" in texts[0]
+    assert "retrying after 2 failed attempt(s): HTTP 503" in texts[1]
+    assert "waiting for you to confirm with an MFA code" in texts[2]
+    assert action_ids(view["blocks"]) == [
+        ("new_request", None),
+        ("revoke", "11"),  # nothing to extend while it is being granted; no button on a failing revoke
+        ("confirm_mfa", "12"),
+        ("revoke", "12"),
+    ]
+
+
 @pytest.mark.parametrize(
     "kind",
     [
@@ -299,3 +323,12 @@ def test_enrolment_dm_shows_the_key_and_the_uri() -> None:
     valid_message(message)
     text = str(message["blocks"])
     assert "`JBSWY3DPEHPK3PXP`" in text and "otpauth://totp/" in text and "/access mfa CODE" in text
+
+
+def test_outcome_tells_an_unconfirmed_approval_from_a_request_nobody_decided() -> None:
+    grant = record("active").grants[0]
+    unconfirmed = record("timed_out", grants=(dataclasses.replace(grant, state="timed_out"),), decided_by="UDANA")
+    waiting = record("granting", grants=(dataclasses.replace(grant, state="awaiting_mfa"),), decided_by="UDANA")
+    assert approval.outcome(record("timed_out")) == "⌛ Timed out without a decision"
+    assert approval.outcome(unconfirmed) == "⌛ Approved, but the grantee never confirmed with MFA"
+    assert approval.outcome(waiting) == "✅ Approved — waiting for the grantee to confirm with MFA"
