@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from bot.settings import Settings
@@ -79,7 +80,10 @@ def assemble(settings: Settings) -> Runtime:
                              "are retried until it is fixed (then reload the config with SIGHUP).")
 
     report_unavailable()
+    container.worker.reconciler.every = timedelta(seconds=settings.reconcile_seconds)
+    container.worker.reconciler.ensure_scheduled()  # automatic flows: the first pass runs at the first tick
     holder.on_reloaded.append(reloaded)
+    holder.on_reloaded.append(container.worker.reconciler.hasten)
     holder.on_refused.append(refused)
     app = create_app(settings, container, client)
     sender = OutboxSender(db, client, clock=container.clock, secrets=container.secrets,

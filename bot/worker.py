@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from bot.clock import Clock
 from bot.grants import LEASE, GrantRunner, backoff
+from bot.reconcile import Reconciler
 from bot.service import AccessService
 from store import repository as repo
 from store.db import Database
@@ -33,13 +34,16 @@ class _Claimed:
 
 class Worker:
     def __init__(
-        self, db: Database, service: AccessService, grants: GrantRunner, clock: Clock, *, threads: int = 1
+        self, db: Database, service: AccessService, grants: GrantRunner, clock: Clock, *, threads: int = 1,
+        reconciler: Reconciler | None = None,
     ) -> None:
         self.db = db
         self.service = service
         self.grants = grants
         self.clock = clock
         self.threads = threads  # rows of one claim run in parallel: connectors wait on the network
+        self.reconciler = reconciler or Reconciler(
+            db, service, grants, service.policy, service.directory, clock)  # due work ``reconcile``
 
     def run_due(self, *, limit: int = 100, now: datetime | None = None) -> int:
         """Claim and run everything due; returns how many rows were run.
@@ -97,6 +101,9 @@ class Worker:
             case "escalate":
                 assert request_id is not None
                 self.service.escalate(request_id)
+                return True
+            case "reconcile":  # the automatic-flow pass (bot.reconcile); it re-arms its own row
+                self.reconciler.run_scheduled()
                 return True
             case _:
                 log.error("unknown due work kind %r; dropping it", kind)

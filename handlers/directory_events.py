@@ -1,7 +1,8 @@
 """Directory events: a profile changed (deactivated, new email), a user group changed (members, handle).
 
 The Slack directory caches lookups for a minute; these events drop the stale entries at once, so a deactivated
-user is never asked again and a new member of an approver group can approve right away. Every subscribed event
+user is never asked again and a new member of an approver group can approve right away; and they bring the next
+automatic-flow pass forward, so joining or leaving a group grants or revokes within a tick. Every subscribed event
 gets a listener: Slack counts unanswered events as failures and disables subscriptions that keep failing.
 """
 
@@ -26,13 +27,16 @@ def register(app: App, deps: Deps) -> None:
         user_id = str((event.get("user") or {}).get("id") or "")
         if directory is not None and user_id:
             directory.forget_user(user_id)
+            deps.worker.reconciler.hasten()
 
     @app.event("subteam_updated")
     def usergroup_updated(event: dict[str, Any]) -> None:
         if directory is not None:
             directory.forget_usergroups()
+            deps.worker.reconciler.hasten()
 
     @app.event("subteam_members_changed")
     def usergroup_members_changed(event: dict[str, Any]) -> None:
         if directory is not None:
             directory.forget_usergroups()
+            deps.worker.reconciler.hasten()

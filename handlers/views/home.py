@@ -61,7 +61,7 @@ def _status(record: RequestRecord, user_id: str) -> str:
 def _active_buttons(record: RequestRecord, user_id: str) -> list[Block]:
     states = {g.state for g in record.grants}
     buttons = []
-    if "active" in states:
+    if "active" in states and record.expires_at is not None:  # held-while-matching access has nothing to extend
         buttons.append(button("Extend", Ids.EXTEND, str(record.id)))
     if any(g.state == "awaiting_mfa" and g.grantee_id == user_id for g in record.grants):
         buttons.append(button("Confirm with MFA", Ids.CONFIRM_MFA, str(record.id), "primary"))

@@ -180,3 +180,38 @@ def test_directory_events_drop_stale_lookups_at_once(db: Database) -> None:
         bot.outbox.send_due()
         assert dms_to(bot, "UZED"), "the new group member is asked without waiting for the cache to expire"
         assert len(dms_to(bot, "UDANA")) == before, "the deactivated approver is not asked again"
+
+
+AUTOMATIC = CONFIG.replace("directory:\n", "directory:\n  slack_usergroups: true\n", 1) + """\
+  - name: responders-read
+    type: automatic
+    requestors: {conditions: [{attribute: group, op: is, values: [responders]}]}
+    targets: [{integration: db, permissions: [read_only], resources: {names: [search]}}]
+"""
+
+
+def test_joining_and_leaving_a_user_group_grants_and_revokes_at_the_next_tick(db: Database) -> None:
+    fake = FakeSlack()
+    fake.add_user("UZED", "zed@example.com")
+    fake.add_usergroup("S9", "responders", [])
+    with running_bot(db, AUTOMATIC, fake=fake) as bot:
+        worker = bot.container.worker
+        worker.reconciler.ensure_scheduled()
+        worker.run_due(now=bot.clock.now())  # the first pass: nobody in the group
+        assert bot.noop.calls == []
+
+        def changed(users: list[str]) -> None:
+            fake.add_usergroup("S9", "responders", users)
+            event = {"type": "subteam_members_changed", "subteam_id": "S9", "team_id": "T0TEST"}
+            assert bot.sender.event(event).status == 200
+
+        changed(["UZED"])
+        worker.run_due(now=bot.clock.now())  # same instant: only the event can have brought the pass forward
+        ((op, grant_id),) = bot.noop.calls
+        assert op == "grant"
+        grant = next(g for r in bot.container.service.list(user_id="UZED") for g in r.grants)
+        assert (grant.id, grant.grantee_id, grant.state, grant.expires_at) == (grant_id, "UZED", "active", None)
+
+        changed([])
+        worker.run_due(now=bot.clock.now())
+        assert bot.noop.calls[1:] == [("revoke", grant_id)]
