@@ -333,7 +333,11 @@ class GrantRunner:
         now = self.clock.now()
         with self.db.begin() as session:
             grant = repo.get_grant(session, grant_id, for_update=True)
-            if grant is None or grant.state not in LIVE or grant.expires_at is None or grant.expires_at > now:
+            if grant is None or grant.state not in LIVE or grant.expires_at is None:
+                return True
+            if grant.expires_at > now:  # claimed before its time (another replica's clock): keep the timer
+                repo.schedule(session, kind="expire", key=f"expire:{grant.id}", due_at=grant.expires_at,
+                              request_id=grant.request_id, grant_id=grant.id)
                 return True
             request = repo.get_request(session, grant.request_id, for_update=True)
             assert request is not None

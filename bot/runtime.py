@@ -39,7 +39,7 @@ def assemble(settings: Settings) -> Runtime:
     from bot.container import build, refresh_connectors, unavailable_integrations
     from bot.outbox import OutboxSender
     from bot.policy_holder import PolicyHolder
-    from bot.scheduler import Scheduler, run_due_by_db_clock
+    from bot.scheduler import DatabaseClock, Scheduler, run_due_by_db_clock
     from bot.slack_directory import SlackDirectory
     from handlers.home import publish
     from store.db import Database
@@ -50,7 +50,9 @@ def assemble(settings: Settings) -> Runtime:
     db.upgrade()
     client = slack_client(settings)
     holder = PolicyHolder.from_file(settings.config_path)
-    container = build(db=db, policy=holder, secrets=settings.secret_box(),
+    clock = DatabaseClock(db)
+    clock.sync()
+    container = build(db=db, policy=holder, clock=clock, secrets=settings.secret_box(),
                       directory=SlackDirectory(client, holder), slack_client=client, env=os.environ,
                       worker_threads=settings.worker_threads)
     discover(container)
@@ -89,7 +91,7 @@ def assemble(settings: Settings) -> Runtime:
     sender = OutboxSender(db, client, clock=container.clock, secrets=container.secrets,
                           publish_home=lambda user: publish(container, client, user))
     scheduler = Scheduler(
-        [holder.reload_if_changed, run_due_by_db_clock(container.worker, db, container.clock), sender.send_due],
+        [clock.sync, holder.reload_if_changed, run_due_by_db_clock(container.worker, db, clock), sender.send_due],
         settings.tick_seconds,
     )
     if hasattr(signal, "SIGHUP"):

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import text
 
-from bot.clock import Clock
+from bot.clock import Clock, SystemClock
 from bot.worker import Worker
 from store.db import Database
 
@@ -33,14 +33,47 @@ def db_now(db: Database, clock: Clock) -> datetime:
     return value.astimezone(UTC)
 
 
+class DatabaseClock:
+    """The host clock corrected to the database's clock (PostgreSQL), re-synced every tick.
+
+    Every replica then judges deadlines by one clock, the database's, in the lifecycle functions as much as in
+    the claim: a bot host whose clock is slow cannot keep access open past its expiry, and one whose clock is
+    fast cannot end it early. On SQLite (one process, one host) it is the host clock.
+    """
+
+    SKEW_WARNING = timedelta(seconds=5)
+
+    def __init__(self, db: Database, base: Clock | None = None) -> None:
+        self.db = db
+        self.base = base or SystemClock()
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return self.base.now() + self.offset
+
+    def sync(self) -> timedelta:
+        """Measure the host's offset from the database clock (a tick task); returns it."""
+        if not self.db.is_postgres:
+            return self.offset
+        before = self.base.now()
+        database = db_now(self.db, self.base)
+        after = self.base.now()
+        offset = database - (before + (after - before) / 2)
+        if abs(offset) > self.SKEW_WARNING and abs(offset - self.offset) > self.SKEW_WARNING:
+            log.warning("this host's clock is %.1f s %s the database's; deadlines follow the database",
+                        abs(offset.total_seconds()), "behind" if offset > timedelta(0) else "ahead of")
+        self.offset = offset
+        return offset
+
+
 def run_due_by_db_clock(
     worker: Worker, db: Database, clock: Clock, *, max_batches: int = 50
 ) -> Callable[[], int]:
     """A tick task: ``worker.run_due`` with due-ness decided by the database clock.
 
-    The lifecycle functions re-check deadlines with the process clock (``clock``), so the tick never claims
-    work earlier than the process clock says it is due: ``min(database now, process now)``. A replica whose
-    clock is fast therefore never acts early, and one whose clock is slow is only late by its skew.
+    Claims use ``min(database now, clock now)``, so nothing is claimed before ``clock`` (which the lifecycle
+    functions re-check with) says it is due. In production ``clock`` is a synced :class:`DatabaseClock`, so both
+    are the database's time; a row claimed early anyway (another replica) is re-armed, never dropped.
     """
 
     def run_due() -> int:

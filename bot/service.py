@@ -337,10 +337,16 @@ class AccessService:
         now = self.clock.now()
         with self.db.begin() as session:
             row = self._locked(session, request_id)
+            waiting = row.state == "pending" or bool(confirmations.awaiting(row))
+            if waiting and row.pending_until is not None and row.pending_until > now:
+                # claimed before its time (another replica's clock): keep the deadline, never drop it
+                repo.schedule(session, kind="timeout", key=f"timeout:{row.id}", due_at=row.pending_until,
+                              request_id=row.id)
+                return Outcome(RequestRecord.of(row), changed=False)
             if row.state != "pending":
                 late = confirmations.end_unconfirmed(session, self.events, row, now)
                 return Outcome(RequestRecord.of(row), changed=bool(late))
-            if row.pending_until is None or row.pending_until > now:
+            if row.pending_until is None:
                 return Outcome(RequestRecord.of(row), changed=False)
             repo.cancel_work(session, now=now, request_id=row.id, kinds=("escalate",))
             self._finish(session, row, "timed_out", now, actor="accessbot")

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.clock import FakeClock
-from bot.container import Container
+from bot.container import Container, build
 from bot.grants import MAX_REVOKE_ATTEMPTS
-from bot.scheduler import Scheduler, db_now, run_due_by_db_clock
+from bot.scheduler import DatabaseClock, Scheduler, db_now, run_due_by_db_clock
 from bot.service import RequestInput
 from bot.worker import Worker
 from integrations.base import ConnectorError, GrantResult, GrantSpec
@@ -20,6 +20,7 @@ from policy.errors import NotEligible
 from store import repository as repo
 from store.db import Database
 from tests.bot.fixtures import CONFIG, make_container
+from tests.bot.worker_process import seed_expiring_grants
 
 TWO_TIERS = CONFIG.replace(
     "tiers: [{conditions: [{attribute: user, op: is, values: [cto@example.com]}]}]",
@@ -252,6 +253,44 @@ def test_db_now_is_aware_utc(db: Database) -> None:
         assert abs(now - datetime.now(UTC)) < timedelta(seconds=5)
     else:
         assert now == clock.now()
+
+
+def test_a_slow_host_clock_cannot_keep_access_open(db: Database) -> None:
+    """Deadlines follow the database clock: a host an hour slow still revokes on time (PostgreSQL)."""
+    slow = FakeClock(datetime.now(UTC) - timedelta(hours=1))
+    clock = DatabaseClock(db, slow)
+    offset = clock.sync()
+    if not db.is_postgres:
+        assert offset == timedelta(0)  # one process on one host: its clock is the only one
+        return
+    assert abs(offset - timedelta(hours=1)) < timedelta(seconds=5)
+    expiries = seed_expiring_grants(db, 3, first=datetime.now(UTC) - timedelta(minutes=1), spread=timedelta(0))
+    c, _, noop = make_container(db)
+
+    by_host = build(db=db, policy=c.policy, secrets=c.secrets, clock=slow, connectors=c.connectors)
+    run_due_by_db_clock(by_host.worker, db, slow)()
+    assert noop.calls == []  # judged by the slow host's clock, the expired grants would stay open
+
+    by_database = build(db=db, policy=c.policy, secrets=c.secrets, clock=clock, connectors=c.connectors)
+    run_due_by_db_clock(by_database.worker, db, clock)()
+    assert sorted(gid for op, gid in noop.calls if op == "revoke") == sorted(expiries)
+
+
+def test_work_claimed_before_its_time_keeps_its_deadline(db: Database) -> None:
+    """A replica whose clock is ahead may claim a timer early: the timer is re-armed, never dropped."""
+    c, clock, noop = make_container(db)
+    rid = auto_grant(c, clock)
+    alice = c.directory.identity("UALICE", clock.now())
+    pending = c.service.submit(RequestInput(alice, ["db/database/billing"], "read_only", duration_hours="1",
+                                            justification="tests"))
+    ahead = clock.now() + timedelta(hours=3)  # past the 1h expiry and the 2h pending timeout
+    c.worker.run_due(now=ahead)  # claims them by that clock; the lifecycle re-checks by its own
+    assert c.service.get(rid).state == "active" and c.service.get(pending.request.id).state == "pending"
+    assert [op for op, _ in noop.calls] == ["grant"]
+    clock.advance(hours=2, seconds=1)
+    c.worker.run_due()
+    assert c.service.get(rid).state == "expired"
+    assert c.service.get(pending.request.id).state == "timed_out"
 
 
 def test_scheduler_runs_at_start_survives_failures_and_stops() -> None:
