@@ -11,6 +11,7 @@ import json
 import logging
 import random
 from collections.abc import Mapping
+from concurrent.futures import Executor
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -90,6 +91,7 @@ class GrantRunner:
         self.clock = clock
         self.events = events
         self.secrets = secrets
+        self.background: Executor | None = None
 
     def connector(self, integration: str) -> Connector:
         try:
@@ -104,6 +106,14 @@ class GrantRunner:
         self.run_keyed(f"grant:{request_id}", lambda: self.execute_grants(request_id))
 
     def run_keyed(self, key: str, action: object) -> None:
+        """Run freshly written due work now: on ``background`` when set (the serving bot: a Slack click is
+        answered at once, never after a slow connector), else in the caller's thread (CLI, tests)."""
+        if self.background is not None:
+            self.background.submit(self._run_keyed_now, key, action)
+        else:
+            self._run_keyed_now(key, action)
+
+    def _run_keyed_now(self, key: str, action: object) -> None:
         now = self.clock.now()
         with self.db.begin() as session:
             work = repo.claim_work_by_key(session, key=key, now=now, lease=LEASE)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -82,6 +83,8 @@ def assemble(settings: Settings) -> Runtime:
                              "are retried until it is fixed (then reload the config with SIGHUP).")
 
     report_unavailable()
+    # connector calls a click starts (approve, revoke now, MFA confirmation) run after Slack gets its answer
+    container.grants.background = ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="connector")
     container.worker.reconciler.every = timedelta(seconds=settings.reconcile_seconds)
     container.worker.reconciler.ensure_scheduled()  # automatic flows: the first pass runs at the first tick
     holder.on_reloaded.append(reloaded)
