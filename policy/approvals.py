@@ -53,7 +53,9 @@ def eligible_groups(
     """The approver groups (and reached tiers) ``approver`` belongs to now; empty = not eligible."""
     if approval.type != "approvers" or approver.deactivated or approver.is_bot:
         return frozenset()
-    if no_self_approval and (approver.same_person(requester) or any(approver.same_person(g) for g in grantees)):
+    if no_self_approval and (
+        approver.same_person(requester) or any(approver.same_person(g) for g in grantees)
+    ):
         return frozenset()
     ids = {
         index
@@ -75,7 +77,7 @@ def approval_state(approval: Approval, votes: Iterable[Vote]) -> ApprovalState:
     denials = [v for v in votes if v.decision == "deny"]
     if denials:
         return ApprovalState("denied", decided_by=(denials[0].approver,))
-    approvals = [v for v in votes if v.decision == "approve"]
+    approvals = _merged([v for v in votes if v.decision == "approve"])
     tier_approval = next((v for v in approvals if any(g >= TIER_BASE for g in v.groups)), None)
     if tier_approval is not None:
         return ApprovalState("approved", decided_by=(tier_approval.approver,))
@@ -98,6 +100,18 @@ def approval_state(approval: Approval, votes: Iterable[Vote]) -> ApprovalState:
     if waiting:
         return ApprovalState("pending", waiting_for=waiting, decided_by=by)
     return ApprovalState("approved", decided_by=by)
+
+
+def _merged(approvals: list[Vote]) -> list[Vote]:
+    """One vote per approver (their groups united), in the order of their first vote.
+
+    The store keeps one vote per approver; merging here keeps ``distinct_approvers`` sound for any input, so a
+    person can never count as two different approvers.
+    """
+    groups: dict[str, frozenset[int]] = {}
+    for vote in approvals:
+        groups[vote.approver] = groups.get(vote.approver, frozenset()) | vote.groups
+    return [Vote(approver, "approve", ids) for approver, ids in groups.items()]
 
 
 def _distinct_assignment(approvals: list[Vote], groups: list[int]) -> dict[int, str]:

@@ -1,4 +1,4 @@
-"""The resource catalog and target resolution (SPEC §4): targets, bundles and scopes → rules over entitlements.
+"""The resource catalog and target resolution (SPEC §4): targets, bundles, scopes → rules over entitlements.
 
 Built once per config load (and again when discovery brings new resources). A target is compiled into a
 :class:`TargetRule`: a cheap test ``allows(resource, permission)`` plus the candidate resources it can offer.
@@ -43,6 +43,18 @@ class TargetRule:
             return False
         return self.query is None or self.query.matches(Entitlement(resource, permission))
 
+    def offers(self, resource: Resource, permission: Permission) -> bool:
+        """:meth:`allows` for a pair already known to fit the rule's integration and permissions.
+
+        For callers that looked the rule up by (integration, permission), with ``permission`` belonging to
+        the resource's integration: only the resource type, the selector and the query are left to check.
+        """
+        if self.resource_type is not None and resource.type != self.resource_type:
+            return False
+        if not self.resource_predicate(resource):
+            return False
+        return self.query is None or self.query.matches(Entitlement(resource, permission))
+
 
 class Catalog:
     """Every resource and permission the integrations expose, indexed by key and by integration."""
@@ -62,6 +74,9 @@ class Catalog:
                     self.by_integration[integration.name].append(resource)
         self._bundles = {b.name: b for b in config.bundles}
         self._scopes = {s.name: parse_query(s.query) for s in config.access_scopes}
+        self._rules: dict[str, tuple[TargetRule, ...]] = {}
+        self._haystacks: dict[str, str] = {}
+        self._offered: dict[TargetRule, tuple[Resource, ...]] = {}
 
     def resource(self, key: str) -> Resource | None:
         return self.resources.get(key)
@@ -72,18 +87,53 @@ class Catalog:
     def permissions_of(self, integration: str) -> Iterable[Permission]:
         return self.permissions.get(integration, {}).values()
 
+    def haystack(self, resource: Resource) -> str:
+        """The lower-cased text type-ahead search looks in: name, path, type and integration."""
+        text = self._haystacks.get(resource.key)
+        if text is None:
+            text = f"{resource.name} {resource.path} {resource.type} {resource.integration}".lower()
+            self._haystacks[resource.key] = text
+        return text
+
+    def offered(self, rule: TargetRule) -> tuple[Resource, ...]:
+        """The resources a rule offers with some permission, in catalog order; computed once per rule."""
+        found = self._offered.get(rule)
+        if found is None:
+            found = tuple(
+                resource
+                for resource in self.candidates(rule)
+                if any(rule.allows(resource, p) for p in self.permissions_of(resource.integration))
+            )
+            self._offered[rule] = found
+        return found
+
     def candidates(self, rule: TargetRule) -> Iterator[Resource]:
         """Resources a rule may offer (before the permission check)."""
-        pools = [self.by_integration.get(rule.integration, [])] if rule.integration else self.by_integration.values()
+        pools = (
+            [self.by_integration.get(rule.integration, [])]
+            if rule.integration
+            else self.by_integration.values()
+        )
         for pool in pools:
             for resource in pool:
-                if (rule.resource_type is None or resource.type == rule.resource_type) and rule.resource_predicate(
-                    resource
-                ):
+                if (
+                    rule.resource_type is None or resource.type == rule.resource_type
+                ) and rule.resource_predicate(resource):
                     yield resource
 
     def rules_for(self, target: Target) -> list[TargetRule]:
-        """Compile one flow target (bundles expand into their targets)."""
+        """Compile one flow target (bundles expand into their targets).
+
+        Equal targets (the same bundle or scope in many flows, copies of one target) share their rules, so a
+        decision that has checked a rule for a resource need not check it again for another flow.
+        """
+        key = f"{type(target).__name__}:{target.model_dump_json()}"
+        rules = self._rules.get(key)
+        if rules is None:
+            rules = self._rules[key] = tuple(self._compile(target))
+        return list(rules)
+
+    def _compile(self, target: Target) -> list[TargetRule]:
         if isinstance(target, IntegrationTarget):
             return [_integration_rule(target)]
         if isinstance(target, BundleTarget):
@@ -110,6 +160,9 @@ def _integration_rule(target: IntegrationTarget) -> TargetRule:
     elif selector.except_ is not None:
         excluded = frozenset(selector.except_)
         predicate = lambda r: r.name not in excluded  # noqa: E731
+    elif selector.tags is not None and len(selector.tags) == 1:
+        ((key, value),) = selector.tags.items()
+        predicate = lambda r: r.tag(key) == value  # noqa: E731
     elif selector.tags is not None:
         wanted = tuple(selector.tags.items())
         predicate = lambda r: all(r.tag(k) == v for k, v in wanted)  # noqa: E731

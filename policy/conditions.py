@@ -109,6 +109,39 @@ def matches(
     return all(results) if conditions.match == "all" else any(results)
 
 
+Matcher = Callable[[Identity], bool]
+"""A condition set compiled for requestor, grantee and space checks (no ``owned_integrations``)."""
+
+
+def _compile_condition(condition: Condition) -> Matcher:
+    compare, negated = _OPS[condition.op]
+    attribute = condition.attribute
+    wanted = tuple(dict.fromkeys(fold(v) for v in condition.values))
+    if compare is _equals:
+        wanted_set = frozenset(wanted)
+
+        def holds_equal(identity: Identity) -> bool:
+            return wanted_set.isdisjoint(attribute_values(attribute, identity)) is negated
+
+        return holds_equal
+
+    def holds(identity: Identity) -> bool:
+        found = any(compare(value, w) for value in attribute_values(attribute, identity) for w in wanted)
+        return found != negated
+
+    return holds
+
+
+def compile_conditions(conditions: ConditionSet) -> Matcher:
+    """``matches`` (without ``owned_integrations``) as a closure: condition values are folded once, here."""
+    parts = tuple(_compile_condition(c) for c in conditions.conditions)
+    if len(parts) == 1:
+        return parts[0]
+    if conditions.match == "all":
+        return lambda identity: all(part(identity) for part in parts)
+    return lambda identity: any(part(identity) for part in parts)
+
+
 def _keys(condition: Condition) -> frozenset[IndexKey] | None:
     """The keys of an ``is`` condition on an indexed attribute, else None."""
     if condition.op != "is" or condition.attribute not in INDEXED_ATTRIBUTES:

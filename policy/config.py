@@ -23,6 +23,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from policy.durations import format_duration, parse_duration
 from policy.resources import Permission, Resource, Risk
@@ -55,6 +56,11 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+def rule_error(message: str, at: str) -> PydanticCustomError:
+    """A model-level rule broken by the key ``at`` (dotted, relative to the model): the YAML path names it."""
+    return PydanticCustomError("config_rule", message, {"at": at})
+
+
 # --- attribute conditions -----------------------------------------------------------------------------------
 
 
@@ -71,7 +77,13 @@ class Condition(StrictModel):
 
     attribute: str = Field(min_length=1)
     op: Op = "is"
-    values: list[Annotated[str, BeforeValidator(_value_text)]] = Field(min_length=1)
+    values: list[
+        Annotated[
+            str,
+            BeforeValidator(_value_text),
+            Field(json_schema_extra={"type": ["string", "number", "boolean"]}),
+        ]
+    ] = Field(min_length=1)
 
 
 class ConditionSet(StrictModel):
@@ -102,7 +114,6 @@ class OncallSchedule(StrictModel):
     schedule: str = Field(min_length=1)
     timezone: TimeZoneName = "UTC"
     rotation: Rotation
-
 
 
 class Directory(StrictModel):
@@ -232,20 +243,25 @@ class ScopeTarget(StrictModel):
     permissions: list[str] | None = None
 
 
+_TARGET_TAGS = {"integration": "IntegrationTarget", "bundle": "BundleTarget", "access_scope": "ScopeTarget"}
+"""Union tags of the target kinds; capitalised so that they never read as a YAML key in an error's path."""
+
+
 def _target_kind(value: Any) -> str | None:
     if isinstance(value, dict):
-        for key in ("integration", "bundle", "access_scope"):
+        for key, tag in _TARGET_TAGS.items():
             if key in value:
-                return key
+                return tag
         return None
-    kinds: dict[type, str] = {IntegrationTarget: "integration", BundleTarget: "bundle", ScopeTarget: "access_scope"}
-    return kinds.get(type(value))
+    if isinstance(value, IntegrationTarget | BundleTarget | ScopeTarget):
+        return type(value).__name__
+    return None
 
 
 Target = Annotated[
-    Annotated[IntegrationTarget, Tag("integration")]
-    | Annotated[BundleTarget, Tag("bundle")]
-    | Annotated[ScopeTarget, Tag("access_scope")],
+    Annotated[IntegrationTarget, Tag("IntegrationTarget")]
+    | Annotated[BundleTarget, Tag("BundleTarget")]
+    | Annotated[ScopeTarget, Tag("ScopeTarget")],
     Discriminator(
         _target_kind,
         custom_error_type="target",
@@ -273,7 +289,6 @@ class Window(StrictModel):
     to: time
     timezone: TimeZoneName | None = None
 
-
     @field_validator("from_", "to", mode="before")
     @classmethod
     def _clock(cls, value: object) -> object:
@@ -286,7 +301,7 @@ class Window(StrictModel):
     @model_validator(mode="after")
     def _distinct(self) -> Window:
         if self.from_ == self.to:
-            raise ValueError("`from` and `to` are the same time; use `when: always` for all day")
+            raise rule_error("`from` and `to` are the same time; use `when: always` for all day", "to")
         return self
 
 
@@ -311,11 +326,15 @@ class Approval(StrictModel):
     @model_validator(mode="after")
     def _consistent(self) -> Approval:
         if self.type == "approvers" and not self.groups:
-            raise ValueError("approval type `approvers` needs at least one group in `groups`")
-        if self.type == "automatic" and (self.groups or self.escalation):
-            raise ValueError("`groups` and `escalation` need `type: approvers`")
+            raise rule_error("approval type `approvers` needs at least one group in `groups`", "groups")
+        if self.type == "automatic" and self.escalation:
+            raise rule_error(
+                "`escalation` needs `type: approvers`; an automatic approval never escalates", "escalation"
+            )
+        if self.type == "automatic" and self.groups:
+            raise rule_error("`groups` need `type: approvers`; an automatic approval asks nobody", "groups")
         if self.distinct_approvers and self.combine != "all_of":
-            raise ValueError("`distinct_approvers` applies to `combine: all_of` only")
+            raise rule_error("`distinct_approvers` applies to `combine: all_of` only", "distinct_approvers")
         return self
 
 
@@ -341,7 +360,9 @@ class Flow(StrictModel):
     labels: list[str] = []
     when: Literal["always"] | Window = "always"
     requestors: ConditionSet
-    request_for: list[RequestFor] = Field(default_factory=lambda: list[RequestFor](["themselves"]), min_length=1)
+    request_for: list[RequestFor] = Field(
+        default_factory=lambda: list[RequestFor](["themselves"]), min_length=1
+    )
     grantees: ConditionSet | None = None
     targets: list[Target] = Field(min_length=1)
     grant_for: GrantFor = timedelta(hours=1)
@@ -354,12 +375,15 @@ class Flow(StrictModel):
     @model_validator(mode="after")
     def _consistent(self) -> Flow:
         if self.grant_for is not None and self.extend.max_times and self.extend.each > self.grant_for:
-            raise ValueError(
+            raise rule_error(
                 f"extend.each ({format_duration(self.extend.each)}) is longer than grant_for "
-                f"({format_duration(self.grant_for)})"
+                f"({format_duration(self.grant_for)})",
+                "extend.each",
             )
         if self.type == "automatic" and self.approval.type != "automatic":
-            raise ValueError("an automatic flow grants while the requestors match; it takes no approvers")
+            raise rule_error(
+                "an automatic flow grants while the requestors match; it takes no approvers", "approval.type"
+            )
         return self
 
     @property
@@ -378,4 +402,3 @@ class Config(StrictModel):
     bundles: list[Bundle] = []
     access_scopes: list[AccessScope] = []
     flows: list[Flow] = []
-

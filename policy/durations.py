@@ -74,10 +74,15 @@ def parse_requested_hours(raw: str | float | None, maximum: timedelta | None) ->
     if hours <= 0:
         raise InvalidDuration(f"The duration must be more than 0 hours{limit}.", field="duration_hours")
     if hours * 3600 > MAX_DURATION.total_seconds():
-        raise InvalidDuration(f"{hours:g} hours is too long{limit}.", field="duration_hours")
+        longest = format_duration(maximum if maximum is not None else MAX_DURATION)
+        raise InvalidDuration(
+            f"{hours:g} hours is too long; the maximum is {longest}.", field="duration_hours"
+        )
     delta = timedelta(seconds=round(hours * 3600))
     if delta.total_seconds() < 60:
-        raise InvalidDuration("The duration must be at least one minute (0.02 hours).", field="duration_hours")
+        raise InvalidDuration(
+            f"The duration must be at least one minute (0.02 hours){limit}.", field="duration_hours"
+        )
     if maximum is not None and delta > maximum:
         raise InvalidDuration(
             f"{hours:g} hours is more than this flow allows; the maximum is {format_duration(maximum)}.",

@@ -1,25 +1,37 @@
 """Who may request what, for whom, for how long — compiled once per config load (SPEC §3, §5).
 
-:class:`CompiledPolicy` indexes the flows by the requestor keys they need (``group``/``user``/``oncall`` values),
-so deciding for one user looks only at the flows that can concern them, not at every flow in the file.
+:class:`CompiledPolicy` is built for speed at load time, so that a decision costs a few dictionary lookups:
+
+- flows are indexed by the requestor keys they need (``group``/``user``/``oncall`` values), so finding the
+  flows of a user looks only at the flows that can concern them, not at every flow in the file;
+- requestor, space and window rules are compiled into closures (condition values folded, zones resolved);
+- which flows a user may use (requestors, space, active) is remembered per identity, keyed by every
+  attribute those rules read (:attr:`Identity.match_key`); only the time windows are looked at per call;
+- each flow maps (integration, permission) to the target rules that can offer it, equal targets share one
+  rule, and the flows of a user are kept in the order :meth:`CompiledPolicy.choose_flow` prefers them, so
+  the first flow that fits is the choice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from policy.catalog import Catalog, TargetRule
-from policy.conditions import identity_keys, index_keys, matches
+from policy.conditions import Matcher, compile_conditions, identity_keys, index_keys, matches
 from policy.config import Config, Flow
 from policy.directory import DirectoryIndex
 from policy.errors import InvalidRequest, NotEligible
 from policy.identity import Identity
 from policy.resources import Permission, Resource
-from policy.windows import in_window
+from policy.windows import compile_window
 
 MAX_RESOURCES_PER_REQUEST = 100
+IDENTITY_CACHE_SIZE = 16_384
+"""How many distinct identities' usable flows are remembered (per compiled policy)."""
+
+PairKey = tuple[str, str]  # (integration, permission)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,13 +39,26 @@ class CompiledFlow:
     flow: Flow
     rules: tuple[TargetRule, ...]
     approvers_needed: int  # 0 = automatic; used to prefer the lightest flow
+    rules_by_pair: dict[PairKey, tuple[TargetRule, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    rank: tuple[int, float, str] = field(default=(0, 0.0, ""), compare=False, repr=False)
+    inside: Callable[[datetime], bool] | None = field(
+        default=None, compare=False, repr=False
+    )  # None = always
+    for_themselves: bool = field(default=True, compare=False, repr=False)  # "themselves" in request_for
 
     @property
     def name(self) -> str:
         return self.flow.name
 
     def allows(self, resource: Resource, permission: Permission) -> bool:
-        return any(rule.allows(resource, permission) for rule in self.rules)
+        if not self.rules_by_pair:
+            return any(rule.allows(resource, permission) for rule in self.rules)
+        if permission.integration != resource.integration:
+            return False
+        rules = self.rules_by_pair.get((resource.integration, permission.name), ())
+        return any(rule.offers(resource, permission) for rule in rules)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +75,15 @@ class FlowChoice:
     automatic_approval: bool
 
 
+@dataclass(frozen=True, slots=True)
+class _Usable:
+    """The flows of one kind an identity may use at any time of day (before the windows are looked at)."""
+
+    by_name: tuple[CompiledFlow, ...]
+    by_rank: tuple[CompiledFlow, ...]
+    windowed: bool  # whether any of them has a time window
+
+
 class CompiledPolicy:
     """The config compiled into indexes. Immutable; rebuild on config reload."""
 
@@ -59,82 +93,136 @@ class CompiledPolicy:
         self.directory = DirectoryIndex(config.directory)
         self.admins = frozenset(a.lower() for a in config.admins)
         self._spaces = {s.name: s for s in config.spaces}
+        self._space_admins = {s.name: frozenset(a.lower() for a in s.admins) for s in config.spaces}
+        self._space_members: dict[str, Matcher | None] = {
+            s.name: compile_conditions(s.members) if s.members is not None else None for s in config.spaces
+        }
         self.flows: dict[str, CompiledFlow] = {}
+        self._requestors: dict[str, Matcher] = {}
         self._by_key: dict[tuple[str, str], list[CompiledFlow]] = {}
         self._unindexed: list[CompiledFlow] = []
         self.owners: dict[str, frozenset[str]] = {
             i.name: frozenset(o.lower() for o in i.owners) for i in config.integrations
         }
         for flow in config.flows:
-            rules = tuple(rule for target in flow.targets for rule in self.catalog.rules_for(target))
-            needed = 0 if flow.approval.type == "automatic" else len(flow.approval.groups)
-            compiled = CompiledFlow(flow, rules, needed if flow.approval.combine == "all_of" else min(needed, 1))
+            compiled = self._compile(flow)
             self.flows[flow.name] = compiled
+            self._requestors[flow.name] = compile_conditions(flow.requestors)
             keys = index_keys(flow.requestors)
             if keys is None:
                 self._unindexed.append(compiled)
             else:
                 for key in keys:
                     self._by_key.setdefault(key, []).append(compiled)
+        # kind -> Identity.match_key -> the flows of that kind such an identity may use (oldest first)
+        self._usable_cache: dict[str, dict[tuple[object, ...], _Usable]] = {}
 
-    # --- who may use which flow --------------------------------------------------------------------------------
+    def _compile(self, flow: Flow) -> CompiledFlow:
+        rules = tuple(rule for target in flow.targets for rule in self.catalog.rules_for(target))
+        by_pair: dict[PairKey, list[TargetRule]] = {}
+        for rule in rules:
+            integrations = (
+                [rule.integration] if rule.integration is not None else list(self.catalog.permissions)
+            )
+            for integration in integrations:
+                for permission in self.catalog.permissions.get(integration, {}):
+                    if rule.permissions is None or permission in rule.permissions:
+                        pair = by_pair.setdefault((integration, permission), [])
+                        if rule not in pair:
+                            pair.append(rule)
+        needed = 0 if flow.approval.type == "automatic" else len(flow.approval.groups)
+        needed = needed if flow.approval.combine == "all_of" else min(needed, 1)
+        longest = (flow.grant_for or timedelta.max).total_seconds()
+        return CompiledFlow(
+            flow,
+            rules,
+            needed,
+            rules_by_pair={pair: tuple(found) for pair, found in by_pair.items()},
+            rank=(needed, -longest, flow.name),
+            inside=compile_window(flow.when, self.config.timezone),
+            for_themselves="themselves" in flow.request_for,
+        )
 
-    def usable_flows(self, identity: Identity, now: datetime, *, kind: str = "self_serve") -> list[CompiledFlow]:
-        """Flows of ``kind`` whose requestors match, whose window is open and whose space includes the user."""
-        seen: set[str] = set()
-        out: list[CompiledFlow] = []
-        candidates: list[Iterable[CompiledFlow]] = [self._by_key.get(k, ()) for k in identity_keys(identity)]
-        candidates.append(self._unindexed)
-        for group in candidates:
-            for compiled in group:
-                flow = compiled.flow
-                if flow.name in seen or flow.type != kind:
-                    continue
-                seen.add(flow.name)
-                if self._may_use(flow, identity, now):
-                    out.append(compiled)
-        out.sort(key=lambda c: c.name)
-        return out
+    # --- who may use which flow --------------------------------------------------------------------------
 
-    def _may_use(self, flow: Flow, identity: Identity, now: datetime) -> bool:
-        if identity.deactivated or identity.is_bot:
-            return False
-        if not in_window(flow.when, now, self.config.timezone):
-            return False
-        if flow.space is not None:
-            space = self._spaces[flow.space]
-            if space.members is not None and not matches(space.members, identity):
-                return False
-        return matches(flow.requestors, identity)
+    def _usable(self, identity: Identity, kind: str) -> _Usable:
+        """The flows of ``kind`` ``identity`` may use at some time of day; remembered per identity."""
+        cache = self._usable_cache.get(kind)
+        if cache is None:
+            cache = self._usable_cache.setdefault(kind, {})
+        usable = cache.get(identity.match_key)
+        if usable is None:
+            usable = self._usable_for(identity, kind)
+            if len(cache) >= IDENTITY_CACHE_SIZE:
+                try:
+                    del cache[next(iter(cache))]  # forget the oldest
+                except (KeyError, RuntimeError, StopIteration):  # another thread got there first
+                    pass
+            cache[identity.match_key] = usable
+        return usable
+
+    def _usable_for(self, identity: Identity, kind: str) -> _Usable:
+        found: dict[str, CompiledFlow] = {}
+        if not (identity.deactivated or identity.is_bot):
+            candidates = [self._by_key.get(k, ()) for k in identity_keys(identity)]
+            candidates.append(self._unindexed)
+            for group in candidates:
+                for compiled in group:
+                    flow = compiled.flow
+                    if flow.name in found or flow.type != kind:
+                        continue
+                    if self._member(flow, identity) and self._requestors[flow.name](identity):
+                        found[flow.name] = compiled
+        flows = list(found.values())
+        return _Usable(
+            by_name=tuple(sorted(flows, key=lambda c: c.name)),
+            by_rank=tuple(sorted(flows, key=lambda c: c.rank)),
+            windowed=any(c.inside is not None for c in flows),
+        )
+
+    def _member(self, flow: Flow, identity: Identity) -> bool:
+        if flow.space is None:
+            return True
+        members = self._space_members[flow.space]
+        return members is None or members(identity)
+
+    def usable_flows(
+        self, identity: Identity, now: datetime, *, kind: str = "self_serve"
+    ) -> list[CompiledFlow]:
+        """Flows of ``kind`` whose requestors match, whose window is open and whose space has the user."""
+        usable = self._usable(identity, kind)
+        if not usable.windowed:
+            return list(usable.by_name)
+        return [c for c in usable.by_name if c.inside is None or c.inside(now)]
 
     def is_admin(self, identity: Identity, *, space: str | None = None) -> bool:
         if identity.ids & self.admins:
             return True
-        if space is not None and space in self._spaces:
-            return bool(identity.ids & {a.lower() for a in self._spaces[space].admins})
+        if space is not None and space in self._space_admins:
+            return bool(identity.ids & self._space_admins[space])
         return False
 
     def owned_integrations(self, identity: Identity) -> frozenset[str]:
         return frozenset(name for name, owners in self.owners.items() if identity.ids & owners)
 
-    # --- what they may request --------------------------------------------------------------------------------
+    # --- what they may request ---------------------------------------------------------------------------
 
     def requestable_resources(
         self, identity: Identity, now: datetime, text: str = "", *, limit: int = 100
     ) -> list[Resource]:
-        """Resources the user may request now whose name, path or type contains ``text``, best matches first."""
+        """Resources the user may request now whose name, path or type contain ``text``, best first."""
         needle = text.strip().lower()
         found: dict[str, Resource] = {}
+        searched: set[int] = set()  # rules shared by several flows are searched once
         for compiled in self.usable_flows(identity, now):
             for rule in compiled.rules:
-                for resource in self.catalog.candidates(rule):
-                    if resource.key in found:
-                        continue
-                    haystack = f"{resource.name} {resource.path} {resource.type} {resource.integration}".lower()
-                    if needle and needle not in haystack:
-                        continue
-                    if any(rule.allows(resource, p) for p in self.catalog.permissions_of(resource.integration)):
-                        found[resource.key] = resource
+                if id(rule) not in searched:
+                    searched.add(id(rule))
+                    for resource in self.catalog.offered(rule):
+                        if resource.key not in found and (
+                            not needle or needle in self.catalog.haystack(resource)
+                        ):
+                            found[resource.key] = resource
                 if len(found) >= limit * 4:
                     break
         ranked = sorted(found.values(), key=lambda r: (not r.name.lower().startswith(needle), r.name, r.key))
@@ -145,7 +233,11 @@ class CompiledPolicy:
         if resource is None:
             return []
         flows = self.usable_flows(identity, now)
-        return [p for p in self.catalog.permissions_of(resource.integration) if any(f.allows(resource, p) for f in flows)]
+        return [
+            p
+            for p in self.catalog.permissions_of(resource.integration)
+            if any(f.allows(resource, p) for f in flows)
+        ]
 
     def choose_flow(
         self,
@@ -160,58 +252,64 @@ class CompiledPolicy:
         Prefers the flow needing the fewest approvals, then the longest ``grant_for``, then the name. Raises
         :class:`NotEligible` / :class:`InvalidRequest` saying why nothing fits.
         """
-        if not resource_keys:
+        keys = list(dict.fromkeys(resource_keys))
+        if not keys:
             raise InvalidRequest("Pick at least one resource.", field="resource")
-        if len(resource_keys) > MAX_RESOURCES_PER_REQUEST:
+        if len(keys) > MAX_RESOURCES_PER_REQUEST:
             raise InvalidRequest(
                 f"A request covers at most {MAX_RESOURCES_PER_REQUEST} resources.", field="resource"
             )
+        catalog_resources = self.catalog.resources
         resources = []
-        for key in dict.fromkeys(resource_keys):
-            resource = self.catalog.resource(key)
+        for key in keys:
+            resource = catalog_resources.get(key)
             if resource is None:
                 raise InvalidRequest(f"Unknown resource {key!r}.", field="resource")
             resources.append(resource)
-        integrations = {r.integration for r in resources}
-        if len(integrations) != 1:
-            raise InvalidRequest("All resources of one request must come from one integration.", field="resource")
-        permission = self.catalog.permission(resources[0].integration, permission_name)
+        integration = resources[0].integration
+        for resource in resources:
+            if resource.integration != integration:
+                raise InvalidRequest(
+                    "All resources of one request must come from one integration.", field="resource"
+                )
+        permission = self.catalog.permissions.get(integration, {}).get(permission_name)
         if permission is None:
             raise InvalidRequest(f"Unknown permission {permission_name!r}.", field="permission")
-        usable = [
-            c for c in self.usable_flows(requester, now) if all(c.allows(r, permission) for r in resources)
-        ]
-        if not usable:
+        pair = (integration, permission_name)
+        checked: dict[int, bool] = {}  # id(rule) -> offers every resource (rules are shared between flows)
+        allowing: list[CompiledFlow] = []
+        for compiled in self._usable(requester, "self_serve").by_rank:  # preferred first: first fit wins
+            rules = compiled.rules_by_pair.get(pair)
+            if rules is None or (compiled.inside is not None and not compiled.inside(now)):
+                continue
+            if len(rules) == 1:
+                rule = rules[0]
+                offered = checked.get(id(rule))
+                if offered is None:
+                    offered = checked[id(rule)] = (
+                        rule.offers(resources[0], permission)
+                        if len(resources) == 1
+                        else all(rule.offers(r, permission) for r in resources)
+                    )
+            else:
+                offered = all(any(rule.offers(r, permission) for rule in rules) for r in resources)
+            if not offered:
+                continue
+            if (
+                compiled.for_themselves
+                if not grantees
+                else self.grantee_refusal(compiled.flow, requester, grantees) is None
+            ):
+                return _choice(compiled.flow, resources, permission)
+            allowing.append(compiled)
+        if not allowing:
             raise NotEligible(
                 f"No access flow lets you request {permission.name} on "
                 f"{', '.join(r.name for r in resources)} right now.",
                 field="resource",
             )
-        refusals: list[str] = []
-        fitting = []
-        for compiled in usable:
-            reason = self.grantee_refusal(compiled.flow, requester, grantees)
-            if reason is None:
-                fitting.append(compiled)
-            else:
-                refusals.append(reason)
-        if not fitting:
-            raise NotEligible(refusals[0], field="grantees")
-        best = min(
-            fitting,
-            key=lambda c: (c.approvers_needed, -(c.flow.grant_for or timedelta.max).total_seconds(), c.name),
-        )
-        flow = best.flow
-        return FlowChoice(
-            flow=flow,
-            resources=tuple(resources),
-            permission=permission,
-            max_duration=flow.grant_for,
-            require_duration=flow.require_duration,
-            require_mfa=flow.settings.require_mfa,
-            require_justification=flow.settings.require_justification,
-            automatic_approval=flow.approval.type == "automatic",
-        )
+        first = min(allowing, key=lambda c: c.name)
+        raise NotEligible(self.grantee_refusal(first.flow, requester, grantees) or "", field="grantees")
 
     def grantee_refusal(self, flow: Flow, requester: Identity, grantees: Sequence[Identity]) -> str | None:
         """Why ``requester`` may not request for ``grantees`` under ``flow`` (None = allowed)."""
@@ -229,3 +327,16 @@ class CompiledPolicy:
                 continue
             return f"You may not request access for {grantee.label()} under flow {flow.name}."
         return None
+
+
+def _choice(flow: Flow, resources: list[Resource], permission: Permission) -> FlowChoice:
+    return FlowChoice(
+        flow=flow,
+        resources=tuple(resources),
+        permission=permission,
+        max_duration=flow.grant_for,
+        require_duration=flow.require_duration,
+        require_mfa=flow.settings.require_mfa,
+        require_justification=flow.settings.require_justification,
+        automatic_approval=flow.approval.type == "automatic",
+    )

@@ -12,6 +12,7 @@ outside the window both times it occurs, as its wall time says.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, time
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -53,6 +54,30 @@ def in_window(when: Literal["always"] | Window, now: datetime, default_timezone:
         return today in when.days and start <= clock < end
     yesterday = ALL_DAYS[(local.weekday() - 1) % 7]
     return (today in when.days and clock >= start) or (yesterday in when.days and clock < end)
+
+
+def compile_window(
+    when: Literal["always"] | Window, default_timezone: str
+) -> Callable[[datetime], bool] | None:
+    """:func:`in_window` with the zone, bounds and days resolved once; None for ``always``."""
+    if when == "always":
+        return None
+    zone = ZoneInfo(window_timezone(when, default_timezone))
+    start, end = _wall(when.from_), _wall(when.to)
+    days = frozenset(ALL_DAYS.index(d) for d in when.days)
+    after_days = frozenset((d + 1) % 7 for d in days)  # the days on which a window crossing midnight ends
+
+    def inside(now: datetime) -> bool:
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError("in_window needs a timezone-aware `now`")
+        local = now.astimezone(zone)
+        clock = local.time()
+        weekday = local.weekday()
+        if start < end:
+            return weekday in days and start <= clock < end
+        return (weekday in days and clock >= start) or (weekday in after_days and clock < end)
+
+    return inside
 
 
 def _format_clock(clock: time) -> str:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from policy.conditions import condition_holds, identity_keys, index_keys, matches
+from policy.conditions import compile_conditions, condition_holds, identity_keys, index_keys, matches
 from policy.config import Condition, ConditionSet, Op
 from policy.identity import Identity
 
@@ -275,3 +275,8 @@ def test_several_values_mean_any_of_them(values: list[str], identity: Identity) 
     for op in ("is", "contains", "starts_with", "ends_with"):
         together = condition_holds(cond("group", op, *values), identity)
         assert together is any(condition_holds(cond("group", op, v), identity) for v in values)
+
+
+@given(condition_sets, identities)
+def test_a_compiled_condition_set_decides_as_matches(cs: ConditionSet, identity: Identity) -> None:
+    assert compile_conditions(cs)(identity) is matches(cs, identity)

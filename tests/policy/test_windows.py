@@ -7,12 +7,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from pydantic import ValidationError
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from policy.config import ALL_DAYS, Window
-from policy.windows import describe_days, describe_window, in_window
+from policy.windows import compile_window, describe_days, describe_window, in_window
 
 BERLIN = ZoneInfo("Europe/Berlin")
 WORKDAYS = ["mon", "tue", "wed", "thu", "fri"]
@@ -223,3 +223,32 @@ def test_describe_window(when: Window | str, expected: str) -> None:
 def test_windows_that_make_no_sense_are_refused(data: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         Window.model_validate(data)
+
+
+_zones = st.sampled_from(["Europe/Berlin", "UTC", "America/New_York", "Australia/Lord_Howe"])
+_days = st.lists(st.sampled_from(list(ALL_DAYS)), min_size=1, unique=True)
+
+
+@given(
+    _clock,
+    _clock,
+    _days,
+    _zones,
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1)),
+)
+def test_a_compiled_window_decides_as_in_window(
+    start: Any, end: Any, days: list[Any], zone: str, moment: datetime
+) -> None:
+    if start == end:
+        return
+    when = Window(**{"from": start, "to": end, "days": days, "timezone": zone})
+    inside = compile_window(when, "UTC")
+    assert inside is not None
+    now = moment.replace(tzinfo=UTC)
+    assert inside(now) is in_window(when, now, "UTC")
+
+
+@pytest.mark.parametrize(("when", "now", "expected"), [pytest.param(*c[1:], id=c[0]) for c in CASES])
+def test_compiled_window_cases(when: Window | str, now: datetime, expected: bool) -> None:
+    inside = compile_window(when, "UTC")  # type: ignore[arg-type]
+    assert (True if inside is None else inside(now)) is expected

@@ -1,0 +1,228 @@
+"""Config problems and how pydantic's errors become them: the YAML path (``flows[0].extend.max_times``), what
+is wrong and what is allowed, and the line in the file."""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from policy.config import Config
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    path: str
+    message: str
+    line: int | None = None
+    severity: Literal["error", "warning"] = "error"
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line else ""
+        return f"{self.severity}: {where}{self.path or '(top level)'}: {self.message}"
+
+
+class ConfigError(Exception):
+    """The configuration does not validate; ``problems`` lists every error."""
+
+    def __init__(self, problems: list[ConfigProblem], source: str = "") -> None:
+        self.problems = problems
+        self.source = source
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(f"{source or 'config'} is not valid ({len(problems)} problem(s)):\n{lines}")
+
+
+def format_path(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def problems_from_validation_error(
+    exc: ValidationError, data: Any, node: yaml.Node | None
+) -> list[ConfigProblem]:
+    """One problem per pydantic error, each at the YAML path and line the user wrote."""
+    details = exc.errors()
+    return [_problem_from_error(err, data, node) for err in details if not _other_branch(err, details, data)]
+
+
+def _branch_at(loc: Loc) -> int | None:
+    """Where in ``loc`` a union member's tag is (``literal['always']``, ``function-after[...]``, a class)."""
+    for index, part in enumerate(loc):
+        if isinstance(part, str) and (part.startswith(("literal[", "function-")) or part[:1].isupper()):
+            return index
+    return None
+
+
+def _other_branch(err: Any, errors: list[Any], data: Any) -> bool:
+    """Whether ``err`` comes from a union member the value was plainly not meant to be.
+
+    ``when: {from: ..., to: ...}`` was meant as a window, not as ``always``; ``when: sometimes`` was meant as
+    a word, not as a window. Reporting both members' complaints would only confuse.
+    """
+    loc = tuple(err["loc"])
+    at = _branch_at(loc)
+    if at is None:
+        return False
+    union = loc[:at]
+    siblings = [
+        e
+        for e in errors
+        if e is not err and _branch_at(tuple(e["loc"])) == at and tuple(e["loc"])[:at] == union
+    ]
+    if not siblings:
+        return False
+    value = _value_at(data, union)
+    if isinstance(value, dict):
+        return str(loc[at]).startswith("literal[")
+    return err["type"] in {"model_type", "model_attributes_type", "dict_type"}
+
+
+def _value_at(data: Any, loc: Loc) -> Any:
+    current = data
+    for part in loc:
+        if isinstance(current, dict) and part in current:
+            current = current[part]
+        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+            current = current[part]
+        else:
+            return None
+    return current
+
+
+def _problem_from_error(err: Any, data: Any, node: yaml.Node | None) -> ConfigProblem:
+    loc = _data_loc(tuple(err["loc"]), data)
+    message = str(err["msg"])
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    ctx = err.get("ctx") or {}
+    if err["type"] == "config_rule" and ctx.get("at"):
+        loc = (*loc, *str(ctx["at"]).split("."))
+    elif err["type"] == "union_tag_invalid":
+        key = str(ctx.get("discriminator", "type")).strip("'")
+        loc = (*loc, key)
+        expected = str(ctx.get("expected_tags", "")).replace("'", "")
+        message = f"unknown {key} {ctx.get('tag')!r}; allowed: {expected}"
+    elif err["type"] == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1], data)
+        key = str(loc[-1])
+        hint = difflib.get_close_matches(key, allowed, n=1)
+        message = f"unknown key {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+        if allowed:
+            message += f"; allowed keys: {', '.join(allowed)}"
+    elif err["type"] == "missing":
+        message = "required key is missing"
+    return ConfigProblem(format_path(loc), message, _line_of(node, loc))
+
+
+def _data_loc(loc: Loc, data: Any) -> Loc:
+    """Drop union tags and validator names that pydantic puts in ``loc`` but that are not in the YAML."""
+    out: list[str | int] = []
+    current = data
+    for index, part in enumerate(loc):
+        last = index == len(loc) - 1
+        if isinstance(current, dict) and part in current:
+            out.append(part)
+            current = current[part]
+        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+            out.append(part)
+            current = current[part]
+        elif (
+            last
+            and isinstance(current, dict)
+            and isinstance(part, str)
+            and not part.startswith(("function-", "literal["))
+            and part[:1].islower()
+        ):
+            out.append(part)
+    return tuple(out)
+
+
+def _allowed_keys(loc: Loc, data: Any) -> list[str]:
+    model: Any = Config
+    current = data
+    for part in loc:
+        if isinstance(current, dict):
+            current = current.get(part)
+        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
+            current = current[part]
+        else:
+            current = None
+        model = _child_type(model, part, current)
+        if model is None:
+            return []
+    model = _pick_model(model, current)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return [f.alias or name for name, f in model.model_fields.items()]
+    return []
+
+
+def _child_type(model: Any, part: str | int, value: Any) -> Any:
+    model = _pick_model(model, value)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        for name, field in model.model_fields.items():
+            if part in (name, field.alias):
+                return field.annotation
+        return None
+    origin = typing.get_origin(model)
+    args = typing.get_args(model)
+    if origin is list and args:
+        return args[0]
+    if origin is dict and len(args) == 2:
+        return args[1]
+    return None
+
+
+def _pick_model(annotation: Any, value: Any) -> Any:
+    """Resolve Annotated/Union annotations to the model the value was meant to be."""
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        candidates = [_pick_model(a, value) for a in typing.get_args(annotation)]
+        models = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+        if isinstance(value, dict):
+            for candidate in models:
+                type_field = candidate.model_fields.get("type")
+                if type_field is not None and value.get("type") in typing.get_args(type_field.annotation):
+                    return candidate
+            for candidate in models:
+                keys = {f.alias or n for n, f in candidate.model_fields.items() if f.is_required()}
+                if keys and keys <= set(value):
+                    return candidate
+        return models[0] if models else None
+    return annotation
+
+
+def _line_of(node: yaml.Node | None, loc: Loc) -> int | None:
+    current = node
+    best = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(current, yaml.MappingNode):
+            match = next((v for k, v in current.value if getattr(k, "value", None) == part), None)
+            key = next((k for k, _ in current.value if getattr(k, "value", None) == part), None)
+            if match is None:
+                return best
+            best = (key or match).start_mark.line + 1
+            current = match
+        elif isinstance(current, yaml.SequenceNode) and isinstance(part, int) and part < len(current.value):
+            current = current.value[part]
+            best = current.start_mark.line + 1
+        else:
+            return best
+    return best
+
+
+def with_line(problem: ConfigProblem, node: yaml.Node | None) -> ConfigProblem:
+    loc: list[str | int] = []
+    for piece in problem.path.replace("]", "").replace("[", ".").split("."):
+        if piece:
+            loc.append(int(piece) if piece.isdigit() else piece)
+    return ConfigProblem(problem.path, problem.message, _line_of(node, tuple(loc)), problem.severity)
