@@ -161,7 +161,8 @@ def _audit_export(args: argparse.Namespace) -> int:
         for row in rows:
             print(json.dumps(row, sort_keys=True))
     else:
-        writer = csv.DictWriter(sys.stdout, fieldnames=["id", "at", "event", "actor", "request_id", "grant_id", "details"])
+        fields = ["id", "at", "event", "actor", "request_id", "grant_id", "details"]
+        writer = csv.DictWriter(sys.stdout, fieldnames=fields)
         writer.writeheader()
         for row in rows:
             writer.writerow({**row, "details": json.dumps(row["details"], sort_keys=True)})

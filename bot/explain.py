@@ -7,7 +7,7 @@ from datetime import datetime
 from bot.directory import ConfigDirectory
 from bot.policy_holder import PolicyHolder
 from policy.conditions import matches
-from policy.config import Config, ConditionSet
+from policy.config import ConditionSet, Config, Flow
 from policy.describe import describe_conditions
 from policy.durations import format_duration
 from policy.windows import describe_window
@@ -35,7 +35,8 @@ def explain_user(config: Config, user: str, now: datetime, *, resource_text: str
             for resource in policy.catalog.candidates(rule):
                 if needle and needle not in resource.name.lower():
                     continue
-                perms = [p.name for p in policy.catalog.permissions_of(resource.integration) if rule.allows(resource, p)]
+                perms = [p.name for p in policy.catalog.permissions_of(resource.integration)
+                         if rule.allows(resource, p)]
                 if perms:
                     offered.setdefault(f"{resource.integration}/{resource.name}", set()).update(perms)
         if needle and not offered:
@@ -64,7 +65,7 @@ def explain_user(config: Config, user: str, now: datetime, *, resource_text: str
                      + (" (different people)" if approval.distinct_approvers else ""))
         owned = frozenset(i.name for i in config.integrations)
 
-        def who(group: ConditionSet) -> str:
+        def who(group: ConditionSet, flow: Flow = flow, owned: frozenset[str] = owned) -> str:
             people = [c.label() for c in everyone
                       if not (flow.settings.no_self_approval and c.same_person(identity))
                       and matches(group, c, owned_integrations=c.owner_of & owned)]

@@ -70,11 +70,11 @@ class PolicyHolder:
             self._policy = compiled
             self._mtime = os.path.getmtime(self._path)
         log.info("configuration reloaded from %s (%d flows)", self._path, len(compiled.flows))
-        for callback in self.on_reloaded:
+        for after in self.on_reloaded:
             try:
-                callback()
+                after()
             except Exception:  # noqa: BLE001 — the new config is in force; a follow-up failing is only logged
-                log.exception("after-reload step %s failed", getattr(callback, "__qualname__", callback))
+                log.exception("after-reload step %s failed", getattr(after, "__qualname__", after))
         return True
 
     def request_reload(self) -> None:

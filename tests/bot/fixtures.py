@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from cryptography.fernet import Fernet
+
 from bot.clock import FakeClock
 from bot.container import Container, build
 from bot.crypto import SecretBox
 from bot.policy_holder import PolicyHolder
-from cryptography.fernet import Fernet
 from integrations.noop import NoopConnector
 from policy.validation import load_config_text
 from store.db import Database

@@ -47,7 +47,8 @@ flows:
          "line 9: flows[0].targets[0].bundle: unknown bundle 'b2'; defined: b1"),
         ("unknown permission", "permissions: [read_only]}]}", "permissions: [read_al]}]}",
          "bundles[0].targets[0].permissions[0]: unknown permission 'read_al'"),
-        ("bad query", "{bundle: b1}]", "{integration: db, permissions: [read_only], resources: {query: 'resource_name = '}}]",
+        ("bad query", "{bundle: b1}]",
+         "{integration: db, permissions: [read_only], resources: {query: 'resource_name = '}}]",
          "flows[0].targets[0].resources.query: bad query: line 1, column"),
     ],
 )
