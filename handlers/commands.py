@@ -70,8 +70,10 @@ def answer(deps: Deps, client: WebClient, user_id: str, text: str) -> str:
                 return mfa.enroll(deps, client, user_id, user.email or user_id)
             case "cancel":
                 return deps.service.cancel(_id(args), user).message
-            case _:
+            case "help":
                 return HELP
+            case _:
+                return f"I don't know `/access {escape(verb, 40)}`. Here is what I do:\n{HELP}"
     except AccessError as error:
         return error.message
 

@@ -66,6 +66,7 @@ def test_access_subcommands_answer_ephemerally(bot: Bot) -> None:
     bot.sender.command("UALICE", "help")
     bot.sender.command("UALICE", "what is this")
     assert all("/access list" in t for t in response_texts(bot))
+    assert "I don't know `/access what`" in response_texts(bot)[1]
     request_id = submit_request(bot)
     bot.fake.clear()
     bot.sender.command("UALICE", "list")
