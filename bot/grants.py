@@ -349,13 +349,15 @@ class GrantRunner:
                 repo.schedule(session, kind="expire", key=f"expire:{grant.id}", due_at=grant.expires_at,
                               request_id=grant.request_id, grant_id=grant.id)
                 return True
-            request = repo.get_request(session, grant.request_id, for_update=True)
+            request = repo.get_request(session, grant.request_id, for_update=True, votes=False)
             assert request is not None
             # This worker revokes inline, under the expire row's claim; the revoke row is only the safety net
             # for a crash, so it is due after the lease (due now, a replica would revoke concurrently).
             self._begin_revoke(session, request, grant, now, actor="accessbot", reason="expired",
                                revoke_after=LEASE)
-        return self.execute_revoke(grant_id)
+            spec = grant_spec(grant)
+            keep = repo.overlapping_grants(session, grant)
+        return self._revoke_and_end(grant_id, spec, keep)
 
     def _begin_revoke(self, session: Session, request: AccessRequest, grant: Grant, now: datetime, *,
                       actor: str, reason: str, revoke_after: timedelta = timedelta(0)) -> None:
@@ -375,39 +377,54 @@ class GrantRunner:
                 return True
             spec = grant_spec(grant)
             keep = repo.overlapping_grants(session, grant)
+        return self._revoke_and_end(grant_id, spec, keep)
+
+    def revoke_at_connector(self, spec: GrantSpec, keep: list[Grant]) -> bool:
+        """Revoke at the connector, unless another live grant still provides the access of a connector with
+        ``shared_access``; returns whether the connector shares access. Raises :class:`ConnectorError`."""
         connector = self.connector(spec.integration)
         shared = bool(getattr(connector, "shared_access", False))
+        if not (shared and keep):
+            connector.revoke(spec)
+        return shared
+
+    def _revoke_and_end(self, grant_id: int, spec: GrantSpec, keep: list[Grant]) -> bool:
         try:
-            if not (shared and keep):
-                connector.revoke(spec)
+            shared = self.revoke_at_connector(spec, keep)
         except ConnectorError as exc:
-            return self._revoke_failed(grant_id, str(exc))
+            return self.revoke_failed(grant_id, str(exc))
         now = self.clock.now()
         with self.db.begin() as session:
             grant = repo.get_grant(session, grant_id, for_update=True)
             if grant is None or grant.state not in ("revoking", "revoke_failed"):
                 return True
-            request = repo.get_request(session, grant.request_id, for_update=True)
+            request = repo.get_request(session, grant.request_id, for_update=True, votes=False)
             assert request is not None
-            expired = grant.end_reason == "expired"
-            grant.state = "expired" if expired else "revoked"
-            grant.ended_at = now
-            details: dict[str, object] = {"reason": grant.end_reason}
-            if shared and keep:
-                details["access_kept_by_grants"] = [g.id for g in keep]
-            self.events.record(session, now, grant.state, "accessbot", request, grant=grant, details=details)
-            for user in dict.fromkeys([grant.grantee_id, request.requester_id]):
-                self.events.notify(session, now, "access_ended", user, request, grant=grant,
-                                   payload={"state": grant.state})
-            still_live = (*LIVE, "revoking", "revoke_failed", "awaiting_mfa")
-            if all(g.state not in still_live for g in request.grants):
-                ended = {g.state for g in request.grants}
-                request.state = "expired" if ended <= {"expired", "failed"} and "expired" in ended else (
-                    "revoked" if "revoked" in ended else request.state)
-                request.updated_at = now
+            repo.cancel_grant_work(session, now=now, grant_id=grant.id, kinds=("revoke",))  # the safety net
+            self.end_grant(session, request, grant, now, keep=keep, shared=shared)
         return True
 
-    def _revoke_failed(self, grant_id: int, error: str) -> bool:
+    def end_grant(self, session: Session, request: AccessRequest, grant: Grant, now: datetime, *,
+                  keep: list[Grant], shared: bool) -> None:
+        """The connector revoked it: mark the grant (and the request, when it was the last) ended; tell people."""
+        expired = grant.end_reason == "expired"
+        grant.state = "expired" if expired else "revoked"
+        grant.ended_at = now
+        details: dict[str, object] = {"reason": grant.end_reason}
+        if shared and keep:
+            details["access_kept_by_grants"] = [g.id for g in keep]
+        self.events.record(session, now, grant.state, "accessbot", request, grant=grant, details=details)
+        for user in dict.fromkeys([grant.grantee_id, request.requester_id]):
+            self.events.notify(session, now, "access_ended", user, request, grant=grant,
+                               payload={"state": grant.state})
+        still_live = (*LIVE, "revoking", "revoke_failed", "awaiting_mfa")
+        if all(g.state not in still_live for g in request.grants):
+            ended = {g.state for g in request.grants}
+            request.state = "expired" if ended <= {"expired", "failed"} and "expired" in ended else (
+                "revoked" if "revoked" in ended else request.state)
+            request.updated_at = now
+
+    def revoke_failed(self, grant_id: int, error: str) -> bool:
         now = self.clock.now()
         with self.db.begin() as session:
             grant = repo.get_grant(session, grant_id, for_update=True)

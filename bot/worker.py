@@ -7,11 +7,14 @@ its lease. The scheduler (``bot.scheduler``) calls :meth:`Worker.run_due` every 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from bot.clock import Clock
+from bot.expiry import BATCH, expire_many
 from bot.grants import LEASE, GrantRunner, backoff
 from bot.reconcile import Reconciler
 from bot.service import AccessService
@@ -55,13 +58,34 @@ class Worker:
         with self.db.begin() as session:
             rows = repo.claim_due_work(session, now=now, lease=LEASE, limit=limit, is_postgres=self.db.is_postgres)
             claimed = [_Claimed(r.id, r.kind, r.request_id, r.grant_id, dict(r.payload), r.attempts) for r in rows]
-        if self.threads > 1 and len(claimed) > 1:
-            with ThreadPoolExecutor(min(self.threads, len(claimed)), thread_name_prefix="due-work") as pool:
-                list(pool.map(self._run_claimed, claimed))
+        expiring = [w for w in claimed if w.kind == "expire" and w.grant_id is not None]
+        tasks: list[Callable[[], None]] = [partial(self._run_claimed, w) for w in claimed if w not in expiring]
+        size = max(1, min(BATCH, -(-len(expiring) // self.threads)))  # spread a burst over the threads
+        tasks += [partial(self._run_expiring, expiring[i:i + size]) for i in range(0, len(expiring), size)]
+        if self.threads > 1 and len(tasks) > 1:
+            with ThreadPoolExecutor(min(self.threads, len(tasks)), thread_name_prefix="due-work") as pool:
+                for future in [pool.submit(task) for task in tasks]:
+                    future.result()
         else:
-            for work in claimed:
-                self._run_claimed(work)
+            for task in tasks:
+                task()
         return len(claimed)
+
+    def _run_expiring(self, batch: list[_Claimed]) -> None:
+        """Expire rows in one batch (:mod:`bot.expiry`); each row is then finished or retried like any other."""
+        try:
+            results = expire_many(self.grants, [w.grant_id for w in batch if w.grant_id is not None])
+        except Exception:  # noqa: BLE001 — nothing was committed past the failure; every row is retried
+            log.exception("expiring %d grants failed", len(batch))
+            results = {}
+        with self.db.begin() as session:
+            done = [w.id for w in batch if results.get(w.grant_id or 0, False)]
+            if done:
+                repo.finish_works(session, work_ids=done, now=self.clock.now())
+            for work in batch:
+                if work.id not in done:
+                    repo.retry_work(session, work_id=work.id, due_at=self.clock.now() + backoff(work.attempts),
+                                    error="will retry")
 
     def _run_claimed(self, work: _Claimed) -> None:
         try:

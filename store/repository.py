@@ -26,11 +26,16 @@ from store.models import (
 ACTIVE_GRANT_STATES = ("granting", "active", "revoking", "revoke_failed")
 
 
-def get_request(session: Session, request_id: int, *, for_update: bool = False) -> AccessRequest | None:
+def get_request(
+    session: Session, request_id: int, *, for_update: bool = False, votes: bool = True
+) -> AccessRequest | None:
+    """A request with its grants (and its votes unless ``votes=False``: the revoke path never reads them)."""
     stmt = select(AccessRequest).where(AccessRequest.id == request_id)
     if for_update:
         stmt = stmt.with_for_update()
-    stmt = stmt.options(selectinload(AccessRequest.grants), selectinload(AccessRequest.votes))
+    stmt = stmt.options(selectinload(AccessRequest.grants))
+    if votes:
+        stmt = stmt.options(selectinload(AccessRequest.votes))
     return session.scalars(stmt).first()
 
 
@@ -51,6 +56,39 @@ def list_requests(
         granted = select(Grant.request_id).where(Grant.grantee_id == user_id)
         stmt = stmt.where(or_(AccessRequest.requester_id == user_id, AccessRequest.id.in_(granted)))
     return list(session.scalars(stmt.options(selectinload(AccessRequest.grants))))
+
+
+def get_grants(session: Session, grant_ids: Sequence[int], *, for_update: bool = False) -> list[Grant]:
+    """Grants by id, in id order (a stable lock order: concurrent batches never deadlock)."""
+    stmt = select(Grant).where(Grant.id.in_(grant_ids)).order_by(Grant.id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return list(session.scalars(stmt))
+
+
+def get_requests(session: Session, request_ids: Sequence[int], *, for_update: bool = False) -> list[AccessRequest]:
+    """Requests by id with their grants (no votes), in id order."""
+    stmt = select(AccessRequest).where(AccessRequest.id.in_(request_ids)).order_by(AccessRequest.id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return list(session.scalars(stmt.options(selectinload(AccessRequest.grants))))
+
+
+def overlapping_grants_of(session: Session, grants: Sequence[Grant]) -> dict[int, list[Grant]]:
+    """:func:`overlapping_grants` for many grants in one query: grant id -> the other live grants like it."""
+    if not grants:
+        return {}
+    stmt = select(Grant).where(
+        Grant.grantee_id.in_({g.grantee_id for g in grants}),
+        Grant.state.in_(("granting", "active")),
+        Grant.resource_key.in_({g.resource_key for g in grants}),
+    )
+    live = list(session.scalars(stmt))
+    return {
+        g.id: [o for o in live if (o.grantee_id, o.resource_key, o.permission) == (g.grantee_id, g.resource_key,
+                                                                                g.permission) and o.id != g.id]
+        for g in grants
+    }
 
 
 def overlapping_grants(session: Session, grant: Grant) -> list[Grant]:
@@ -199,6 +237,43 @@ def cancel_work(session: Session, *, now: datetime, request_id: int, kinds: Sequ
         update(DueWork)
         .where(DueWork.request_id == request_id, DueWork.kind.in_(kinds), DueWork.done_at.is_(None))
         .values(done_at=now, last_error="canceled")
+    )
+
+
+def cancel_grants_work(session: Session, *, now: datetime, grant_ids: Sequence[int], kinds: Sequence[str]) -> None:
+    session.execute(
+        update(DueWork)
+        .where(DueWork.grant_id.in_(grant_ids), DueWork.kind.in_(kinds), DueWork.done_at.is_(None))
+        .values(done_at=now, last_error="canceled")
+    )
+
+
+Timer = tuple[str, datetime, int | None, int | None]  # (dedupe key, due at, request id, grant id)
+
+
+def schedule_many(session: Session, *, kind: str, timers: Sequence[Timer]) -> None:
+    """:func:`schedule` for many timers ``(key, due_at, request_id, grant_id)`` with one lookup and no flush."""
+    existing = {
+        w.dedupe_key: w
+        for w in session.scalars(
+            select(DueWork).where(DueWork.dedupe_key.in_([t[0] for t in timers])).with_for_update()
+        )
+    }
+    for key, due_at, request_id, grant_id in timers:
+        row = existing.get(key)
+        if row is None:
+            session.add(DueWork(kind=kind, dedupe_key=key, request_id=request_id, grant_id=grant_id, due_at=due_at,
+                                payload={}, attempts=0))
+        else:
+            row.due_at, row.done_at, row.lease_until, row.attempts, row.payload = due_at, None, None, 0, {}
+
+
+def finish_works(session: Session, *, work_ids: Sequence[int], now: datetime) -> None:
+    """:func:`finish_work` for many claimed rows."""
+    session.execute(
+        update(DueWork)
+        .where(DueWork.id.in_(work_ids), DueWork.lease_until.is_not(None))
+        .values(done_at=now, lease_until=None)
     )
 
 

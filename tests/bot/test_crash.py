@@ -96,7 +96,8 @@ def test_sigkill_mid_revoke_then_restart(url: str, tmp_path: Path) -> None:
     assert set(counts(lines, "grant")) == approved_grants
     repeated = {g: n for g, n in revokes.items() if n > 1}
     # a revoke is repeated only when the kill landed between the connector call and the commit: those in flight
-    assert all(before[g] == 1 for g in repeated) and sum(n - 1 for n in repeated.values()) <= THREADS, repeated
+    # (a batch of expiries ends in one transaction, so a kill there repeats the batch's calls: idempotent)
+    assert all(before[g] == 1 and n == 2 for g, n in repeated.items()), repeated
     with db.begin() as session:
         states = dict(session.execute(select(Grant.id, Grant.state).where(Grant.id.in_(expiries))).all())
         expired = dict(session.execute(

@@ -146,6 +146,43 @@ def test_expire_then_revoke_once(db: Database) -> None:
     assert [r for r, _ in outbox(db, "access_ended")] == ["UALICE"]
 
 
+class FailingFor(NoopConnector):
+    """Revoke fails for the grants named, succeeds for the others."""
+
+    def __init__(self, inner: NoopConnector, failing: set[int]) -> None:
+        super().__init__(inner.name, inner.catalog())
+        self.failing = failing
+
+    def revoke(self, grant: GrantSpec) -> None:
+        if grant.grant_id in self.failing:
+            raise ConnectorError("revoke backend unavailable")
+        super().revoke(grant)
+
+
+def test_a_burst_of_expiries_is_revoked_in_batches_and_one_failure_stays_alone(db: Database) -> None:
+    c, clock, noop = make_container(db)
+    rids = [auto_grant(c, clock) for _ in range(30)]  # 30 grants expiring at the same instant
+    grant_ids = [c.service.get(r).grants[0].id for r in rids]
+    failing = FailingFor(noop, {grant_ids[7]})
+    with_connector(db, failing, c)
+    clock.advance(hours=1, seconds=1)
+    c.worker.run_due()
+    states = {r: c.service.get(r).state for r in rids}
+    assert [r for r, state in states.items() if state != "expired"] == [rids[7]]
+    assert sorted(g for op, g in failing.calls if op == "revoke") == sorted(set(grant_ids) - {grant_ids[7]})
+    assert audit(db, rids[7])[-2:] == ["revoke_started", "revoke_attempt_failed"]
+    assert all(audit(db, r)[-2:] == ["revoke_started", "expired"] for r in rids if r != rids[7])
+    assert len(outbox(db, "access_ended")) == 29 and len(outbox(db, "revoke_failing")) == 1
+
+    failing.failing.clear()  # the backend is back: the safety-net revoke timer finishes the last one
+    run_for(c, clock, steps=3, every=timedelta(minutes=1))
+    assert c.service.get(rids[7]).state == "expired"
+    assert [g for op, g in failing.calls if op == "revoke"].count(grant_ids[7]) == 1
+    assert len(outbox(db, "access_ended")) == 30
+    c.worker.run_due(now=clock.now() + timedelta(hours=1))
+    assert len([op for op, _ in failing.calls if op == "revoke"]) == 30  # nothing revoked twice
+
+
 def test_revoke_failing_three_times_then_succeeding(db: Database) -> None:
     c, clock, noop = make_container(db)
     flaky = FlakyConnector(noop, revoke_failures=3)

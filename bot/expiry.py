@@ -1,0 +1,76 @@
+"""Expiry in batches: many grants that are due at once (a burst of expiries, or a backlog after downtime).
+
+The same steps as :meth:`bot.grants.GrantRunner.expire` — grant marked ``revoking`` with its audit event and a
+safety-net ``revoke`` timer; the connector's revoke; the grant marked ended with its audit event and notices —
+but each transaction covers the whole batch, so the database work per grant is a few rows, not a few round
+trips. Connector calls stay one per grant. A crash between the connector calls and the last transaction leaves
+the batch ``revoking``; the safety-net timers revoke those grants again (connectors are idempotent).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from bot import grants as grant_runner
+from bot.grants import LIVE, GrantRunner, grant_spec
+from integrations.base import ConnectorError
+from store import repository as repo
+from store.models import Grant
+
+log = logging.getLogger(__name__)
+
+BATCH = 25  # grants per batch: bounds what a crash mid-batch revokes twice
+
+
+def expire_many(runner: GrantRunner, grant_ids: Sequence[int]) -> dict[int, bool]:
+    """Due work ``expire`` for several grants; returns grant id -> done (False: retry the row later)."""
+    results = dict.fromkeys(grant_ids, True)
+    now = runner.clock.now()
+    with runner.db.begin() as session:
+        grants = repo.get_grants(session, grant_ids, for_update=True)
+        requests = {r.id: r for r in repo.get_requests(session, sorted({g.request_id for g in grants}),
+                                                       for_update=True)}
+        early = [g for g in grants if g.state in LIVE and g.expires_at is not None and g.expires_at > now]
+        if early:  # claimed before its time (another replica's clock): keep the timers
+            repo.schedule_many(session, kind="expire", timers=[
+                (f"expire:{g.id}", g.expires_at, g.request_id, g.id) for g in early if g.expires_at])
+        due = [g for g in grants if g.state in LIVE and g.expires_at is not None and g.expires_at <= now]
+        if not due:
+            return results
+        repo.cancel_grants_work(session, now=now, grant_ids=[g.id for g in due], kinds=("expire", "remind"))
+        for grant in due:
+            grant.state, grant.end_reason, grant.attempts = "revoking", "expired", 0
+            runner.events.record(session, now, "revoke_started", "accessbot", requests[grant.request_id],
+                                 grant=grant, details={"reason": "expired"})
+        repo.schedule_many(session, kind="revoke", timers=[
+            (f"revoke:{g.id}", now + grant_runner.LEASE, g.request_id, g.id) for g in due])
+        keep = repo.overlapping_grants_of(session, due)
+        plans = [(g.id, grant_spec(g), keep[g.id]) for g in due]
+
+    revoked: list[tuple[int, list[Grant], bool]] = []
+    for grant_id, spec, kept in plans:
+        try:
+            shared = runner.revoke_at_connector(spec, kept)
+        except ConnectorError as exc:
+            results[grant_id] = runner.revoke_failed(grant_id, str(exc))
+            continue
+        except Exception:  # noqa: BLE001 — the safety-net revoke timer retries it; the rest of the batch goes on
+            log.exception("revoking grant %s failed", grant_id)
+            continue
+        revoked.append((grant_id, kept, shared))
+    if not revoked:
+        return results
+
+    now = runner.clock.now()
+    with runner.db.begin() as session:
+        grants_by_id = {g.id: g for g in repo.get_grants(session, [r[0] for r in revoked], for_update=True)}
+        requests = {r.id: r for r in repo.get_requests(
+            session, sorted({g.request_id for g in grants_by_id.values()}), for_update=True)}
+        ending = [g for g in grants_by_id.values() if g.state in ("revoking", "revoke_failed")]
+        repo.cancel_grants_work(session, now=now, grant_ids=[g.id for g in ending], kinds=("revoke",))
+        for grant_id, kept, shared in revoked:
+            grant = grants_by_id.get(grant_id)
+            if grant is not None and grant.state in ("revoking", "revoke_failed"):
+                runner.end_grant(session, requests[grant.request_id], grant, now, keep=kept, shared=shared)
+    return results
