@@ -70,7 +70,7 @@ def expire_many(runner: GrantRunner, grant_ids: Sequence[int]) -> dict[int, bool
         ending = [g for g in grants_by_id.values() if g.state in ("revoking", "revoke_failed")]
         repo.cancel_grants_work(session, now=now, grant_ids=[g.id for g in ending], kinds=("revoke",))
         for grant_id, kept, shared in revoked:
-            grant = grants_by_id.get(grant_id)
-            if grant is not None and grant.state in ("revoking", "revoke_failed"):
-                runner.end_grant(session, requests[grant.request_id], grant, now, keep=kept, shared=shared)
+            done = grants_by_id.get(grant_id)
+            if done is not None and done.state in ("revoking", "revoke_failed"):
+                runner.end_grant(session, requests[done.request_id], done, now, keep=kept, shared=shared)
     return results
