@@ -31,8 +31,21 @@ log = logging.getLogger(__name__)
 class Runtime:
     container: Container
     app: App
-    scheduler: Scheduler
+    scheduler: Scheduler  # due work: expiries, reminders, escalations, retries, automatic flows
+    outbox: Scheduler  # Slack messages
     client: WebClient
+
+    def start(self) -> None:
+        """Start ticking; the first ticks run at once, so everything overdue at start is done immediately."""
+        self.scheduler.start()
+        self.outbox.start()
+
+    def running(self) -> bool:
+        return self.scheduler.running and self.outbox.running
+
+    def shutdown(self) -> None:
+        self.scheduler.shutdown(wait=False)
+        self.outbox.shutdown(wait=False)
 
 
 def assemble(settings: Settings) -> Runtime:
@@ -94,15 +107,17 @@ def assemble(settings: Settings) -> Runtime:
     sender = OutboxSender(db, client, clock=container.clock, secrets=container.secrets,
                           publish_home=lambda user: publish(container, client, user))
     scheduler = Scheduler(
-        [clock.sync, holder.reload_if_changed, run_due_by_db_clock(container.worker, db, clock), sender.send_due],
+        [clock.sync, holder.reload_if_changed, run_due_by_db_clock(container.worker, db, clock)],
         settings.tick_seconds,
     )
+    # the outbox ticks on its own thread: Slack's rate limits and latency never hold up an expiry
+    outbox = Scheduler([sender.send_due], settings.tick_seconds)
     if hasattr(signal, "SIGHUP"):
         try:
             signal.signal(signal.SIGHUP, lambda *_: holder.request_reload())  # the next tick reloads
         except ValueError:  # not the main thread (tests)
             pass
-    return Runtime(container, app, scheduler, client)
+    return Runtime(container, app, scheduler, outbox, client)
 
 
 def discover(container: Container) -> None:
@@ -123,7 +138,7 @@ def serve(settings: Settings, *, http: bool = False, host: str = "0.0.0.0", port
     if not socket_mode and settings.slack_signing_secret is None:
         raise ValueError("SLACK_SIGNING_SECRET is required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)")
     runtime = assemble(settings)
-    runtime.scheduler.start()  # runs everything overdue at once, then ticks
+    runtime.start()
     try:
         if socket_mode:
             assert settings.slack_app_token is not None
@@ -137,8 +152,8 @@ def serve(settings: Settings, *, http: bool = False, host: str = "0.0.0.0", port
             from bot.http import wsgi_app
 
             log.info("accessbot: HTTP on %s:%d (POST /slack/events, GET /healthz, GET /metrics)", host, port)
-            waitress_serve(wsgi_app(runtime.app, healthy=lambda: runtime.scheduler.running), host=host, port=port,
+            waitress_serve(wsgi_app(runtime.app, healthy=runtime.running), host=host, port=port,
                            threads=8)
     finally:
-        runtime.scheduler.shutdown(wait=False)
+        runtime.shutdown()
     return 0

@@ -13,7 +13,8 @@ unknown ids and invalid Block Kit, HTTP 429 with `Retry-After` for failures inje
 may be form-encoded, JSON or a GET query; the token comes from the Authorization header (or a `token`
 argument, which is not recorded in `args`). Structured form fields (`blocks`, `view`, ...) are recorded
 decoded. Response URLs handed out in Slack payloads can point at `fake.hooks_url`; posts there are recorded
-as calls to the method `"response_url"`.
+as calls to the method `"response_url"`. `apps.connections.open` takes only an app-level token (`xapp-…`,
+which no other method takes: `not_allowed_token_type`) and hands out `socket_mode_url` (a `FakeSocketMode`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.support.fake_slack_methods import METHODS, receive_upload
+from tests.support.fake_slack_methods import APP_TOKEN_METHODS, METHODS, apps_connections_open, receive_upload
 from tests.support.fake_slack_workspace import (
     BOT_USER_ID,
     SlackError,
@@ -68,6 +69,7 @@ class FakeSlack:
         self._thread: threading.Thread | None = None
         self.url = ""
         self.hooks_url = ""
+        self.socket_mode_url = ""  # where apps.connections.open sends the app: `FakeSocketMode.url`
         self._workspace.users[BOT_USER_ID] = make_user(
             BOT_USER_ID, None, name="accessbot", real_name="accessbot", tz="UTC", deleted=False, is_bot=True
         )
@@ -240,12 +242,18 @@ class FakeSlack:
             try:
                 if token is None:
                     raise SlackError("not_authed")
-                if not token.startswith("xox"):
+                app_level = token.startswith("xapp-")
+                if not app_level and not token.startswith("xox"):
                     raise SlackError("invalid_auth")
                 implementation = METHODS.get(method)
                 if implementation is None:
                     raise SlackError("unknown_method", req_method=method)
-                body = implementation(self._workspace, args)
+                if app_level != (method in APP_TOKEN_METHODS):
+                    raise SlackError("not_allowed_token_type")
+                if implementation is apps_connections_open:
+                    body = apps_connections_open(self._workspace, args, self.socket_mode_url)
+                else:
+                    body = implementation(self._workspace, args)
             except SlackError as exc:
                 self._calls.append(Call(method, args, token, failed=True, error=exc.error))
                 return 200, exc.body, {}

@@ -8,6 +8,7 @@ The caller (the HTTP handler in `fake_slack.py`) holds the workspace lock around
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -332,6 +333,20 @@ def files_complete_upload_external(ws: Workspace, args: dict[str, Any]) -> dict[
     return {"ok": True, "files": out}
 
 
+# --- Socket Mode ----------------------------------------------------------------------------------
+
+APP_TOKEN_METHODS = frozenset({"apps.connections.open"})  # take only the app-level token (xapp-…)
+
+
+def apps_connections_open(ws: Workspace, args: dict[str, Any], socket_mode_url: str = "") -> dict[str, Any]:
+    """A one-time WebSocket URL for Socket Mode: `socket_mode_url` (a `FakeSocketMode`) with a ticket.
+
+    Without one it points at the fake's own HTTP server, which refuses the WebSocket handshake.
+    """
+    base = socket_mode_url or ws.base_url.replace("http://", "ws://", 1) + "link/"
+    return {"ok": True, "url": f"{base}?ticket={uuid.uuid4()}&app_id={APP_ID}"}
+
+
 def files_upload(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
     raise SlackError("method_deprecated")  # retired by Slack: use files.getUploadURLExternal
 
@@ -356,4 +371,5 @@ METHODS: dict[str, Callable[[Workspace, dict[str, Any]], dict[str, Any]]] = {
     "files.getUploadURLExternal": files_get_upload_url_external,
     "files.completeUploadExternal": files_complete_upload_external,
     "files.upload": files_upload,
+    "apps.connections.open": apps_connections_open,
 }
