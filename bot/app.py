@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from slack_bolt import App
 from slack_sdk import WebClient
+from slack_sdk.webhook import WebhookClient
 
 from bot.container import Container
 from bot.settings import Settings
 from handlers import approvals, commands, directory_events, grantee_mfa, home, request_modal
+from handlers.common import tell, user_id_of
+
+log = logging.getLogger(__name__)
 
 
 def slack_client(settings: Settings) -> WebClient:
@@ -29,4 +36,21 @@ def create_app(settings: Settings, container: Container, client: WebClient | Non
     )
     for surface in (commands, request_modal, approvals, grantee_mfa, home, directory_events):
         surface.register(app, container)
+
+    @app.error
+    def unexpected(error: Exception, body: dict[str, Any], client: WebClient) -> None:
+        """A listener failed (a bug, Slack or the database down): log it, and tell the person where they are."""
+        log.error("a Slack listener failed", exc_info=error)
+        text = (":warning: Something went wrong on accessbot's side while handling that. Check `/access list` "
+                "before trying again; the admins have the details in the bot's log.")
+        modal_urls: list[dict[str, Any]] = body.get("response_urls") or []
+        response_url = body.get("response_url") or (modal_urls[0].get("response_url") if modal_urls else None)
+        try:
+            if response_url:  # a slash command or a message button: answer where the user is, only to them
+                WebhookClient(response_url).send(text=text, response_type="ephemeral")
+            elif user_id_of(body):
+                tell(client, body, text)
+        except Exception:  # noqa: BLE001 — Slack itself may be what failed
+            log.warning("could not tell the user about the failure", exc_info=True)
+
     return app

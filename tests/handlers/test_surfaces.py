@@ -216,3 +216,11 @@ def test_joining_and_leaving_a_user_group_grants_and_revokes_at_the_next_tick(db
         changed([])
         worker.run_due(now=bot.clock.now())
         assert bot.noop.calls[1:] == [("revoke", grant_id)]
+
+
+def test_an_unexpected_failure_is_told_to_the_user(bot: Bot) -> None:
+    bot.fake.fail_next("views.open", error="internal_error", status=500, retry_after=None)
+    bot.sender.command("UALICE", "", channel_id="C0GENERAL")
+    (told,) = bot.fake.calls_to("response_url")
+    assert told["response_type"] == "ephemeral" and "Something went wrong" in told["text"]
+    assert not bot.fake.calls_to("views.update")  # nothing half-done followed the failure
