@@ -207,22 +207,21 @@ def home_data(container: Container, user_id: str) -> HomeData:
     pending = [r for r in mine if r.state == "pending" and r.requester_id == user_id]
     history = [r for r in mine if r.state != "pending" and r not in active][:10]
     me = container.directory.identity(user_id, now)
-    policy = container.policy.current
     to_approve = []
     for record in container.service.list(states=["pending"], limit=50):
-        compiled = policy.flows.get(record.flow_name)
-        if compiled is None or record.requester_id == user_id:
+        flow = record.flow()
+        if flow is None or record.requester_id == user_id:
             continue
         requester = container.directory.identity(record.requester_id, now)
         grantees = [container.directory.identity(g, now) for g in record.grantee_ids]
         if eligible_groups(
-            compiled.flow.approval,
+            flow.approval,
             me,
             requester=requester,
             grantees=grantees,
             owned_integrations=me.owner_of & {record.integration},
             tiers_reached=record.escalation_tier,
-            no_self_approval=compiled.flow.settings.no_self_approval,
+            no_self_approval=flow.settings.no_self_approval,
         ):
             to_approve.append(record)
     return HomeData(user_id, active, pending, to_approve, history)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
+from policy.config import Flow
 from policy.durations import parse_duration
 from store.models import AccessRequest, Grant
 
@@ -85,6 +88,12 @@ class RequestRecord:
     extend_each: timedelta
     grants: tuple[GrantRecord, ...]
     votes: tuple[VoteRecord, ...]
+    flow_snapshot: Mapping[str, Any] = field(default_factory=dict)  # the flow as it was when requested
+
+    def flow(self) -> Flow | None:
+        """The flow the request was made under (its snapshot: a later config change never alters it)."""
+        raw = self.flow_snapshot.get("flow")
+        return Flow.model_validate(raw) if raw else None
 
     @property
     def resource_names(self) -> list[str]:
@@ -124,4 +133,5 @@ class RequestRecord:
             extend_each=parse_duration(extend.get("each", "30m")),
             grants=tuple(GrantRecord.of(g) for g in row.grants),
             votes=tuple(VoteRecord(v.approver_id, v.decision, v.reason, v.created_at) for v in row.votes),
+            flow_snapshot=snapshot,
         )

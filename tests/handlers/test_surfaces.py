@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from bot.service import RequestInput
+from policy.validation import load_config_text
 from store.db import Database
 from tests.bot.fixtures import CONFIG
 from tests.handlers.conftest import Bot, running_bot
@@ -224,3 +225,13 @@ def test_an_unexpected_failure_is_told_to_the_user(bot: Bot) -> None:
     (told,) = bot.fake.calls_to("response_url")
     assert told["response_type"] == "ephemeral" and "Something went wrong" in told["text"]
     assert not bot.fake.calls_to("views.update")  # nothing half-done followed the failure
+
+
+def test_app_home_lists_a_request_whose_flow_was_renamed_since(bot: Bot) -> None:
+    request_id = submit_request(bot)
+    bot.container.policy.replace(load_config_text(CONFIG.replace("name: read-any", "name: read-any-v2")))
+    bot.sender.event({"type": "app_home_opened", "user": "UDANA", "channel": "DUDANA", "tab": "home"})
+    home = bot.fake.home_view("UDANA") or {}
+    approve = [e for b in home.get("blocks", []) if b["type"] == "actions" for e in b["elements"]
+               if e["action_id"] == "approve"]
+    assert [e["value"] for e in approve] == [str(request_id)]  # judged by the flow it was made under
