@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
@@ -18,7 +18,9 @@ StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
-def wsgi_app(app: App, *, healthy: Callable[[], bool] = lambda: True) -> WsgiApp:
+def wsgi_app(
+    app: App, *, healthy: Callable[[], bool] = lambda: True, metrics: CollectorRegistry | None = None
+) -> WsgiApp:
     slack = SlackRequestHandler(app, path="/slack/events")
 
     def serve(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -32,7 +34,7 @@ def wsgi_app(app: App, *, healthy: Callable[[], bool] = lambda: True) -> WsgiApp
         if method == "GET" and path == "/metrics":
             REQUESTS.labels(path, "200").inc()
             start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
-            return [generate_latest()]
+            return [generate_latest() + (generate_latest(metrics) if metrics is not None else b"")]
         if path == "/slack/events" and method == "POST":
             status: list[str] = []
 

@@ -152,7 +152,10 @@ def serve(settings: Settings, *, http: bool = False, host: str = "0.0.0.0", port
             from bot.http import wsgi_app
 
             log.info("accessbot: HTTP on %s:%d (POST /slack/events, GET /healthz, GET /metrics)", host, port)
-            waitress_serve(wsgi_app(runtime.app, healthy=runtime.running), host=host, port=port,
+            from bot.metrics import state_metrics
+
+            metrics = state_metrics(runtime.container.db, runtime.container.clock)
+            waitress_serve(wsgi_app(runtime.app, healthy=runtime.running, metrics=metrics), host=host, port=port,
                            threads=8)
     finally:
         runtime.shutdown()

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from store.models import (
@@ -468,3 +468,27 @@ def mark_event_processed(session: Session, *, event_id: str, now: datetime) -> b
     session.add(ProcessedEvent(event_id=event_id, at=now))
     session.flush()
     return True
+
+
+# --- health figures (/metrics): each an indexed read that does not grow with history -------------------------
+
+
+def live_grant_counts(session: Session) -> dict[str, int]:
+    """How many grants are in each state that still needs the bot (granting … revoke_failed)."""
+    states = (*ACTIVE_GRANT_STATES, "awaiting_mfa")
+    rows = session.execute(select(Grant.state, func.count()).where(Grant.state.in_(states)).group_by(Grant.state))
+    return {state: 0 for state in states} | {str(state): int(n) for state, n in rows}
+
+
+def pending_work_figures(session: Session, *, now: datetime) -> tuple[int, int, datetime | None]:
+    """Due work not done: (pending, overdue, the oldest overdue due_at)."""
+    pending = session.scalar(select(func.count()).select_from(DueWork).where(DueWork.done_at.is_(None))) or 0
+    overdue, oldest = session.execute(
+        select(func.count(), func.min(DueWork.due_at)).where(DueWork.done_at.is_(None), DueWork.due_at <= now)
+    ).one()
+    return int(pending), int(overdue or 0), oldest
+
+
+def unsent_outbox_count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.sent_at.is_(None))) or 0)

@@ -109,6 +109,7 @@ def test_serve_http_with_the_example_config(tmp_path: Path, fake: FakeSlack) -> 
         wait_until_healthy(url, process)
         status, metrics = get(url + "/metrics")
         assert status == 200 and "accessbot_http_requests" in metrics
+        assert 'accessbot_grants{state="revoke_failed"} 0.0' in metrics and "accessbot_outbox_unsent" in metrics
 
         reply = SlackSender(url, SIGNING_SECRET, response_url_base=fake.hooks_url).command("UALICE", "help")
         assert reply.status == 200

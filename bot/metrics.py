@@ -1,0 +1,51 @@
+"""What an admin alerts on, for ``GET /metrics``: grants by state, due work and outbox backlogs.
+
+Read from the database at scrape time (every replica reports the same shared figures), each with an indexed query
+that does not grow with history. Alert on ``accessbot_grants{state="revoke_failed"} > 0`` (access that could
+not be taken away) and on ``accessbot_due_work_overdue_seconds`` growing (nobody is working the queue).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from bot.clock import Clock
+from store import repository as repo
+from store.db import Database
+
+
+class StateCollector(Collector):
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    def collect(self) -> Iterator[Metric]:
+        now = self.clock.now()
+        with self.db.begin() as session:
+            grants = repo.live_grant_counts(session)
+            pending, overdue, oldest = repo.pending_work_figures(session, now=now)
+            unsent = repo.unsent_outbox_count(session)
+        by_state = GaugeMetricFamily("accessbot_grants", "Grants that still need the bot, by state", labels=["state"])
+        for state, count in sorted(grants.items()):
+            by_state.add_metric([state], count)
+        yield by_state
+        yield GaugeMetricFamily("accessbot_due_work_pending", "Timers not done yet (expiries, reminders, …)",
+                                value=pending)
+        yield GaugeMetricFamily("accessbot_due_work_overdue", "Timers past their time, not done yet", value=overdue)
+        late = 0.0
+        if oldest is not None:
+            late = max((now - (oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC))).total_seconds(), 0.0)
+        yield GaugeMetricFamily("accessbot_due_work_overdue_seconds", "How late the most overdue timer is",
+                                value=late)
+        yield GaugeMetricFamily("accessbot_outbox_unsent", "Slack messages waiting to be sent", value=unsent)
+
+
+def state_metrics(db: Database, clock: Clock) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StateCollector(db, clock))
+    return registry
