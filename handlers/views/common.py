@@ -91,3 +91,17 @@ def hours(delta: timedelta | None) -> str:
 
 def user(user_id: str) -> str:
     return f"<@{user_id}>" if user_id and "@" not in user_id else escape(user_id)
+
+
+def mfa_code_input(*, optional: bool = False) -> Block:
+    """The MFA code field (block_id = action_id ``mfa_code``): the request modal's and the grantee's."""
+    block: Block = {
+        "type": "input",
+        "block_id": Ids.MFA_CODE,
+        "label": plain("MFA code"),
+        "hint": plain("The 6-digit code from your authenticator (enroll with /access mfa).", 150),
+        "element": {"type": "plain_text_input", "action_id": Ids.MFA_CODE, "min_length": 6, "max_length": 8},
+    }
+    if optional:  # some flows for the resource may not need it; the submit says when it does
+        block["optional"] = True
+    return block

@@ -14,7 +14,18 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from bot.confirmations import AWAITING_MFA, UNCONFIRMED
 from bot.records import RequestRecord
 from handlers.views.approval import summary
-from handlers.views.common import Ids, actions, button, context, escape, plain, section, user, when
+from handlers.views.common import (
+    Ids,
+    actions,
+    button,
+    context,
+    escape,
+    mfa_code_input,
+    plain,
+    section,
+    user,
+    when,
+)
 
 
 class CodeSubmission(BaseModel):
@@ -100,18 +111,7 @@ def code_modal(record: RequestRecord, channel: str | None = None, ts: str | None
                 f"{user(record.requester_id)} requested *{escape(record.permission, 100)}* on {what} "
                 "for you. Enter a code from your authenticator to receive it."
             ),
-            {
-                "type": "input",
-                "block_id": Ids.MFA_CODE,
-                "label": plain("MFA code"),
-                "hint": plain("The 6-digit code from your authenticator (enroll with /access mfa).", 150),
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": Ids.MFA_CODE,
-                    "min_length": 6,
-                    "max_length": 8,
-                },
-            },
+            mfa_code_input(),
         ],
     }
 

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from handlers.views.common import Ids, plain
+from handlers.views.common import Ids, mfa_code_input, plain
 
 MAX_OPTIONS = 100
 
@@ -122,19 +122,7 @@ def build(state: ModalState) -> dict[str, Any]:
     )
     if state.require_mfa:
         blocks.append(
-            {
-                "type": "input",
-                "block_id": Ids.MFA_CODE,
-                "optional": True,  # some flows for the resource may not need it; the submit says when it does
-                "label": plain("MFA code"),
-                "hint": plain("The 6-digit code from your authenticator (enroll with /access mfa).", 150),
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": Ids.MFA_CODE,
-                    "min_length": 6,
-                    "max_length": 8,
-                },
-            }
+            mfa_code_input(optional=True)
         )
     return {
         "type": "modal",
