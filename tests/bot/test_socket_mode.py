@@ -25,6 +25,7 @@ from slack_sdk.socket_mode import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
+from tests.bot.test_serve import stop
 from tests.support.fake_slack import FakeSlack
 from tests.support.fake_socket_mode import FakeSocketMode
 
@@ -68,18 +69,6 @@ def start(tmp_path: Path, fake: FakeSlack, config: Path) -> subprocess.Popen[byt
         [sys.executable, "-m", "bot.cli", "serve"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
-
-
-def stop(process: subprocess.Popen[bytes]) -> str:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    assert process.stdout is not None
-    return process.stdout.read().decode(errors="replace")
 
 
 def connected(socket_mode: FakeSocketMode, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
