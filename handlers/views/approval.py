@@ -47,8 +47,15 @@ def outcome(record: RequestRecord) -> str:
 def summary(record: RequestRecord) -> list[Block]:
     """Who asks, for whom, what, how long, why, which flow, risk, tier."""
     grantees = ", ".join(user(g) for g in record.grantee_ids)
-    what = ", ".join(f"`{escape(n, 200)}`" for n in record.resource_names[:20])
-    more = f" and {len(record.resource_names) - 20} more" if len(record.resource_names) > 20 else ""
+    names: list[str] = []
+    for name in record.resource_names[:20]:  # within a budget, so the why and the duration always show
+        shown = f"`{escape(name, 200)}`"
+        if names and sum(len(n) + 2 for n in names) + len(shown) > 1200:
+            break
+        names.append(shown)
+    what = ", ".join(names)
+    hidden = len(record.resource_names) - len(names)
+    more = f" and {hidden} more" if hidden else ""
     lines = [
         f"*{user(record.requester_id)}* requests *{escape(record.permission, 100)}* on {what}{more}"
         + ("" if record.grantee_ids == (record.requester_id,) else f" for {grantees}"),

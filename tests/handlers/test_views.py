@@ -332,3 +332,12 @@ def test_outcome_tells_an_unconfirmed_approval_from_a_request_nobody_decided() -
     assert approval.outcome(record("timed_out")) == "⌛ Timed out without a decision"
     assert approval.outcome(unconfirmed) == "⌛ Approved, but the grantee never confirmed with MFA"
     assert approval.outcome(waiting) == "✅ Approved — waiting for the grantee to confirm with MFA"
+
+
+def test_a_request_for_many_long_named_resources_still_shows_why_and_how_long() -> None:
+    keys = tuple(f"db/database/{'x' * 180}{i:03d}" for i in range(100))
+    message = approval.approval_message(record(resource_keys=keys, justification="INC-9 " + "y" * 900))
+    text = message["blocks"][1]["text"]["text"]
+    assert len(text) <= 3000 and "and " in text and " more" in text
+    assert "*Duration:*" in text and "INC-9" in text
+    valid_message(message)
