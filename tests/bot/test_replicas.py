@@ -69,7 +69,7 @@ def test_two_replicas_revoke_each_grant_exactly_once(pg_url: str, tmp_path: Path
         processes = [spawn(pg_url, log, "--tick", str(TICK)) for _ in range(2)]
         wait_started(log, 2)
         seeded = time.monotonic()
-        first = datetime.now(UTC) + timedelta(seconds=1)
+        first = datetime.now(UTC) + timedelta(seconds=3)  # after the seeding commits: lateness is the bot's own
         expiries = seed_expiring_grants(db, grants, first=first, spread=SPREAD)
         seeding = time.monotonic() - seeded
         waited = wait_until_ended(db, timeout=60)
