@@ -20,7 +20,6 @@ a new connection. The server is `websockets`' threaded implementation; each conn
 
 from __future__ import annotations
 
-import itertools
 import json
 import threading
 import time
@@ -32,14 +31,10 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import Server, ServerConnection, serve
 
+from tests.support.slack_sender import APP_ID, command_payload, event_callback, interactive_envelope
+
 __all__ = ["FakeSocketMode", "SocketConnection"]
 
-APP_ID = "A0TEST"
-TEAM_ID = "T0TEST"
-TEAM_DOMAIN = "accessbot-test"
-VERIFICATION_TOKEN = "legacy-verification-token"
-
-_serial = itertools.count(1)
 
 
 @dataclass
@@ -161,46 +156,16 @@ class FakeSocketMode:
     def slash_command(
         self, user_id: str, text: str, *, response_url: str, command: str = "/access", channel_id: str = "C0GENERAL"
     ) -> str:
-        n = next(_serial)
-        payload = {
-            "token": VERIFICATION_TOKEN,
-            "team_id": TEAM_ID,
-            "team_domain": TEAM_DOMAIN,
-            "channel_id": channel_id,
-            "channel_name": "directmessage" if channel_id[:1] == "D" else "general",
-            "user_id": user_id,
-            "user_name": user_id.lower(),
-            "command": command,
-            "text": text,
-            "api_app_id": APP_ID,
-            "is_enterprise_install": "false",
-            "response_url": response_url,
-            "trigger_id": f"{1_000_000_000_000 + n}.{1_000_000_000 + n}.{uuid.uuid4().hex}",
-        }
+        payload = command_payload(user_id, text, response_url=response_url, command=command, channel_id=channel_id)
         return self.send("slash_commands", payload, accepts_response_payload=True)
 
     def interactive(self, payload: dict[str, Any], *, accepts_response_payload: bool = False) -> str:
         """An interactive payload (block_actions, view_submission, ...) as the HTTP form's `payload` carries it."""
-        body = {"api_app_id": APP_ID, "token": VERIFICATION_TOKEN, "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
-                "enterprise": None, "is_enterprise_install": False, **payload}
-        return self.send("interactive", body, accepts_response_payload=accepts_response_payload)
+        return self.send("interactive", interactive_envelope(payload),
+                         accepts_response_payload=accepts_response_payload)
 
     def event(self, event: dict[str, Any], *, event_id: str | None = None, retry_attempt: int = 0) -> str:
-        now = int(time.time())
-        n = next(_serial)
-        payload = {
-            "token": VERIFICATION_TOKEN,
-            "team_id": TEAM_ID,
-            "api_app_id": APP_ID,
-            "event": {"event_ts": f"{now}.{n:06d}", **event},
-            "type": "event_callback",
-            "event_id": event_id or f"Ev0SOCK{n:06d}",
-            "event_time": now,
-            "authorizations": [{"enterprise_id": None, "team_id": TEAM_ID, "user_id": "UBOT", "is_bot": True,
-                                "is_enterprise_install": False}],
-            "is_ext_shared_channel": False,
-            "event_context": f"4-{n:06d}",
-        }
+        payload = event_callback(event, event_id=event_id, id_prefix="Ev0SOCK")
         return self.send("events_api", payload, retry_attempt=retry_attempt,
                          retry_reason="timeout" if retry_attempt else "")
 

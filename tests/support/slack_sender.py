@@ -7,7 +7,7 @@
 
 Signatures are Slack's: HMAC-SHA256 of `v0:{timestamp}:{body}` with the signing secret, sent as
 `X-Slack-Request-Timestamp` and `X-Slack-Signature: v0=<hex>`. `raw` sends forged, unsigned or stale bodies.
-Only the standard library is used; HTTP errors come back as a `Response`, never as an exception.
+Only the standard library (and the fake workspace's ids) is used; HTTP errors come back as a `Response`, never as an exception.
 """
 
 from __future__ import annotations
@@ -24,12 +24,92 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from tests.support.fake_slack_workspace import TEAM_DOMAIN, TEAM_ID  # the workspace the fake Slack plays
+
 APP_ID = "A0TEST"
 VERIFICATION_TOKEN = "legacy-verification-token"
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 
 _serial = itertools.count(1)
+
+
+# --- Slack's payloads: the same over HTTP (SlackSender) and Socket Mode (tests.support.fake_socket_mode) ------
+
+
+def new_trigger_id() -> str:
+    n = next(_serial)
+    return f"{1_000_000_000_000 + n}.{1_000_000_000 + n}.{secrets.token_hex(16)}"
+
+
+def command_payload(
+    user_id: str,
+    text: str,
+    *,
+    response_url: str,
+    command: str = "/access",
+    trigger_id: str | None = None,
+    channel_id: str = "C0GENERAL",
+    team_id: str = TEAM_ID,
+    team_domain: str = TEAM_DOMAIN,
+) -> dict[str, str]:
+    """A slash command's fields (form-encoded over HTTP, a JSON payload over Socket Mode)."""
+    return {
+        "token": VERIFICATION_TOKEN,
+        "team_id": team_id,
+        "team_domain": team_domain,
+        "channel_id": channel_id,
+        "channel_name": "directmessage" if channel_id[:1] == "D" else "general",
+        "user_id": user_id,
+        "user_name": user_id.lower(),
+        "command": command,
+        "text": text,
+        "api_app_id": APP_ID,
+        "is_enterprise_install": "false",
+        "response_url": response_url,
+        "trigger_id": trigger_id or new_trigger_id(),
+    }
+
+
+def event_callback(
+    event: dict[str, Any], *, event_id: str | None = None, team_id: str = TEAM_ID, id_prefix: str = "Ev0TEST"
+) -> dict[str, Any]:
+    """An Events API ``event_callback`` body."""
+    now = int(time.time())
+    n = next(_serial)
+    return {
+        "token": VERIFICATION_TOKEN,
+        "team_id": team_id,
+        "api_app_id": APP_ID,
+        "event": {"event_ts": f"{now}.{n:06d}", **event},
+        "type": "event_callback",
+        "event_id": event_id or f"{id_prefix}{n:06d}",
+        "event_time": now,
+        "authorizations": [
+            {
+                "enterprise_id": None,
+                "team_id": team_id,
+                "user_id": "UBOT",
+                "is_bot": True,
+                "is_enterprise_install": False,
+            }
+        ],
+        "is_ext_shared_channel": False,
+        "event_context": f"4-{n:06d}",
+    }
+
+
+def interactive_envelope(payload: dict[str, Any], *, team_id: str = TEAM_ID,
+                         team_domain: str = TEAM_DOMAIN) -> dict[str, Any]:
+    """What every interactive payload (block_actions, view_submission, ...) carries besides its own fields."""
+    return {
+        "api_app_id": APP_ID,
+        "token": VERIFICATION_TOKEN,
+        "team": {"id": team_id, "domain": team_domain},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        **payload,
+    }
 
 
 @dataclass
@@ -97,14 +177,14 @@ class SlackSender:
         base_url: str,
         signing_secret: str,
         *,
-        team_id: str = "T0TEST",
+        team_id: str = TEAM_ID,
         response_url_base: str = "https://hooks.slack.com/",
         timeout: float = 10.0,
     ) -> None:
         self.endpoint = base_url.rstrip("/") + "/slack/events"
         self.signing_secret = signing_secret
         self.team_id = team_id
-        self.team_domain = "accessbot-test"
+        self.team_domain = TEAM_DOMAIN
         self.response_url_base = (
             response_url_base if response_url_base.endswith("/") else response_url_base + "/"
         )
@@ -113,8 +193,7 @@ class SlackSender:
     # --- building blocks --------------------------------------------------------------------------
 
     def new_trigger_id(self) -> str:
-        n = next(_serial)
-        return f"{1_000_000_000_000 + n}.{1_000_000_000 + n}.{secrets.token_hex(16)}"
+        return new_trigger_id()
 
     def _response_url(self, kind: str) -> str:
         n = next(_serial)
@@ -123,20 +202,9 @@ class SlackSender:
     def _user(self, user_id: str) -> dict[str, Any]:
         return {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": self.team_id}
 
-    def _team(self) -> dict[str, Any]:
-        return {"id": self.team_id, "domain": self.team_domain}
-
     def _interactive(self, kind: str, user_id: str, **fields: Any) -> dict[str, Any]:
-        return {
-            "type": kind,
-            "user": self._user(user_id),
-            "api_app_id": APP_ID,
-            "token": VERIFICATION_TOKEN,
-            "team": self._team(),
-            "enterprise": None,
-            "is_enterprise_install": False,
-            **fields,
-        }
+        return interactive_envelope({"type": kind, "user": self._user(user_id), **fields},
+                                    team_id=self.team_id, team_domain=self.team_domain)
 
     def _view(self, view: dict[str, Any], values: dict[str, Any] | None = None) -> dict[str, Any]:
         """The view as Slack sends it back: the recorded view plus ids and the current state.values."""
@@ -177,21 +245,10 @@ class SlackSender:
         trigger_id: str | None = None,
         channel_id: str = "C0GENERAL",
     ) -> Response:
-        form = {
-            "token": VERIFICATION_TOKEN,
-            "team_id": self.team_id,
-            "team_domain": self.team_domain,
-            "channel_id": channel_id,
-            "channel_name": "directmessage" if channel_id[:1] == "D" else "general",
-            "user_id": user_id,
-            "user_name": user_id.lower(),
-            "command": command,
-            "text": text,
-            "api_app_id": APP_ID,
-            "is_enterprise_install": "false",
-            "response_url": self._response_url("commands"),
-            "trigger_id": trigger_id or self.new_trigger_id(),
-        }
+        form = command_payload(
+            user_id, text, response_url=self._response_url("commands"), command=command, trigger_id=trigger_id,
+            channel_id=channel_id, team_id=self.team_id, team_domain=self.team_domain,
+        )
         return self.raw(urlencode(form).encode(), FORM)
 
     def block_actions(
@@ -303,28 +360,7 @@ class SlackSender:
     def event(
         self, event: dict[str, Any], *, event_id: str | None = None, retry_num: int | None = None
     ) -> Response:
-        now = int(time.time())
-        n = next(_serial)
-        body = {
-            "token": VERIFICATION_TOKEN,
-            "team_id": self.team_id,
-            "api_app_id": APP_ID,
-            "event": {"event_ts": f"{now}.{n:06d}", **event},
-            "type": "event_callback",
-            "event_id": event_id or f"Ev0TEST{n:06d}",
-            "event_time": now,
-            "authorizations": [
-                {
-                    "enterprise_id": None,
-                    "team_id": self.team_id,
-                    "user_id": "UBOT",
-                    "is_bot": True,
-                    "is_enterprise_install": False,
-                }
-            ],
-            "is_ext_shared_channel": False,
-            "event_context": f"4-{n:06d}",
-        }
+        body = event_callback(event, event_id=event_id, team_id=self.team_id)
         headers = {}
         if retry_num is not None:
             headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"}
