@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,40 +70,41 @@ def _active_buttons(record: RequestRecord, user_id: str) -> list[Block]:
     return buttons
 
 
+def _part(
+    title: str,
+    records: Sequence[RequestRecord],
+    empty: str,
+    prefix: str,
+    line: Callable[[RequestRecord], str],
+    buttons: Callable[[RequestRecord], list[Block]],
+) -> list[Block]:
+    """One App Home section: a header, then a line and its buttons per request (or what to say when none)."""
+    blocks = [_header(title)]
+    for r in records[:MAX_PER_SECTION]:
+        blocks.append(section(line(r)))
+        elements = buttons(r)
+        if elements:
+            blocks.append(actions(f"{prefix}_{r.id}", *elements))
+    if not records:
+        blocks.append(section(empty))
+    return blocks
+
+
 def build(data: HomeData) -> dict[str, Any]:
-    blocks: list[Block] = [actions("home_actions", button("New request", Ids.NEW_REQUEST, style="primary"))]
-    blocks.append(_header("Active access"))
-    for r in data.active[:MAX_PER_SECTION]:
-        blocks.append(section(f"{_line(r)} · {_status(r, data.user_id)}"))
-        buttons = _active_buttons(r, data.user_id)
-        if buttons:
-            blocks.append(actions(f"active_{r.id}", *buttons))
-    if not data.active:
-        blocks.append(section("_None right now._"))
-    blocks.append(_header("Pending requests"))
-    for r in data.pending[:MAX_PER_SECTION]:
-        blocks.append(section(f"{_line(r)} · waiting since {when(r.created_at)}"))
-        blocks.append(actions(f"pending_{r.id}", button("Cancel", Ids.CANCEL, str(r.id))))
-    if not data.pending:
-        blocks.append(section("_None._"))
-    blocks.append(_header("Waiting for my approval"))
-    for r in data.to_approve[:MAX_PER_SECTION]:
-        blocks.append(
-            section(f"{_line(r)} · from {user(r.requester_id)}\n*Why:* {escape(r.justification, 300)}")
-        )
-        blocks.append(
-            actions(
-                f"approve_{r.id}",
-                button("Approve", Ids.APPROVE, str(r.id), "primary"),
-                button("Deny", Ids.DENY, str(r.id), "danger"),
-            )
-        )
-    if not data.to_approve:
-        blocks.append(section("_Nothing to decide._"))
-    blocks.append(_header("Recent history"))
-    for r in data.history[:MAX_PER_SECTION]:
-        blocks.append(section(f"{_line(r)} · {outcome(r)}"))
-        blocks.append(actions(f"history_{r.id}", button("Request again", Ids.REQUEST_AGAIN, str(r.id))))
-    if not data.history:
-        blocks.append(section("_No requests yet._"))
+    me = data.user_id
+    blocks: list[Block] = [
+        actions("home_actions", button("New request", Ids.NEW_REQUEST, style="primary")),
+        *_part("Active access", data.active, "_None right now._", "active",
+               lambda r: f"{_line(r)} · {_status(r, me)}", lambda r: _active_buttons(r, me)),
+        *_part("Pending requests", data.pending, "_None._", "pending",
+               lambda r: f"{_line(r)} · waiting since {when(r.created_at)}",
+               lambda r: [button("Cancel", Ids.CANCEL, str(r.id))]),
+        *_part("Waiting for my approval", data.to_approve, "_Nothing to decide._", "approve",
+               lambda r: f"{_line(r)} · from {user(r.requester_id)}\n*Why:* {escape(r.justification, 300)}",
+               lambda r: [button("Approve", Ids.APPROVE, str(r.id), "primary"),
+                          button("Deny", Ids.DENY, str(r.id), "danger")]),
+        *_part("Recent history", data.history, "_No requests yet._", "history",
+               lambda r: f"{_line(r)} · {outcome(r)}",
+               lambda r: [button("Request again", Ids.REQUEST_AGAIN, str(r.id))]),
+    ]
     return {"type": "home", "blocks": blocks[:100]}
