@@ -7,7 +7,8 @@
 
 Signatures are Slack's: HMAC-SHA256 of `v0:{timestamp}:{body}` with the signing secret, sent as
 `X-Slack-Request-Timestamp` and `X-Slack-Signature: v0=<hex>`. `raw` sends forged, unsigned or stale bodies.
-Only the standard library (and the fake workspace's ids) is used; HTTP errors come back as a `Response`, never as an exception.
+Only the standard library (and the fake workspace's ids) is used; HTTP errors come back as a `Response`, never
+as an exception.
 """
 
 from __future__ import annotations
