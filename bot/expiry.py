@@ -1,10 +1,11 @@
-"""Expiry in batches: many grants that are due at once (a burst of expiries, or a backlog after downtime).
+"""Expiry, in batches: many grants that are due at once (a burst of expiries, or a backlog after downtime).
 
-The same steps as :meth:`bot.grants.GrantRunner.expire` — grant marked ``revoking`` with its audit event and a
-safety-net ``revoke`` timer; the connector's revoke; the grant marked ended with its audit event and notices —
-but each transaction covers the whole batch, so the database work per grant is a few rows, not a few round
-trips. Connector calls stay one per grant. A crash between the connector calls and the last transaction leaves
-the batch ``revoking``; the safety-net timers revoke those grants again (connectors are idempotent).
+The steps of a revoke (:class:`bot.grants.GrantRunner`) — grant marked ``revoking`` with its audit event and a
+safety-net ``revoke`` timer, due after the lease since this worker revokes inline; the connector's revoke; the
+grant marked ended with its audit event and notices — but each transaction covers the whole batch, so the
+database work per grant is a few rows, not a few round trips. Connector calls stay one per grant. A crash
+between the connector calls and the last transaction leaves the batch ``revoking``; the safety-net timers revoke
+those grants again (connectors are idempotent).
 """
 
 from __future__ import annotations

@@ -338,35 +338,14 @@ class GrantRunner:
         self.run_keyed(f"revoke:{grant_id}", lambda: self.execute_revoke(grant_id))
         return True
 
-    def expire(self, grant_id: int) -> bool:
-        """Due work ``expire:<grant>``: start revoking a grant whose time is up (idempotent)."""
-        now = self.clock.now()
-        with self.db.begin() as session:
-            grant = repo.get_grant(session, grant_id, for_update=True)
-            if grant is None or grant.state not in LIVE or grant.expires_at is None:
-                return True
-            if grant.expires_at > now:  # claimed before its time (another replica's clock): keep the timer
-                repo.schedule(session, kind="expire", key=f"expire:{grant.id}", due_at=grant.expires_at,
-                              request_id=grant.request_id, grant_id=grant.id)
-                return True
-            request = repo.get_request(session, grant.request_id, for_update=True, votes=False)
-            assert request is not None
-            # This worker revokes inline, under the expire row's claim; the revoke row is only the safety net
-            # for a crash, so it is due after the lease (due now, a replica would revoke concurrently).
-            self._begin_revoke(session, request, grant, now, actor="accessbot", reason="expired",
-                               revoke_after=LEASE)
-            spec = grant_spec(grant)
-            keep = repo.overlapping_grants(session, grant)
-        return self._revoke_and_end(grant_id, spec, keep)
-
     def _begin_revoke(self, session: Session, request: AccessRequest, grant: Grant, now: datetime, *,
-                      actor: str, reason: str, revoke_after: timedelta = timedelta(0)) -> None:
+                      actor: str, reason: str) -> None:
         grant.state = "revoking"
         grant.end_reason = reason
         grant.attempts = 0
         repo.cancel_grant_work(session, now=now, grant_id=grant.id, kinds=("expire", "remind"))
         self.events.record(session, now, "revoke_started", actor, request, grant=grant, details={"reason": reason})
-        repo.schedule(session, kind="revoke", key=f"revoke:{grant.id}", due_at=now + revoke_after,
+        repo.schedule(session, kind="revoke", key=f"revoke:{grant.id}", due_at=now,
                       request_id=request.id, grant_id=grant.id)
 
     def execute_revoke(self, grant_id: int) -> bool:

@@ -111,9 +111,9 @@ class Worker:
             case "revoke":
                 assert grant_id is not None
                 return self.grants.execute_revoke(grant_id)
-            case "expire":
+            case "expire":  # run_due batches these (bot.expiry); one on its own is a batch of one
                 assert grant_id is not None
-                return self.grants.expire(grant_id)
+                return expire_many(self.grants, [grant_id])[grant_id]
             case "remind":
                 assert grant_id is not None
                 expected = payload.get("expires_at")
