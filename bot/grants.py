@@ -20,9 +20,8 @@ from bot.clock import Clock
 from bot.crypto import SecretBox
 from bot.events import Events
 from bot.policy_holder import PolicyHolder
-from bot.records import RequestRecord
+from bot.records import RequestRecord, flow_of
 from integrations.base import Connector, ConnectorError, GrantSpec
-from policy.config import Flow
 from policy.durations import format_duration, parse_requested_hours
 from policy.errors import InvalidRequest, InvalidState, NotEligible, NotFound
 from policy.identity import Identity
@@ -236,7 +235,7 @@ class GrantRunner:
             request = repo.get_request(session, request_id)
             if request is None:
                 raise NotFound(f"There is no request #{request_id}.")
-            flow = Flow.model_validate(request.flow_snapshot["flow"])
+            flow = flow_of(request)
             grants = self._actor_grants(request, actor, states=("active",))
             if not grants:
                 raise InvalidState(f"Request #{request_id} has no active access of yours to extend.")

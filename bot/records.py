@@ -135,3 +135,8 @@ class RequestRecord:
             votes=tuple(VoteRecord(v.approver_id, v.decision, v.reason, v.created_at) for v in row.votes),
             flow_snapshot=snapshot,
         )
+
+
+def flow_of(row: AccessRequest) -> Flow:
+    """The flow a stored request was made under (its snapshot: a later config change never alters it)."""
+    return Flow.model_validate(row.flow_snapshot["flow"])

@@ -22,7 +22,7 @@ from bot.clock import Clock
 from bot.directory import IdentityProvider
 from bot.events import Events
 from bot.policy_holder import PolicyHolder
-from bot.records import RequestRecord
+from bot.records import RequestRecord, flow_of
 from policy.approvals import TIER_BASE, Vote, approval_state, eligible_groups
 from policy.config import Flow
 from policy.durations import parse_requested_hours
@@ -253,7 +253,7 @@ class AccessService:
         try:
             with self.db.begin() as session:
                 row = self._locked(session, request_id)
-                flow = _flow_of(row)
+                flow = flow_of(row)
                 already = next((v for v in row.votes if v.approver_id == approver.key), None)
                 if row.state != "pending":
                     if already is not None:
@@ -358,7 +358,7 @@ class AccessService:
         requester, grantees = self._parties(request_id, now)
         with self.db.begin() as session:
             row = self._locked(session, request_id)
-            flow = _flow_of(row)
+            flow = flow_of(row)
             escalation = flow.approval.escalation
             if row.state != "pending" or escalation is None or row.escalation_tier >= len(escalation.tiers):
                 return Outcome(RequestRecord.of(row), changed=False)
@@ -430,10 +430,6 @@ class AccessService:
         self.events.notify(session, now, "approval_update", None, row)
         for user in dict.fromkeys([row.requester_id, *row.grantee_ids]):
             self.events.notify(session, now, "request_closed", user, row, payload={"state": state})
-
-
-def _flow_of(row: AccessRequest) -> Flow:
-    return Flow.model_validate(row.flow_snapshot["flow"])
 
 
 def _decided_text(row: AccessRequest) -> str:
