@@ -105,7 +105,7 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from bot.explain import explain_user
+    from bot.lifecycle.explain import explain_user
 
     config = load_config_file(_config_path(args.config))
     print(explain_user(config, args.user, datetime.now(UTC), resource_text=args.resource))
@@ -117,7 +117,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 def _container(settings: Settings):  # type: ignore[no-untyped-def]
     from bot.container import build
-    from bot.policy_holder import PolicyHolder
+    from bot.lifecycle.policy_holder import PolicyHolder
     from store.db import Database
 
     db = Database(settings.database_url)

@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.clock import Clock, SystemClock
-from bot.crypto import SecretBox
-from bot.directory import ConfigDirectory, IdentityProvider
-from bot.events import Events
-from bot.grants import GrantRunner
-from bot.policy_holder import PolicyHolder
-from bot.service import AccessService
-from bot.worker import Worker
+from bot.jobs.worker import Worker
+from bot.lifecycle.directory import ConfigDirectory, IdentityProvider
+from bot.lifecycle.events import Events
+from bot.lifecycle.grants import GrantRunner
+from bot.lifecycle.policy_holder import PolicyHolder
+from bot.lifecycle.requests import AccessService
+from bot.security.crypto import SecretBox
 from integrations.base import (
     Connector,
     ConnectorContext,

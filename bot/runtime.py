@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from slack_sdk import WebClient
 
     from bot.container import Container
-    from bot.scheduler import Scheduler
+    from bot.jobs.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +49,12 @@ class Runtime:
 
 
 def assemble(settings: Settings) -> Runtime:
-    from bot.app import create_app, slack_client
     from bot.container import build, refresh_connectors, unavailable_integrations
-    from bot.outbox import OutboxSender
-    from bot.policy_holder import PolicyHolder
-    from bot.scheduler import DatabaseClock, Scheduler, run_due_by_db_clock
-    from bot.slack_directory import SlackDirectory
+    from bot.jobs.scheduler import DatabaseClock, Scheduler, run_due_by_db_clock
+    from bot.lifecycle.policy_holder import PolicyHolder
+    from bot.slack.app import create_app, slack_client
+    from bot.slack.directory import SlackDirectory
+    from bot.slack.outbox import OutboxSender
     from handlers.home import publish
     from store.db import Database
 
@@ -149,7 +149,7 @@ def serve(settings: Settings, *, http: bool = False, host: str = "0.0.0.0", port
         else:
             from waitress import serve as waitress_serve
 
-            from bot.http import wsgi_app
+            from bot.slack.http import wsgi_app
 
             log.info("accessbot: HTTP on %s:%d (POST /slack/events, GET /healthz, GET /metrics)", host, port)
             from bot.metrics import state_metrics

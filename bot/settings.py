@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.crypto import SecretBox, key_file_for_sqlite, load_or_create_key
+from bot.security.crypto import SecretBox, key_file_for_sqlite, load_or_create_key
 
 
 class Settings(BaseSettings):

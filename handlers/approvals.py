@@ -7,7 +7,7 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot.service import Outcome
+from bot.lifecycle.requests import Outcome
 from handlers.common import Deps, identity, tell, user_id_of
 from handlers.home import publish
 from handlers.views import approval as view

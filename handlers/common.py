@@ -9,7 +9,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.container import Container
-from bot.mfa import MfaService
+from bot.security.mfa import MfaService
 from policy.identity import Identity
 
 log = logging.getLogger(__name__)

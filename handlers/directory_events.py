@@ -13,7 +13,7 @@ from typing import Any
 
 from slack_bolt import App
 
-from bot.slack_directory import SlackDirectory
+from bot.slack.directory import SlackDirectory
 from handlers.common import Deps
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot.outbox import home_data
+from bot.slack.outbox import home_data
 from handlers.common import Deps, identity, tell, user_id_of
 from handlers.request_modal import open_modal
 from handlers.views import home as view

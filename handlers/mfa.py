@@ -13,7 +13,7 @@ import logging
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
-from bot.mfa import Enrolment
+from bot.security.mfa import Enrolment
 from handlers.common import Deps, mfa
 from handlers.views import mfa_enrolment as view
 

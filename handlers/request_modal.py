@@ -9,7 +9,7 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot.service import RequestInput
+from bot.lifecycle.requests import RequestInput
 from handlers.common import Deps, identity, mfa
 from handlers.views import request_modal as view
 from handlers.views.common import Ids

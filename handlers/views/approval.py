@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.records import RequestRecord
+from bot.lifecycle.records import RequestRecord
 from handlers.views.common import (
     Block,
     Ids,

@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from bot.confirmations import AWAITING_MFA, UNCONFIRMED
-from bot.records import RequestRecord
+from bot.lifecycle.confirmations import AWAITING_MFA, UNCONFIRMED
+from bot.lifecycle.records import RequestRecord
 from handlers.views.approval import summary
 from handlers.views.common import (
     Ids,

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.records import RequestRecord
+from bot.lifecycle.records import RequestRecord
 from handlers.views.approval import outcome
 from handlers.views.common import Block, Ids, actions, button, escape, section, user, when
 

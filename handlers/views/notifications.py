@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.records import GrantRecord, RequestRecord
+from bot.lifecycle.records import GrantRecord, RequestRecord
 from handlers.views import grantee_mfa
 from handlers.views.approval import OUTCOME, approval_message, decided_message, summary
 from handlers.views.common import Ids, actions, button, escape, section, user, when

@@ -8,8 +8,8 @@ from cryptography.fernet import Fernet
 
 from bot.clock import FakeClock
 from bot.container import Container, build
-from bot.crypto import SecretBox
-from bot.policy_holder import PolicyHolder
+from bot.lifecycle.policy_holder import PolicyHolder
+from bot.security.crypto import SecretBox
 from integrations.noop import NoopConnector
 from policy.validation import load_config_text
 from store.db import Database

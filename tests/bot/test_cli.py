@@ -92,7 +92,7 @@ def test_requests_audit_and_revoke_from_the_shell(
     monkeypatch.chdir(tmp_path)
     assert main(["db", "upgrade"]) == 0
     from bot.cli import _container
-    from bot.service import RequestInput
+    from bot.lifecycle.requests import RequestInput
     from bot.settings import Settings
 
     container = _container(Settings())

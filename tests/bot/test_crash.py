@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.service import RequestInput
+from bot.lifecycle.requests import RequestInput
 from store.db import Database
 from store.models import AuditEvent, Grant
 from tests.bot.fixtures import make_container

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from bot.container import discover_resources
-from bot.service import RequestInput
+from bot.lifecycle.requests import RequestInput
 from store.db import Database
 from tests.bot.fixtures import CONFIG, make_container
 

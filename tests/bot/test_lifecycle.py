@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.service import RequestInput
+from bot.lifecycle.requests import RequestInput
 from policy.errors import AlreadyDecided, InvalidDuration, NotEligible, Unapprovable
 from store import repository as repo
 from store.db import Database

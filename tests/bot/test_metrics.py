@@ -7,8 +7,8 @@ from datetime import timedelta
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.lifecycle.requests import RequestInput
 from bot.metrics import state_metrics
-from bot.service import RequestInput
 from integrations.base import ConnectorError, GrantSpec
 from integrations.noop import NoopConnector
 from store.db import Database

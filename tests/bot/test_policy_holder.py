@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bot.policy_holder import PolicyHolder
+from bot.lifecycle.policy_holder import PolicyHolder
 from policy.validation import ConfigError
 from tests.bot.fixtures import CONFIG
 

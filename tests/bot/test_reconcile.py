@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from bot.container import Container
-from bot.directory import ConfigDirectory
-from bot.reconcile import RECONCILE_KEY, Reconciler
-from bot.service import RequestInput
+from bot.lifecycle.automatic import RECONCILE_KEY, Reconciler
+from bot.lifecycle.directory import ConfigDirectory
+from bot.lifecycle.requests import RequestInput
 from integrations.base import ConnectorError, GrantResult, GrantSpec
 from integrations.noop import NoopConnector
 from policy.identity import Identity

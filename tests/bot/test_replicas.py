@@ -57,7 +57,7 @@ def wait_until_ended(db: Database, *, timeout: float) -> float:
     ("grants", "max_late"),
     [
         (100, 10 * TICK),  # within the replicas' throughput: every revoke within a few ticks of its expiry
-        (1000, 3.0),  # a burst: expiries are revoked in batches (bot.expiry); 0.8 s was measured
+        (1000, 3.0),  # a burst: expiries are revoked in batches (bot.lifecycle.expiry); 0.8 s was measured
     ],
 )
 def test_two_replicas_revoke_each_grant_exactly_once(pg_url: str, tmp_path: Path, grants: int,

@@ -10,10 +10,10 @@ import pytest
 
 from bot.clock import FakeClock
 from bot.container import Container, build
-from bot.grants import MAX_REVOKE_ATTEMPTS
-from bot.scheduler import DatabaseClock, Scheduler, db_now, run_due_by_db_clock
-from bot.service import RequestInput
-from bot.worker import Worker
+from bot.jobs.scheduler import DatabaseClock, Scheduler, db_now, run_due_by_db_clock
+from bot.jobs.worker import Worker
+from bot.lifecycle.grants import MAX_REVOKE_ATTEMPTS
+from bot.lifecycle.requests import RequestInput
 from integrations.base import ConnectorError, GrantResult, GrantSpec
 from integrations.noop import NoopConnector
 from policy.errors import NotEligible

@@ -3,7 +3,7 @@
 Run as ``python -m tests.bot.worker_process --url URL --log FILE [--tick 0.2] [--lease 3]``.
 It builds a container on the database at ``URL`` (the test config, the system clock) whose ``db`` connector
 appends ``<op> <grant id> <pid> <unix time>`` to ``FILE`` (``O_APPEND``: one ``write`` per line, so concurrent
-processes never interleave) and runs the :class:`bot.scheduler.Scheduler` until it is killed or
+processes never interleave) and runs the :class:`bot.jobs.scheduler.Scheduler` until it is killed or
 ``--max-seconds`` pass (so a forgotten process ends by itself).
 """
 
@@ -28,13 +28,13 @@ from types import FrameType
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 
-import bot.grants
-import bot.worker
+import bot.jobs.worker
+import bot.lifecycle.grants
 from bot.clock import SystemClock
 from bot.container import build
-from bot.crypto import SecretBox
-from bot.policy_holder import PolicyHolder
-from bot.scheduler import Scheduler, run_due_by_db_clock
+from bot.jobs.scheduler import Scheduler, run_due_by_db_clock
+from bot.lifecycle.policy_holder import PolicyHolder
+from bot.security.crypto import SecretBox
 from integrations.base import GrantResult, GrantSpec
 from integrations.noop import NoopConnector
 from policy.validation import load_config_text
@@ -172,8 +172,8 @@ def serve(
     threads: int = 8,
 ) -> None:
     lease_delta = timedelta(seconds=lease)
-    bot.worker.LEASE = lease_delta  # type: ignore[attr-defined]  # a short lease so a crash is recovered fast
-    bot.grants.LEASE = lease_delta
+    bot.jobs.worker.LEASE = lease_delta  # type: ignore[attr-defined]  # a short lease so a crash is recovered fast
+    bot.lifecycle.grants.LEASE = lease_delta
     config = load_config_text(CONFIG)
     db = Database(url)
     clock = SystemClock()

@@ -16,15 +16,15 @@ from pydantic import SecretStr
 from slack_sdk import WebClient
 from slack_sdk.models.views import View
 
-from bot.app import create_app
 from bot.clock import FakeClock
 from bot.container import Container, build
-from bot.crypto import SecretBox
-from bot.http import wsgi_app
-from bot.outbox import OutboxSender
-from bot.policy_holder import PolicyHolder
+from bot.lifecycle.policy_holder import PolicyHolder
+from bot.security.crypto import SecretBox
 from bot.settings import Settings
-from bot.slack_directory import SlackDirectory
+from bot.slack.app import create_app
+from bot.slack.directory import SlackDirectory
+from bot.slack.http import wsgi_app
+from bot.slack.outbox import OutboxSender
 from handlers.home import publish
 from integrations.noop import NoopConnector
 from policy.validation import load_config_text

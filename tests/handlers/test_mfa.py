@@ -14,8 +14,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from bot.clock import FakeClock
-from bot.crypto import SecretBox
-from bot.mfa import MAX_FAILURES, Enrolment, MfaService
+from bot.security.crypto import SecretBox
+from bot.security.mfa import MAX_FAILURES, Enrolment, MfaService
 from store import repository as repo
 from store.db import Database
 from tests.bot.fixtures import CONFIG, START

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from bot.outbox import MAX_ATTEMPTS
+from bot.slack.outbox import MAX_ATTEMPTS
 from store import repository as repo
 from tests.handlers.conftest import Bot
 from tests.handlers.test_e2e import buttons, dms_to, submit_request

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from slack_sdk import WebClient
 
-from bot.policy_holder import PolicyHolder
-from bot.slack_directory import SlackDirectory
+from bot.lifecycle.policy_holder import PolicyHolder
+from bot.slack.directory import SlackDirectory
 from policy.validation import load_config_text
 from tests.bot.fixtures import CONFIG, START
 from tests.support.fake_slack import FakeSlack

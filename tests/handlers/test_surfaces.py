@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.service import RequestInput
+from bot.lifecycle.requests import RequestInput
 from policy.validation import load_config_text
 from store.db import Database
 from tests.bot.fixtures import CONFIG

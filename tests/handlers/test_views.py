@@ -10,7 +10,7 @@ import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from bot.records import GrantRecord, RequestRecord
+from bot.lifecycle.records import GrantRecord, RequestRecord
 from handlers.views import approval, grantee_mfa, home, mfa_enrolment, request_modal
 from handlers.views.common import escape
 from handlers.views.notifications import Notice, render

@@ -1,7 +1,7 @@
 """Runs due work: claims due rows atomically and dispatches each by kind (SPEC §8).
 
 Each kind is idempotent: running a row twice is harmless, and a row whose worker died is taken again after
-its lease. The scheduler (``bot.scheduler``) calls :meth:`Worker.run_due` every tick.
+its lease. The scheduler (``bot.jobs.scheduler``) calls :meth:`Worker.run_due` every tick.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from datetime import datetime
 from functools import partial
 
 from bot.clock import Clock
-from bot.expiry import BATCH, expire_many
-from bot.grants import LEASE, GrantRunner, backoff
-from bot.reconcile import Reconciler
-from bot.service import AccessService
+from bot.lifecycle.automatic import Reconciler
+from bot.lifecycle.expiry import BATCH, expire_many
+from bot.lifecycle.grants import LEASE, GrantRunner, backoff
+from bot.lifecycle.requests import AccessService
 from store import repository as repo
 from store.db import Database
 from store.models import DueWork
@@ -72,7 +72,7 @@ class Worker:
         return len(claimed)
 
     def _run_expiring(self, batch: list[_Claimed]) -> None:
-        """Expire rows in one batch (:mod:`bot.expiry`); each row is then finished or retried like any other."""
+        """Expire rows in one batch (:mod:`bot.lifecycle.expiry`); each row then finishes or retries."""
         try:
             results = expire_many(self.grants, [w.grant_id for w in batch if w.grant_id is not None])
         except Exception:  # noqa: BLE001 — nothing was committed past the failure; every row is retried
@@ -111,7 +111,7 @@ class Worker:
             case "revoke":
                 assert grant_id is not None
                 return self.grants.execute_revoke(grant_id)
-            case "expire":  # run_due batches these (bot.expiry); one on its own is a batch of one
+            case "expire":  # run_due batches these (bot.lifecycle.expiry); one on its own is a batch of one
                 assert grant_id is not None
                 return expire_many(self.grants, [grant_id])[grant_id]
             case "remind":
@@ -126,7 +126,7 @@ class Worker:
                 assert request_id is not None
                 self.service.escalate(request_id)
                 return True
-            case "reconcile":  # the automatic-flow pass (bot.reconcile); it re-arms its own row
+            case "reconcile":  # the automatic-flow pass (bot.lifecycle.automatic); it re-arms its own row
                 self.reconciler.run_scheduled()
                 return True
             case _:

@@ -11,7 +11,7 @@ One :meth:`Reconciler.reconcile` pass compares what should be held with what is 
 A missing grant is written the way the service writes an automatically approved request: a request row
 (``submitted`` and ``approved`` by ``accessbot``; the grantee is its requester, since the flow asked, not a
 person), its grant intents in ``granting`` and the ``grant:<request>`` due work
-(:func:`bot.grant_intents.write`, as the service does), in one transaction; then it is granted inline
+(:func:`bot.lifecycle.intents.write`, as the service does), in one transaction; then it is granted inline
 (``granted``). A held grant nobody should hold any more (the user left the group, the shift or the window is
 over, the flow was removed) is revoked through :meth:`GrantRunner.revoke_grant`, audited with the reason.
 
@@ -42,12 +42,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 
-from bot import grant_intents
 from bot.clock import Clock
-from bot.directory import IdentityProvider
-from bot.grants import LIVE, GrantRunner
-from bot.policy_holder import PolicyHolder
-from bot.service import AccessService
+from bot.lifecycle import intents as grant_intents
+from bot.lifecycle.directory import IdentityProvider
+from bot.lifecycle.grants import LIVE, GrantRunner
+from bot.lifecycle.policy_holder import PolicyHolder
+from bot.lifecycle.requests import AccessService
 from policy.config import Flow
 from policy.flows import MAX_RESOURCES_PER_REQUEST, CompiledFlow, CompiledPolicy, FlowChoice
 from policy.identity import Identity

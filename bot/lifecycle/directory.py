@@ -6,7 +6,7 @@ import dataclasses
 from datetime import datetime
 from typing import Protocol
 
-from bot.policy_holder import PolicyHolder
+from bot.lifecycle.policy_holder import PolicyHolder
 from policy.identity import Identity
 
 

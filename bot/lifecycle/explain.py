@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.directory import ConfigDirectory
-from bot.policy_holder import PolicyHolder
+from bot.lifecycle.directory import ConfigDirectory
+from bot.lifecycle.policy_holder import PolicyHolder
 from policy.conditions import matches
 from policy.config import ConditionSet, Config, Flow
 from policy.describe import describe_conditions

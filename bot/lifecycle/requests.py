@@ -2,7 +2,7 @@
 
 Each transition is validated, then written with its audit event, its timers and its notifications in one
 transaction. Repeating a transition is harmless: a second approve, cancel or revoke changes nothing.
-Connector calls (grant, extend, revoke) live in :mod:`bot.grants`, run as due work so a crash loses nothing.
+Connector calls (grant, extend, revoke) live in :mod:`bot.lifecycle.grants`, run as due work so a crash loses nothing.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot import confirmations, grant_intents
 from bot.clock import Clock
-from bot.directory import IdentityProvider
-from bot.events import Events
-from bot.policy_holder import PolicyHolder
-from bot.records import RequestRecord, flow_of
+from bot.lifecycle import confirmations
+from bot.lifecycle import intents as grant_intents
+from bot.lifecycle.directory import IdentityProvider
+from bot.lifecycle.events import Events
+from bot.lifecycle.policy_holder import PolicyHolder
+from bot.lifecycle.records import RequestRecord, flow_of
 from policy.approvals import TIER_BASE, Vote, approval_state, eligible_groups
 from policy.config import Flow
 from policy.durations import parse_requested_hours
@@ -48,7 +49,7 @@ class RequestInput:
     grantees: Sequence[Identity] = ()
     duration_hours: str | float | None = None
     justification: str | None = None
-    mfa_verified: bool = False  # the caller checked the requester's TOTP code (bot.mfa) before submitting
+    mfa_verified: bool = False  # the caller checked the requester's TOTP code (bot.security.mfa) before submitting
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +75,7 @@ class AccessService:
         self.directory = directory
         self.clock = clock
         self.events = events or Events()
-        self.grants: Any = None  # bot.grants.GrantRunner, wired by bot.app (it needs the connectors)
+        self.grants: Any = None  # bot.lifecycle.grants.GrantRunner, wired by bot.slack.app (it needs the connectors)
 
     # --- reading --------------------------------------------------------------------------------------------
 
@@ -380,7 +381,7 @@ class AccessService:
                               due_at=now + escalation.every, request_id=row.id)
             return Outcome(RequestRecord.of(row), approvers=tuple(a.key for a in new))
 
-    # --- grantee MFA confirmation (bot.confirmations) -------------------------------------------------------
+    # --- grantee MFA confirmation (bot.lifecycle.confirmations) -------------------------------------------------------
 
     def check_confirmation(self, request_id: int, grantee: Identity) -> RequestRecord:
         """The request, when it waits for this grantee's MFA code; raises saying why not otherwise."""

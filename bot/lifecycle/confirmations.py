@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from bot.events import Events
+from bot.lifecycle.events import Events
 from policy.config import Flow
 from policy.errors import InvalidState, NotEligible
 from policy.identity import Identity

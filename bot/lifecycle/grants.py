@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
-from bot.crypto import SecretBox
-from bot.events import Events
-from bot.policy_holder import PolicyHolder
-from bot.records import RequestRecord, flow_of
+from bot.lifecycle.events import Events
+from bot.lifecycle.policy_holder import PolicyHolder
+from bot.lifecycle.records import RequestRecord, flow_of
+from bot.security.crypto import SecretBox
 from integrations.base import Connector, ConnectorError, GrantSpec
 from policy.durations import format_duration, parse_requested_hours
 from policy.errors import InvalidRequest, InvalidState, NotEligible, NotFound

@@ -13,7 +13,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.policy_holder import PolicyHolder
+from bot.lifecycle.policy_holder import PolicyHolder
 from policy.identity import Identity
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class _Cache:
 
 
 class SlackDirectory:
-    """An :class:`~bot.directory.IdentityProvider` backed by the Slack Web API and ``accessbot.yml``."""
+    """An :class:`~bot.lifecycle.directory.IdentityProvider` backed by the Slack Web API and ``accessbot.yml``."""
 
     def __init__(
         self,

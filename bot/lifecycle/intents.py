@@ -1,7 +1,7 @@
 """What an approved request grants, written as grant intents (SPEC §5: one grant per grantee × resource).
 
 The service decides; this writes the decision down: one ``Grant`` row per grantee × resource, ``granting``
-at once or ``awaiting_mfa`` while a grantee must confirm with their own code (:mod:`bot.confirmations`),
+at once or ``awaiting_mfa`` while a grantee must confirm with their own code (:mod:`bot.lifecycle.confirmations`),
 and the due work that executes them — all in the caller's transaction.
 """
 
@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from bot import confirmations
-from bot.events import Events
+from bot.lifecycle import confirmations
+from bot.lifecycle.events import Events
 from policy.config import Flow
 from policy.errors import InvalidState
 from policy.flows import CompiledPolicy, FlowChoice
@@ -58,7 +58,7 @@ def write(session: Session, events: Events, row: AccessRequest, requester: Ident
 
 def _intent(row: AccessRequest, grantee: Identity, resource: Resource, permission: Permission, state: str,
             now: datetime, expires_at: datetime | None) -> Grant:
-    """One grant row: everything the connector will be told (see :func:`bot.grants.grant_spec`)."""
+    """One grant row: everything the connector will be told (see :func:`bot.lifecycle.grants.grant_spec`)."""
     return Grant(
         request_id=row.id, grantee_id=grantee.key, grantee_email=grantee.email,
         integration=resource.integration, resource_key=resource.key,

@@ -11,7 +11,7 @@ import qrcode
 from qrcode.image.pure import PyPNGImage
 
 from bot.clock import Clock
-from bot.crypto import SecretBox
+from bot.security.crypto import SecretBox
 from store import repository as repo
 from store.db import Database
 from store.models import MfaEnrolment

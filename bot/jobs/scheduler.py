@@ -15,7 +15,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import text
 
 from bot.clock import Clock, SystemClock
-from bot.worker import Worker
+from bot.jobs.worker import Worker
 from store.db import Database
 
 log = logging.getLogger(__name__)

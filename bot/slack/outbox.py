@@ -18,9 +18,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.clock import Clock
-from bot.crypto import SecretBox
-from bot.grants import backoff
-from bot.records import RequestRecord
+from bot.lifecycle.grants import backoff
+from bot.lifecycle.records import RequestRecord
+from bot.security.crypto import SecretBox
 from handlers.views.home import HomeData
 from handlers.views.notifications import Notice, render
 from policy.approvals import eligible_groups

@@ -1,6 +1,6 @@
 """Expiry, in batches: many grants that are due at once (a burst of expiries, or a backlog after downtime).
 
-The steps of a revoke (:class:`bot.grants.GrantRunner`) — grant marked ``revoking`` with its audit event and a
+The steps of a revoke (:class:`bot.lifecycle.grants.GrantRunner`) — grant marked ``revoking`` with its audit event and a
 safety-net ``revoke`` timer, due after the lease since this worker revokes inline; the connector's revoke; the
 grant marked ended with its audit event and notices — but each transaction covers the whole batch, so the
 database work per grant is a few rows, not a few round trips. Connector calls stay one per grant. A crash
@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from bot import grants as grant_runner
-from bot.grants import LIVE, GrantRunner, grant_spec
+from bot.lifecycle import grants as grant_runner
+from bot.lifecycle.grants import LIVE, GrantRunner, grant_spec
 from integrations.base import ConnectorError
 from store import repository as repo
 from store.models import Grant
