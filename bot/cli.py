@@ -138,7 +138,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 
 def _audit_export(args: argparse.Namespace) -> int:
-    from store import repository as repo
+    from store import audit as audit_log
     from store.db import Database
 
     since = None
@@ -155,7 +155,7 @@ def _audit_export(args: argparse.Namespace) -> int:
         rows = [
             {"id": e.id, "at": e.at.isoformat(), "event": e.event, "actor": e.actor, "request_id": e.request_id,
              "grant_id": e.grant_id, "details": e.details}
-            for e in repo.audit_events(session, since=since)
+            for e in audit_log.audit_events(since=since, session=session)
         ]
     if args.format == "jsonl":
         for row in rows:

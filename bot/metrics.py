@@ -15,7 +15,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from bot.clock import Clock
-from store import repository as repo
+from store import due_work
+from store import grants as grant_store
+from store import outbox as outbox_store
 from store.db import Database
 
 
@@ -27,9 +29,9 @@ class StateCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         now = self.clock.now()
         with self.db.begin() as session:
-            grants = repo.live_grant_counts(session)
-            pending, overdue, oldest = repo.pending_work_figures(session, now=now)
-            unsent = repo.unsent_outbox_count(session)
+            grants = grant_store.live_grant_counts(session=session)
+            pending, overdue, oldest = due_work.pending_work_figures(now=now, session=session)
+            unsent = outbox_store.unsent_outbox_count(session=session)
         by_state = GaugeMetricFamily("accessbot_grants", "Grants that still need the bot, by state", labels=["state"])
         for state, count in sorted(grants.items()):
             by_state.add_metric([state], count)

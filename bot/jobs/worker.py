@@ -18,7 +18,7 @@ from bot.lifecycle.automatic import Reconciler
 from bot.lifecycle.expiry import BATCH, expire_many
 from bot.lifecycle.grants import LEASE, GrantRunner, backoff
 from bot.lifecycle.requests import AccessService
-from store import repository as repo
+from store import due_work
 from store.db import Database
 from store.models import DueWork
 
@@ -56,7 +56,8 @@ class Worker:
         """
         now = now or self.clock.now()
         with self.db.begin() as session:
-            rows = repo.claim_due_work(session, now=now, lease=LEASE, limit=limit, is_postgres=self.db.is_postgres)
+            rows = due_work.claim_due_work(now=now, lease=LEASE, limit=limit, is_postgres=self.db.is_postgres,
+                session=session)
             claimed = [_Claimed(r.id, r.kind, r.request_id, r.grant_id, dict(r.payload), r.attempts) for r in rows]
         expiring = [w for w in claimed if w.kind == "expire" and w.grant_id is not None]
         tasks: list[Callable[[], None]] = [partial(self._run_claimed, w) for w in claimed if w not in expiring]
@@ -81,11 +82,11 @@ class Worker:
         with self.db.begin() as session:
             done = [w.id for w in batch if results.get(w.grant_id or 0, False)]
             if done:
-                repo.finish_works(session, work_ids=done, now=self.clock.now())
+                due_work.finish_works(work_ids=done, now=self.clock.now(), session=session)
             for work in batch:
                 if work.id not in done:
-                    repo.retry_work(session, work_id=work.id, due_at=self.clock.now() + backoff(work.attempts),
-                                    error="will retry")
+                    due_work.retry_work(work_id=work.id, due_at=self.clock.now() + backoff(work.attempts),
+                                    error="will retry", session=session)
 
     def _run_claimed(self, work: _Claimed) -> None:
         try:
@@ -96,12 +97,12 @@ class Worker:
             done, error = False, str(exc)
         with self.db.begin() as session:
             if done:
-                repo.finish_work(session, work_id=work.id, now=self.clock.now())
+                due_work.finish_work(work_id=work.id, now=self.clock.now(), session=session)
             else:
                 key = f"{work.kind}:{work.grant_id if work.kind == 'revoke' else work.request_id}"
                 due = self.grants.next_retry(key) if work.kind in ("grant", "revoke") else (
                     self.clock.now() + backoff(work.attempts))
-                repo.retry_work(session, work_id=work.id, due_at=due, error=error)
+                due_work.retry_work(work_id=work.id, due_at=due, error=error, session=session)
 
     def dispatch(self, kind: str, request_id: int | None, grant_id: int | None, payload: dict[str, object]) -> bool:
         match kind:
@@ -135,6 +136,6 @@ class Worker:
 
     def pending(self) -> list[DueWork]:
         with self.db.begin() as session:
-            return repo.pending_work(session)
+            return due_work.pending_work(session=session)
 
 

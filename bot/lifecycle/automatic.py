@@ -52,7 +52,8 @@ from policy.config import Flow
 from policy.flows import MAX_RESOURCES_PER_REQUEST, CompiledFlow, CompiledPolicy, FlowChoice
 from policy.identity import Identity
 from policy.resources import RISK_ORDER, Entitlement, Permission, Resource
-from store import repository as repo
+from store import due_work
+from store import grants as grant_store
 from store.db import Database
 from store.models import AccessRequest, Grant
 
@@ -176,14 +177,14 @@ class Reconciler:
         """Arm the recurring ``reconcile`` due work unless it is (start-up; idempotent on every replica)."""
         try:
             with self.db.begin() as session:
-                repo.ensure_work(session, kind=RECONCILE_KIND, key=RECONCILE_KEY, due_at=self.clock.now())
+                due_work.ensure_work(kind=RECONCILE_KIND, key=RECONCILE_KEY, due_at=self.clock.now(), session=session)
         except IntegrityError:
             log.debug("another replica armed the reconcile work at the same moment")
 
     def hasten(self) -> None:
         """Run the next pass at the next tick (after a config reload) instead of waiting for the interval."""
         with self.db.begin() as session:
-            repo.hasten_work(session, key=RECONCILE_KEY, due_at=self.clock.now())
+            due_work.hasten_work(key=RECONCILE_KEY, due_at=self.clock.now(), session=session)
 
     def run_scheduled(self) -> ReconcileResult:
         """Due work ``reconcile``: one pass, then the timer re-armed for the next (also after a failure)."""
@@ -191,8 +192,8 @@ class Reconciler:
             return self.reconcile()
         finally:
             with self.db.begin() as session:
-                repo.schedule(session, kind=RECONCILE_KIND, key=RECONCILE_KEY,
-                              due_at=self.clock.now() + self.every)
+                due_work.schedule(kind=RECONCILE_KIND, key=RECONCILE_KEY,
+                              due_at=self.clock.now() + self.every, session=session)
 
     # --- one pass -----------------------------------------------------------------------------------------
 
@@ -200,7 +201,8 @@ class Reconciler:
         now = self.clock.now()
         policy = self.policy.current
         with self.db.begin() as session:
-            held = [Held.of(g) for g in repo.automatic_grants(session, failed_since=now - RETRY_FAILED_AFTER)]
+            held = [Held.of(g) for g in grant_store.automatic_grants(failed_since=now - RETRY_FAILED_AFTER,
+                session=session)]
         people, unresolved = self._people(policy, {h.grantee_id for h in held}, now)
         wanted = wanted_access(policy, {i.key: i for i in people.values()}.values(), now)
         try:
@@ -273,9 +275,9 @@ class Reconciler:
         first = batch[0]
         flow, grantee, permission = first.flow, first.grantee, first.permission
         with self.db.begin() as session:
-            repo.lock_work(session, key=RECONCILE_KEY)  # writers of automatic requests take turns
-            holding = {Held.of(g).key for g in repo.automatic_grants(
-                session, grantee_id=grantee.key, failed_since=now - RETRY_FAILED_AFTER)}
+            due_work.lock_work(key=RECONCILE_KEY, session=session)  # writers of automatic requests take turns
+            holding = {Held.of(g).key for g in grant_store.automatic_grants(grantee_id=grantee.key,
+                failed_since=now - RETRY_FAILED_AFTER, session=session)}
             todo = [item for item in batch if item.key not in holding]
             if not todo:
                 return None

@@ -18,7 +18,7 @@ from bot.lifecycle.events import Events
 from policy.config import Flow
 from policy.errors import InvalidState, NotEligible
 from policy.identity import Identity
-from store import repository as repo
+from store import due_work
 from store.models import AccessRequest, Grant
 
 AWAITING_MFA = "awaiting_mfa"
@@ -45,8 +45,8 @@ def ask_grantees(session: Session, events: Events, row: AccessRequest, flow: Flo
     if not waiting:
         return
     row.pending_until = now + flow.approval.pending_timeout
-    repo.schedule(
-        session, kind="timeout", key=f"timeout:{row.id}", due_at=row.pending_until, request_id=row.id
+    due_work.schedule(kind="timeout", key=f"timeout:{row.id}", due_at=row.pending_until, request_id=row.id,
+        session=session
     )
     events.record(
         session,
@@ -96,9 +96,9 @@ def confirm(
             "grants": [g.id for g in mine],
         },
     )
-    repo.schedule(session, kind="grant", key=f"grant:{row.id}", due_at=now, request_id=row.id)
+    due_work.schedule(kind="grant", key=f"grant:{row.id}", due_at=now, request_id=row.id, session=session)
     if not awaiting(row):
-        repo.cancel_work(session, now=now, request_id=row.id, kinds=("timeout",))
+        due_work.cancel_work(now=now, request_id=row.id, kinds=("timeout",), session=session)
     return [g.id for g in mine]
 
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from store import repository as repo
+from store import audit as audit_log
+from store import outbox as outbox_store
 from store.models import AccessRequest, Grant
 
 
@@ -34,19 +35,17 @@ class Events:
     ) -> None:
         request_id = request.id if request is not None else (grant.request_id if grant is not None else None)
         grant_id = grant.id if grant is not None else None
-        repo.add_audit(
-            session, at=now, event=event, actor=actor, request_id=request_id, grant_id=grant_id, details=details
+        audit_log.add_audit(at=now, event=event, actor=actor, request_id=request_id, grant_id=grant_id,
+            details=details, session=session
         )
         channel = self._audit_channel()
         if channel:
-            repo.enqueue(
-                session,
-                now=now,
+            outbox_store.enqueue(now=now,
                 kind="audit_post",
                 recipient=channel,
                 request_id=request_id,
                 grant_id=grant_id,
-                payload={"event": event, "actor": actor, "details": details or {}},
+                payload={"event": event, "actor": actor, "details": details or {}}, session=session
             )
 
     def notify(
@@ -62,13 +61,11 @@ class Events:
         secret: str | None = None,
     ) -> None:
         request_id = request.id if request is not None else (grant.request_id if grant is not None else None)
-        repo.enqueue(
-            session,
-            now=now,
+        outbox_store.enqueue(now=now,
             kind=kind,
             recipient=recipient,
             request_id=request_id,
             grant_id=grant.id if grant is not None else None,
             payload=payload,
-            secret=secret,
+            secret=secret, session=session
         )

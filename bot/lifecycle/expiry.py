@@ -16,7 +16,9 @@ from collections.abc import Sequence
 from bot.lifecycle import grants as grant_runner
 from bot.lifecycle.grants import LIVE, GrantRunner, grant_spec
 from integrations.base import ConnectorError
-from store import repository as repo
+from store import due_work
+from store import grants as grant_store
+from store import requests as request_store
 from store.models import Grant
 
 log = logging.getLogger(__name__)
@@ -29,24 +31,24 @@ def expire_many(runner: GrantRunner, grant_ids: Sequence[int]) -> dict[int, bool
     results = dict.fromkeys(grant_ids, True)
     now = runner.clock.now()
     with runner.db.begin() as session:
-        grants = repo.get_grants(session, grant_ids, for_update=True)
-        requests = {r.id: r for r in repo.get_requests(session, sorted({g.request_id for g in grants}),
-                                                       for_update=True)}
+        grants = grant_store.get_grants(grant_ids, for_update=True, session=session)
+        requests = {r.id: r for r in request_store.get_requests(sorted({g.request_id for g in grants}),
+                                                       for_update=True, session=session)}
         early = [g for g in grants if g.state in LIVE and g.expires_at is not None and g.expires_at > now]
         if early:  # claimed before its time (another replica's clock): keep the timers
-            repo.schedule_many(session, kind="expire", timers=[
-                (f"expire:{g.id}", g.expires_at, g.request_id, g.id) for g in early if g.expires_at])
+            due_work.schedule_many(kind="expire", timers=[
+                (f"expire:{g.id}", g.expires_at, g.request_id, g.id) for g in early if g.expires_at], session=session)
         due = [g for g in grants if g.state in LIVE and g.expires_at is not None and g.expires_at <= now]
         if not due:
             return results
-        repo.cancel_grants_work(session, now=now, grant_ids=[g.id for g in due], kinds=("expire", "remind"))
+        due_work.cancel_grants_work(now=now, grant_ids=[g.id for g in due], kinds=("expire", "remind"), session=session)
         for grant in due:
             grant.state, grant.end_reason, grant.attempts = "revoking", "expired", 0
             runner.events.record(session, now, "revoke_started", "accessbot", requests[grant.request_id],
                                  grant=grant, details={"reason": "expired"})
-        repo.schedule_many(session, kind="revoke", timers=[
-            (f"revoke:{g.id}", now + grant_runner.LEASE, g.request_id, g.id) for g in due])
-        keep = repo.overlapping_grants_of(session, due)
+        due_work.schedule_many(kind="revoke", timers=[
+            (f"revoke:{g.id}", now + grant_runner.LEASE, g.request_id, g.id) for g in due], session=session)
+        keep = grant_store.overlapping_grants_of(due, session=session)
         plans = [(g.id, grant_spec(g), keep[g.id]) for g in due]
 
     revoked: list[tuple[int, list[Grant], bool]] = []
@@ -65,11 +67,12 @@ def expire_many(runner: GrantRunner, grant_ids: Sequence[int]) -> dict[int, bool
 
     now = runner.clock.now()
     with runner.db.begin() as session:
-        grants_by_id = {g.id: g for g in repo.get_grants(session, [r[0] for r in revoked], for_update=True)}
-        requests = {r.id: r for r in repo.get_requests(
-            session, sorted({g.request_id for g in grants_by_id.values()}), for_update=True)}
+        grants_by_id = {g.id: g for g in grant_store.get_grants([r[0] for r in revoked], for_update=True,
+                                                                 session=session)}
+        request_ids = sorted({g.request_id for g in grants_by_id.values()})
+        requests = {r.id: r for r in request_store.get_requests(request_ids, for_update=True, session=session)}
         ending = [g for g in grants_by_id.values() if g.state in ("revoking", "revoke_failed")]
-        repo.cancel_grants_work(session, now=now, grant_ids=[g.id for g in ending], kinds=("revoke",))
+        due_work.cancel_grants_work(now=now, grant_ids=[g.id for g in ending], kinds=("revoke",), session=session)
         for grant_id, kept, shared in revoked:
             done = grants_by_id.get(grant_id)
             if done is not None and done.state in ("revoking", "revoke_failed"):

@@ -26,7 +26,9 @@ from policy.durations import format_duration, parse_requested_hours
 from policy.errors import InvalidRequest, InvalidState, NotEligible, NotFound
 from policy.identity import Identity
 from policy.resources import Permission, Resource
-from store import repository as repo
+from store import due_work
+from store import grants as grant_store
+from store import requests as request_store
 from store.db import Database
 from store.models import AccessRequest, Extension, Grant
 
@@ -115,7 +117,7 @@ class GrantRunner:
     def _run_keyed_now(self, key: str, action: object) -> None:
         now = self.clock.now()
         with self.db.begin() as session:
-            work = repo.claim_work_by_key(session, key=key, now=now, lease=LEASE)
+            work = due_work.claim_work_by_key(key=key, now=now, lease=LEASE, session=session)
             work_id = work.id if work is not None else None
         if work_id is None:
             return
@@ -124,23 +126,24 @@ class GrantRunner:
         except Exception as exc:  # noqa: BLE001 — recorded and retried by the scheduler
             log.warning("%s failed: %s", key, exc)
             with self.db.begin() as session:
-                repo.retry_work(session, work_id=work_id, due_at=self.clock.now() + backoff(1), error=str(exc))
+                due_work.retry_work(work_id=work_id, due_at=self.clock.now() + backoff(1), error=str(exc),
+                    session=session)
             return
         with self.db.begin() as session:
             if done is False:
-                repo.retry_work(session, work_id=work_id, due_at=self.next_retry(key), error="will retry")
+                due_work.retry_work(work_id=work_id, due_at=self.next_retry(key), error="will retry", session=session)
             else:
-                repo.finish_work(session, work_id=work_id, now=self.clock.now())
+                due_work.finish_work(work_id=work_id, now=self.clock.now(), session=session)
 
     def next_retry(self, key: str) -> datetime:
         with self.db.begin() as session:
             kind, _, ident = key.partition(":")
             attempts = 1
             if kind == "grant":
-                row = repo.get_request(session, int(ident))
+                row = request_store.get_request(int(ident), session=session)
                 attempts = max((g.attempts for g in row.grants), default=1) if row else 1
             elif kind == "revoke":
-                grant = repo.get_grant(session, int(ident))
+                grant = grant_store.get_grant(int(ident), session=session)
                 attempts = grant.attempts if grant else 1
                 if grant is not None and grant.state == "revoke_failed":
                     return self.clock.now() + SLOW_SWEEP
@@ -149,7 +152,7 @@ class GrantRunner:
     def execute_grants(self, request_id: int) -> bool:
         """Call the connector for every ``granting`` grant of the request; True when none is left to retry."""
         with self.db.begin() as session:
-            row = repo.get_request(session, request_id)
+            row = request_store.get_request(request_id, session=session)
             if row is None:
                 return True
             pending = [(g.id, grant_spec(g)) for g in row.grants if g.state == "granting"]
@@ -163,7 +166,7 @@ class GrantRunner:
                 continue
             now = self.clock.now()
             with self.db.begin() as session:
-                grant = repo.get_grant(session, grant_id, for_update=True)
+                grant = grant_store.get_grant(grant_id, for_update=True, session=session)
                 if grant is None or grant.state != "granting":
                     continue
                 grant.state = "active"
@@ -171,7 +174,7 @@ class GrantRunner:
                 grant.attempts += 1
                 grant.external_ref = result.external_ref
                 grant.expires_at = None if duration is None else now + timedelta(seconds=duration)
-                request = repo.get_request(session, request_id, for_update=True)
+                request = request_store.get_request(request_id, for_update=True, session=session)
                 assert request is not None
                 if request.state == "granting":
                     request.state = "active"
@@ -192,12 +195,12 @@ class GrantRunner:
     def _grant_failed(self, grant_id: int, error: str, *, retryable: bool) -> bool:
         now = self.clock.now()
         with self.db.begin() as session:
-            grant = repo.get_grant(session, grant_id, for_update=True)
+            grant = grant_store.get_grant(grant_id, for_update=True, session=session)
             if grant is None or grant.state != "granting":
                 return True
             grant.attempts += 1
             grant.last_error = error[:2000]
-            request = repo.get_request(session, grant.request_id, for_update=True)
+            request = request_store.get_request(grant.request_id, for_update=True, session=session)
             give_up = not retryable or grant.attempts >= MAX_GRANT_ATTEMPTS
             self.events.record(session, now, "grant_failed" if give_up else "grant_attempt_failed", "accessbot",
                                request, grant=grant, details={"error": error[:500], "attempt": grant.attempts})
@@ -217,14 +220,14 @@ class GrantRunner:
     def _schedule_expiry(self, session: Session, grant: Grant, request: AccessRequest) -> None:
         if grant.expires_at is None:
             return
-        repo.schedule(session, kind="expire", key=f"expire:{grant.id}", due_at=grant.expires_at,
-                      request_id=request.id, grant_id=grant.id)
+        due_work.schedule(kind="expire", key=f"expire:{grant.id}", due_at=grant.expires_at,
+                      request_id=request.id, grant_id=grant.id, session=session)
         before = self.policy.current.config.reminder_before
         remind_at = max(grant.expires_at - before, grant.granted_at or grant.expires_at)
         if remind_at < grant.expires_at:
-            repo.schedule(session, kind="remind", key=f"remind:{grant.id}", due_at=remind_at,
+            due_work.schedule(kind="remind", key=f"remind:{grant.id}", due_at=remind_at,
                           request_id=request.id, grant_id=grant.id,
-                          payload={"expires_at": grant.expires_at.isoformat()})
+                          payload={"expires_at": grant.expires_at.isoformat()}, session=session)
 
     # --- extend -------------------------------------------------------------------------------------------------
 
@@ -232,7 +235,7 @@ class GrantRunner:
         """Extend the actor's active grants of a request by the flow's ``extend.each`` (or fewer hours)."""
         now = self.clock.now()
         with self.db.begin() as session:
-            request = repo.get_request(session, request_id)
+            request = request_store.get_request(request_id, session=session)
             if request is None:
                 raise NotFound(f"There is no request #{request_id}.")
             flow = flow_of(request)
@@ -253,10 +256,10 @@ class GrantRunner:
         for _, spec, until in plans:
             self.connector(spec.integration).extend(spec, until)
         with self.db.begin() as session:
-            request = repo.get_request(session, request_id, for_update=True)
+            request = request_store.get_request(request_id, for_update=True, session=session)
             assert request is not None
             for grant_id, _, until in plans:
-                grant = repo.get_grant(session, grant_id, for_update=True)
+                grant = grant_store.get_grant(grant_id, for_update=True, session=session)
                 if grant is None or grant.state != "active":
                     continue
                 session.add(Extension(grant_id=grant.id, actor_id=actor.key, created_at=now,
@@ -283,7 +286,7 @@ class GrantRunner:
         """
         now = self.clock.now()
         with self.db.begin() as session:
-            request = repo.get_request(session, request_id, for_update=True)
+            request = request_store.get_request(request_id, for_update=True, session=session)
             if request is None:
                 raise NotFound(f"There is no request #{request_id}.")
             space = request.flow_snapshot["flow"].get("space")
@@ -328,10 +331,10 @@ class GrantRunner:
         """
         now = self.clock.now()
         with self.db.begin() as session:
-            grant = repo.get_grant(session, grant_id, for_update=True)
+            grant = grant_store.get_grant(grant_id, for_update=True, session=session)
             if grant is None or grant.state not in LIVE:
                 return False
-            request = repo.get_request(session, grant.request_id, for_update=True)
+            request = request_store.get_request(grant.request_id, for_update=True, session=session)
             assert request is not None
             self._begin_revoke(session, request, grant, now, actor=actor, reason=reason)
         self.run_keyed(f"revoke:{grant_id}", lambda: self.execute_revoke(grant_id))
@@ -342,19 +345,19 @@ class GrantRunner:
         grant.state = "revoking"
         grant.end_reason = reason
         grant.attempts = 0
-        repo.cancel_grant_work(session, now=now, grant_id=grant.id, kinds=("expire", "remind"))
+        due_work.cancel_grant_work(now=now, grant_id=grant.id, kinds=("expire", "remind"), session=session)
         self.events.record(session, now, "revoke_started", actor, request, grant=grant, details={"reason": reason})
-        repo.schedule(session, kind="revoke", key=f"revoke:{grant.id}", due_at=now,
-                      request_id=request.id, grant_id=grant.id)
+        due_work.schedule(kind="revoke", key=f"revoke:{grant.id}", due_at=now,
+                      request_id=request.id, grant_id=grant.id, session=session)
 
     def execute_revoke(self, grant_id: int) -> bool:
         """Call the connector to revoke, then mark the grant ended. False = failed, retry later."""
         with self.db.begin() as session:
-            grant = repo.get_grant(session, grant_id)
+            grant = grant_store.get_grant(grant_id, session=session)
             if grant is None or grant.state not in ("revoking", "revoke_failed"):
                 return True
             spec = grant_spec(grant)
-            keep = repo.overlapping_grants(session, grant)
+            keep = grant_store.overlapping_grants(grant, session=session)
         return self._revoke_and_end(grant_id, spec, keep)
 
     def revoke_at_connector(self, spec: GrantSpec, keep: list[Grant]) -> bool:
@@ -373,12 +376,12 @@ class GrantRunner:
             return self.revoke_failed(grant_id, str(exc))
         now = self.clock.now()
         with self.db.begin() as session:
-            grant = repo.get_grant(session, grant_id, for_update=True)
+            grant = grant_store.get_grant(grant_id, for_update=True, session=session)
             if grant is None or grant.state not in ("revoking", "revoke_failed"):
                 return True
-            request = repo.get_request(session, grant.request_id, for_update=True, votes=False)
+            request = request_store.get_request(grant.request_id, for_update=True, votes=False, session=session)
             assert request is not None
-            repo.cancel_grant_work(session, now=now, grant_id=grant.id, kinds=("revoke",))  # the safety net
+            due_work.cancel_grant_work(now=now, grant_id=grant.id, kinds=("revoke",), session=session)  # the safety net
             self.end_grant(session, request, grant, now, keep=keep, shared=shared)
         return True
 
@@ -405,12 +408,12 @@ class GrantRunner:
     def revoke_failed(self, grant_id: int, error: str) -> bool:
         now = self.clock.now()
         with self.db.begin() as session:
-            grant = repo.get_grant(session, grant_id, for_update=True)
+            grant = grant_store.get_grant(grant_id, for_update=True, session=session)
             if grant is None:
                 return True
             grant.attempts += 1
             grant.last_error = error[:2000]
-            request = repo.get_request(session, grant.request_id)
+            request = request_store.get_request(grant.request_id, session=session)
             self.events.record(session, now, "revoke_attempt_failed", "accessbot", request, grant=grant,
                                details={"error": error[:500], "attempt": grant.attempts})
             if grant.attempts == 1:
@@ -428,24 +431,24 @@ class GrantRunner:
             raise NotEligible("Only an admin can force a grant closed.")
         now = self.clock.now()
         with self.db.begin() as session:
-            grant = repo.get_grant(session, grant_id, for_update=True)
+            grant = grant_store.get_grant(grant_id, for_update=True, session=session)
             if grant is None or grant.state not in ("revoking", "revoke_failed"):
                 raise InvalidState(f"Grant {grant_id} is not being revoked.")
             grant.state = "revoked"
             grant.ended_at = now
-            repo.cancel_work(session, now=now, request_id=grant.request_id, kinds=("revoke",))
+            due_work.cancel_work(now=now, request_id=grant.request_id, kinds=("revoke",), session=session)
             self.events.record(session, now, "force_closed", actor.key, None, grant=grant,
                                details={"last_error": grant.last_error})
 
     def remind(self, grant_id: int, expected: str | None) -> bool:
         now = self.clock.now()
         with self.db.begin() as session:
-            grant = repo.get_grant(session, grant_id)
+            grant = grant_store.get_grant(grant_id, session=session)
             if grant is None or grant.state != "active" or grant.expires_at is None or grant.expires_at <= now:
                 return True  # gone, or already due to expire: a reminder now would be noise
             if expected and grant.expires_at.isoformat() != expected:
                 return True  # extended since: a new reminder is scheduled
-            request = repo.get_request(session, grant.request_id)
+            request = request_store.get_request(grant.request_id, session=session)
             self.events.notify(session, now, "expiry_reminder", grant.grantee_id, request, grant=grant)
             self.events.record(session, now, "reminded", "accessbot", request, grant=grant)
         return True
@@ -463,7 +466,7 @@ class GrantRunner:
 
     def _record(self, request_id: int) -> RequestRecord:
         with self.db.begin() as session:
-            row = repo.get_request(session, request_id)
+            row = request_store.get_request(request_id, session=session)
             assert row is not None
             return RequestRecord.of(row)
 

@@ -19,7 +19,7 @@ from policy.errors import InvalidState
 from policy.flows import CompiledPolicy, FlowChoice
 from policy.identity import Identity
 from policy.resources import Permission, Resource
-from store import repository as repo
+from store import due_work
 from store.models import AccessRequest, Grant
 
 
@@ -52,7 +52,7 @@ def write(session: Session, events: Events, row: AccessRequest, requester: Ident
             row.grants.append(_intent(row, grantee, resource, choice.permission, state, now, expires_at))
     session.flush()
     if any(g.state == "granting" for g in row.grants):
-        repo.schedule(session, kind="grant", key=f"grant:{row.id}", due_at=now, request_id=row.id)
+        due_work.schedule(kind="grant", key=f"grant:{row.id}", due_at=now, request_id=row.id, session=session)
     confirmations.ask_grantees(session, events, row, choice.flow, now)
 
 

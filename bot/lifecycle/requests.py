@@ -31,7 +31,8 @@ from policy.errors import AlreadyDecided, InvalidRequest, InvalidState, NotEligi
 from policy.flows import FlowChoice
 from policy.identity import Identity
 from policy.resources import RISK_ORDER
-from store import repository as repo
+from store import due_work, slack_events
+from store import requests as request_store
 from store.db import Database
 from store.models import AccessRequest, ApprovalVote
 
@@ -81,7 +82,7 @@ class AccessService:
 
     def get(self, request_id: int) -> RequestRecord:
         with self.db.begin() as session:
-            row = repo.get_request(session, request_id)
+            row = request_store.get_request(request_id, session=session)
             if row is None:
                 raise NotFound(f"There is no request #{request_id}.")
             return RequestRecord.of(row)
@@ -90,7 +91,7 @@ class AccessService:
         self, *, states: Sequence[str] | None = None, user_id: str | None = None, limit: int = 50
     ) -> list[RequestRecord]:
         with self.db.begin() as session:
-            rows = repo.list_requests(session, states=states, user_id=user_id, limit=limit)
+            rows = request_store.list_requests(states=states, user_id=user_id, limit=limit, session=session)
             return [RequestRecord.of(r) for r in rows]
 
     def first_delivery(self, event_id: str) -> bool:
@@ -99,7 +100,7 @@ class AccessService:
             return True
         try:
             with self.db.begin() as session:
-                return repo.mark_event_processed(session, event_id=event_id, now=self.clock.now())
+                return slack_events.mark_event_processed(event_id=event_id, now=self.clock.now(), session=session)
         except IntegrityError:  # a concurrent delivery of the same event won
             return False
 
@@ -164,11 +165,11 @@ class AccessService:
                 grant_intents.write(session, self.events, row, request.requester, grantees, choice, now)
             else:
                 row.pending_until = now + flow.approval.pending_timeout
-                repo.schedule(session, kind="timeout", key=f"timeout:{row.id}", due_at=row.pending_until,
-                              request_id=row.id)
+                due_work.schedule(kind="timeout", key=f"timeout:{row.id}", due_at=row.pending_until,
+                              request_id=row.id, session=session)
                 if flow.approval.escalation is not None:
-                    repo.schedule(session, kind="escalate", key=f"escalate:{row.id}",
-                                  due_at=now + flow.approval.escalation.every, request_id=row.id)
+                    due_work.schedule(kind="escalate", key=f"escalate:{row.id}",
+                                  due_at=now + flow.approval.escalation.every, request_id=row.id, session=session)
                 for approver in approvers:
                     self.events.notify(session, now, "approval_request", approver.key, row)
                 self.events.notify(session, now, "request_submitted", row.requester_id, row,
@@ -300,7 +301,7 @@ class AccessService:
                 row.decided_at = now
                 row.decided_by = approver.key
                 row.decision_reason = reason
-                repo.cancel_work(session, now=now, request_id=row.id, kinds=("timeout", "escalate"))
+                due_work.cancel_work(now=now, request_id=row.id, kinds=("timeout", "escalate"), session=session)
                 if state.status == "denied":
                     self._finish(session, row, "denied", now, actor=approver.key, reason=reason)
                     record = RequestRecord.of(row)
@@ -329,7 +330,7 @@ class AccessService:
             if row.state != "pending":
                 raise InvalidState(
                     f"Request #{row.id} is {row.state}; only pending requests can be canceled.")
-            repo.cancel_work(session, now=now, request_id=row.id, kinds=("timeout", "escalate"))
+            due_work.cancel_work(now=now, request_id=row.id, kinds=("timeout", "escalate"), session=session)
             self._finish(session, row, "canceled", now, actor=actor.key)
             return Outcome(RequestRecord.of(row), message=f"Request #{row.id} is canceled.")
 
@@ -341,15 +342,15 @@ class AccessService:
             waiting = row.state == "pending" or bool(confirmations.awaiting(row))
             if waiting and row.pending_until is not None and row.pending_until > now:
                 # claimed before its time (another replica's clock): keep the deadline, never drop it
-                repo.schedule(session, kind="timeout", key=f"timeout:{row.id}", due_at=row.pending_until,
-                              request_id=row.id)
+                due_work.schedule(kind="timeout", key=f"timeout:{row.id}", due_at=row.pending_until,
+                              request_id=row.id, session=session)
                 return Outcome(RequestRecord.of(row), changed=False)
             if row.state != "pending":
                 late = confirmations.end_unconfirmed(session, self.events, row, now)
                 return Outcome(RequestRecord.of(row), changed=bool(late))
             if row.pending_until is None:
                 return Outcome(RequestRecord.of(row), changed=False)
-            repo.cancel_work(session, now=now, request_id=row.id, kinds=("escalate",))
+            due_work.cancel_work(now=now, request_id=row.id, kinds=("escalate",), session=session)
             self._finish(session, row, "timed_out", now, actor="accessbot")
             return Outcome(RequestRecord.of(row))
 
@@ -377,8 +378,8 @@ class AccessService:
             for approver in new:
                 self.events.notify(session, now, "approval_request", approver.key, row)
             if tier < len(escalation.tiers):
-                repo.schedule(session, kind="escalate", key=f"escalate:{row.id}",
-                              due_at=now + escalation.every, request_id=row.id)
+                due_work.schedule(kind="escalate", key=f"escalate:{row.id}",
+                              due_at=now + escalation.every, request_id=row.id, session=session)
             return Outcome(RequestRecord.of(row), approvers=tuple(a.key for a in new))
 
     # --- grantee MFA confirmation (bot.lifecycle.confirmations) -------------------------------------------------------
@@ -412,7 +413,7 @@ class AccessService:
     # --- helpers --------------------------------------------------------------------------------------------
 
     def _locked(self, session: Session, request_id: int) -> AccessRequest:
-        row = repo.get_request(session, request_id, for_update=True)
+        row = request_store.get_request(request_id, for_update=True, session=session)
         if row is None:
             raise NotFound(f"There is no request #{request_id}.")
         return row

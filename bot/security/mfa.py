@@ -12,7 +12,7 @@ from qrcode.image.pure import PyPNGImage
 
 from bot.clock import Clock
 from bot.security.crypto import SecretBox
-from store import repository as repo
+from store import mfa as mfa_store
 from store.db import Database
 from store.models import MfaEnrolment
 
@@ -45,7 +45,7 @@ class MfaService:
 
     def enrolled(self, user_id: str) -> bool:
         with self.db.begin() as session:
-            row = repo.get_mfa(session, user_id)
+            row = mfa_store.get_mfa(user_id, session=session)
             return row is not None and row.confirmed_at is not None
 
     def enroll(self, user_id: str, label: str) -> Enrolment | None:
@@ -53,7 +53,7 @@ class MfaService:
         now = self.clock.now()
         secret = pyotp.random_base32()
         with self.db.begin() as session:
-            row = repo.get_mfa(session, user_id, for_update=True)
+            row = mfa_store.get_mfa(user_id, for_update=True, session=session)
             if row is not None and row.confirmed_at is not None:
                 return None
             if row is None:
@@ -69,14 +69,14 @@ class MfaService:
         now = self.clock.now()
         code = "".join(code.split())
         with self.db.begin() as session:
-            row = repo.get_mfa(session, user_id, for_update=True)
+            row = mfa_store.get_mfa(user_id, for_update=True, session=session)
             if row is None or (row.locked_until is not None and row.locked_until > now):
                 return False
             totp = pyotp.TOTP(self.secrets.decrypt(row.secret_encrypted))
             step = _matching_step(totp, totp.timecode(now), code)
             # The compare-and-set moves the stored step forward for exactly one caller, whatever the isolation
             # level: a code (or an older one) never works twice, even when submitted twice at once.
-            if step is not None and repo.advance_mfa_step(session, user_id=user_id, step=step):
+            if step is not None and mfa_store.advance_mfa_step(user_id=user_id, step=step, session=session):
                 row.confirmed_at = row.confirmed_at or now
                 row.failed_attempts = 0
                 return True

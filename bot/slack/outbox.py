@@ -24,7 +24,8 @@ from bot.security.crypto import SecretBox
 from handlers.views.home import HomeData
 from handlers.views.notifications import Notice, render
 from policy.approvals import eligible_groups
-from store import repository as repo
+from store import outbox as outbox_store
+from store import requests as request_store
 from store.db import Database
 from store.models import OutboxMessage
 
@@ -75,8 +76,8 @@ class OutboxSender:
         """Send everything due now; returns how many rows were delivered."""
         now = self.clock.now()
         with self.db.begin() as session:
-            rows = repo.claim_outbox(
-                session, now=now, lease=LEASE, limit=limit, is_postgres=self.db.is_postgres
+            rows = outbox_store.claim_outbox(now=now, lease=LEASE, limit=limit, is_postgres=self.db.is_postgres,
+                session=session
             )
             claimed = [
                 _Claimed(
@@ -94,7 +95,7 @@ class OutboxSender:
             records: dict[int, RequestRecord] = {}
             for row in claimed:
                 if row.request_id is not None and row.request_id not in records:
-                    found = repo.get_request(session, row.request_id)
+                    found = request_store.get_request(row.request_id, session=session)
                     if found is not None:
                         records[row.request_id] = RequestRecord.of(found)
         delivered = 0
@@ -109,13 +110,11 @@ class OutboxSender:
             with self.db.begin() as session:
                 for user_id, channel, ts in refs:
                     assert row.request_id is not None
-                    repo.save_message_ref(
-                        session,
-                        request_id=row.request_id,
+                    outbox_store.save_message_ref(request_id=row.request_id,
                         user_id=user_id,
                         purpose="approval",
                         channel=channel,
-                        ts=ts,
+                        ts=ts, session=session
                     )
                 self._mark(session, row.id, sent=True)
             delivered += 1
@@ -144,7 +143,7 @@ class OutboxSender:
             with self.db.begin() as session:
                 refs = [
                     (r.channel, r.ts)
-                    for r in repo.message_refs(session, request_id=row.request_id, purpose="approval")
+                    for r in outbox_store.message_refs(request_id=row.request_id, purpose="approval", session=session)
                 ]
             for channel, ts in refs:
                 self.client.chat_update(channel=channel, ts=ts, **message)

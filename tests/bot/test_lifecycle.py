@@ -6,14 +6,14 @@ import pytest
 
 from bot.lifecycle.requests import RequestInput
 from policy.errors import AlreadyDecided, InvalidDuration, NotEligible, Unapprovable
-from store import repository as repo
+from store import audit as audit_log
 from store.db import Database
 from tests.bot.fixtures import make_container
 
 
 def audit(db: Database, request_id: int) -> list[str]:
     with db.begin() as session:
-        return [e.event for e in repo.audit_events(session, request_id=request_id)]
+        return [e.event for e in audit_log.audit_events(request_id=request_id, session=session)]
 
 
 def test_submit_approve_active_expire(db: Database) -> None:

@@ -15,7 +15,7 @@ from integrations.base import ConnectorError, GrantResult, GrantSpec
 from integrations.noop import NoopConnector
 from policy.identity import Identity
 from policy.validation import load_config_text
-from store import repository as repo
+from store import audit as audit_log
 from store.db import Database
 from store.models import AccessRequest, DueWork, Grant
 from tests.bot.fixtures import START, make_container
@@ -68,7 +68,7 @@ def grants_of(db: Database, grantee: str) -> list[Grant]:
 
 def audit(db: Database, request_id: int) -> list[tuple[str, str]]:
     with db.begin() as session:
-        return [(e.event, e.actor) for e in repo.audit_events(session, request_id=request_id)]
+        return [(e.event, e.actor) for e in audit_log.audit_events(request_id=request_id, session=session)]
 
 
 def due(db: Database, key: str) -> DueWork:

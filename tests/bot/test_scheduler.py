@@ -17,7 +17,9 @@ from bot.lifecycle.requests import RequestInput
 from integrations.base import ConnectorError, GrantResult, GrantSpec
 from integrations.noop import NoopConnector
 from policy.errors import NotEligible
-from store import repository as repo
+from store import audit as audit_log
+from store import grants as grant_store
+from store import outbox as outbox_store
 from store.db import Database
 from tests.bot.fixtures import CONFIG, make_container
 from tests.bot.worker_process import seed_expiring_grants
@@ -52,12 +54,12 @@ class FlakyConnector(NoopConnector):
 
 def audit(db: Database, request_id: int) -> list[str]:
     with db.begin() as session:
-        return [e.event for e in repo.audit_events(session, request_id=request_id)]
+        return [e.event for e in audit_log.audit_events(request_id=request_id, session=session)]
 
 
 def outbox(db: Database, kind: str) -> list[tuple[str | None, int | None]]:
     with db.begin() as session:
-        return [(m.recipient, m.request_id) for m in repo.outbox_messages(session) if m.kind == kind]
+        return [(m.recipient, m.request_id) for m in outbox_store.outbox_messages(session=session) if m.kind == kind]
 
 
 def run_for(c: Container, clock: FakeClock, *, steps: int, every: timedelta) -> None:
@@ -207,7 +209,7 @@ def test_revoke_always_failing_reaches_revoke_failed_and_is_force_closed(db: Dat
     run_for(c, clock, steps=20, every=timedelta(minutes=10))
     grant_id = c.service.get(rid).grants[0].id
     with db.begin() as session:
-        grant = repo.get_grant(session, grant_id)
+        grant = grant_store.get_grant(grant_id, session=session)
         assert grant is not None and grant.state == "revoke_failed"
         attempts = grant.attempts
     assert attempts >= MAX_REVOKE_ATTEMPTS
@@ -215,15 +217,15 @@ def test_revoke_always_failing_reaches_revoke_failed_and_is_force_closed(db: Dat
     assert len(outbox(db, "revoke_failing")) == 1
     run_for(c, clock, steps=2, every=timedelta(hours=1, minutes=1))  # the slow sweep keeps trying
     with db.begin() as session:
-        grant = repo.get_grant(session, grant_id)
+        grant = grant_store.get_grant(grant_id, session=session)
         assert grant is not None and grant.attempts >= attempts + 2
     with pytest.raises(NotEligible):
         c.grants.force_close(grant_id, c.directory.identity("UALICE", clock.now()))
     c.grants.force_close(grant_id, c.directory.identity("USECOPS", clock.now()))
     with db.begin() as session:
-        grant = repo.get_grant(session, grant_id)
+        grant = grant_store.get_grant(grant_id, session=session)
         assert grant is not None and grant.state == "revoked"
-        closed = [e for e in repo.audit_events(session, request_id=rid) if e.event == "force_closed"]
+        closed = [e for e in audit_log.audit_events(request_id=rid, session=session) if e.event == "force_closed"]
     assert [e.actor for e in closed] == ["USECOPS"]
     calls = len(flaky.calls)
     run_for(c, clock, steps=2, every=timedelta(hours=2))

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from store import repository as repo
+from store import audit as audit_log
 from tests.handlers.conftest import Bot
 from tests.handlers.test_e2e import submit_request
 
@@ -32,7 +32,7 @@ def at_once(*clicks: Callable[[], Any]) -> list[Any]:
 
 def audit(bot: Bot, request_id: int) -> list[str]:
     with bot.container.db.begin() as session:
-        return [e.event for e in repo.audit_events(session, request_id=request_id)]
+        return [e.event for e in audit_log.audit_events(request_id=request_id, session=session)]
 
 
 def test_a_double_click_and_a_slack_retry_grant_once(bot: Bot) -> None:

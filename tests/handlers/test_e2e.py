@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from store import repository as repo
+from store import outbox as outbox_store
 from tests.handlers.conftest import Bot
 from tests.support.slack_sender import external_select_value, input_values, select_value, text_value
 
@@ -97,7 +97,7 @@ def test_request_approve_grant_round_trip(bot: Bot) -> None:
     with bot.container.db.begin() as session:
         refs = {
             r.user_id: (r.channel, r.ts)
-            for r in repo.message_refs(session, request_id=request.id, purpose="approval")
+            for r in outbox_store.message_refs(request_id=request.id, purpose="approval", session=session)
         }
     assert set(refs) == {"UDANA", "UERIN"}
     channel, ts = refs["UDANA"]
@@ -194,7 +194,7 @@ def test_rate_limited_dm_is_retried_and_delivered_once(bot: Bot) -> None:
     delivered = [c for c in bot.fake.calls if c.method == "chat.postMessage" and not c.failed]
     assert sorted(c.args["channel"] for c in delivered) == ["UALICE", "UDANA", "UERIN"]
     with bot.container.db.begin() as session:
-        assert all(m.sent_at is not None for m in repo.outbox_messages(session))
+        assert all(m.sent_at is not None for m in outbox_store.outbox_messages(session=session))
 
 
 def test_all_of_needs_one_approval_per_group(bot: Bot) -> None:
@@ -207,7 +207,7 @@ def test_all_of_needs_one_approval_per_group(bot: Bot) -> None:
     with bot.container.db.begin() as session:
         refs = {
             r.user_id: (r.channel, r.ts)
-            for r in repo.message_refs(session, request_id=request.id, purpose="approval")
+            for r in outbox_store.message_refs(request_id=request.id, purpose="approval", session=session)
         }
     assert set(refs) == {"UDANA", "UERIN", "UFRANK"}  # dba: Dana, Erin; security: Erin, Frank
 

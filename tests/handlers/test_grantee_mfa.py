@@ -15,7 +15,8 @@ import pytest
 
 from integrations.base import GrantResult, GrantSpec
 from integrations.noop import NoopConnector
-from store import repository as repo
+from store import audit as audit_log
+from store import outbox as outbox_store
 from store.db import Database
 from tests.handlers.conftest import Bot, running_bot
 from tests.handlers.test_e2e import buttons, dms_to, open_modal, requests
@@ -115,7 +116,7 @@ def incident_modal(bot: Bot, user: str = "UALICE") -> dict[str, Any]:
 
 def approve_as(bot: Bot, approver: str, request_id: int) -> None:
     with bot.container.db.begin() as session:
-        found = repo.message_refs(session, request_id=request_id, purpose="approval")
+        found = outbox_store.message_refs(request_id=request_id, purpose="approval", session=session)
         refs = {r.user_id: (r.channel, r.ts) for r in found}
     channel, ts = refs[approver]
     reply = bot.sender.block_actions(
@@ -186,7 +187,7 @@ def test_oncall_responder_requests_for_a_teammate_who_confirms_with_mfa(incident
     bot.outbox.send_due()
     assert any("You have" in c["text"] for c in dms_to(bot, "UDANA"))
     with bot.container.db.begin() as session:
-        events = [e.event for e in repo.audit_events(session, request_id=request.id)]
+        events = [e.event for e in audit_log.audit_events(request_id=request.id, session=session)]
     order = [events.index(e) for e in ("awaiting_grantee_mfa", "grantee_mfa_confirmed", "granted")]
     assert order == sorted(order)
 
@@ -252,7 +253,8 @@ def test_a_confirmation_that_never_comes_ends_the_grant_at_the_deadline(incident
     for user in ("UDANA", "UALICE"):
         assert "did not confirm with MFA in time" in dms_to(bot, user)[-1]["text"]
     with bot.container.db.begin() as session:
-        assert "grantee_mfa_timed_out" in [e.event for e in repo.audit_events(session, request_id=request_id)]
+        assert "grantee_mfa_timed_out" in [e.event for e in audit_log.audit_events(request_id=request_id,
+            session=session)]
     enroll(bot, "UDANA")
     bot.fake.clear()
     bot.sender.block_actions("UDANA", "confirm_mfa", value=str(request_id), channel_id=channel, message_ts=ts)

@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet
 from bot.clock import FakeClock
 from bot.security.crypto import SecretBox
 from bot.security.mfa import MAX_FAILURES, Enrolment, MfaService
-from store import repository as repo
+from store import mfa as mfa_store
 from store.db import Database
 from tests.bot.fixtures import CONFIG, START
 from tests.handlers.conftest import Bot, running_bot
@@ -30,7 +30,7 @@ def test_codes_work_once_and_failures_lock(db: Database) -> None:
     enrolment = mfa.enroll("UALICE", "alice@example.com")
     assert enrolment is not None and enrolment.uri.startswith("otpauth://totp/")
     with db.begin() as session:
-        row = repo.get_mfa(session, "UALICE")
+        row = mfa_store.get_mfa("UALICE", session=session)
         assert row is not None and enrolment.secret not in row.secret_encrypted
     totp = pyotp.TOTP(enrolment.secret)
     assert not mfa.enrolled("UALICE")
@@ -160,8 +160,8 @@ def test_the_time_step_moves_forward_by_compare_and_set(db: Database) -> None:
     mfa = MfaService(db, clock, SecretBox([Fernet.generate_key().decode()]))
     assert mfa.enroll("UALICE", "alice@example.com") is not None
     with db.begin() as session:
-        assert repo.advance_mfa_step(session, user_id="UALICE", step=100)
-        assert not repo.advance_mfa_step(session, user_id="UALICE", step=100)  # the same step again
-        assert not repo.advance_mfa_step(session, user_id="UALICE", step=99)  # an older one
-        assert repo.advance_mfa_step(session, user_id="UALICE", step=101)
-        assert not repo.advance_mfa_step(session, user_id="UNOBODY", step=1)
+        assert mfa_store.advance_mfa_step(user_id="UALICE", step=100, session=session)
+        assert not mfa_store.advance_mfa_step(user_id="UALICE", step=100, session=session)  # the same step again
+        assert not mfa_store.advance_mfa_step(user_id="UALICE", step=99, session=session)  # an older one
+        assert mfa_store.advance_mfa_step(user_id="UALICE", step=101, session=session)
+        assert not mfa_store.advance_mfa_step(user_id="UNOBODY", step=1, session=session)

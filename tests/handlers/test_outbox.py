@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from bot.slack.outbox import MAX_ATTEMPTS
-from store import repository as repo
+from store import outbox as outbox_store
 from tests.handlers.conftest import Bot
 from tests.handlers.test_e2e import buttons, dms_to, submit_request
 
@@ -25,14 +25,12 @@ def test_credentials_are_decrypted_into_the_grantee_dm(bot: Bot) -> None:
     grant_id = bot.container.service.get(request_id).grants[0].id
     secret = bot.container.secrets.encrypt(json.dumps({"user": "u_7", "password": "hunter2"}))
     with bot.container.db.begin() as session:
-        repo.enqueue(
-            session,
-            now=bot.clock.now(),
+        outbox_store.enqueue(now=bot.clock.now(),
             kind="access_granted",
             recipient="UALICE",
             request_id=request_id,
             grant_id=grant_id,
-            secret=secret,
+            secret=secret, session=session
         )
     assert bot.outbox.send_due() == 1
     last = dms_to(bot, "UALICE")[-1]
@@ -47,7 +45,7 @@ def test_other_failures_back_off_then_give_up(bot: Bot) -> None:
         bot.outbox.send_due()
         bot.clock.advance(hours=2)
     with bot.container.db.begin() as session:
-        rows = repo.outbox_messages(session)
+        rows = outbox_store.outbox_messages(session=session)
         assert rows and all(
             m.sent_at is not None and m.last_error for m in rows if m.kind != "approval_update"
         )

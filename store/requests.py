@@ -1,0 +1,49 @@
+"""Access requests: by id, listed, locked for a transition.
+
+Store functions take a keyword-only ``session`` and never commit: the service owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from store.models import (
+    AccessRequest,
+    Grant,
+)
+
+
+def get_request(
+    request_id: int, *, session: Session, for_update: bool = False, votes: bool = True
+) -> AccessRequest | None:
+    """A request with its grants (and its votes unless ``votes=False``: the revoke path never reads them)."""
+    stmt = select(AccessRequest).where(AccessRequest.id == request_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    stmt = stmt.options(selectinload(AccessRequest.grants))
+    if votes:
+        stmt = stmt.options(selectinload(AccessRequest.votes))
+    return session.scalars(stmt).first()
+
+
+def list_requests(
+    *, session: Session, states: Sequence[str] | None = None, user_id: str | None = None, limit: int = 50
+) -> list[AccessRequest]:
+    stmt = select(AccessRequest).order_by(AccessRequest.id.desc()).limit(limit)
+    if states:
+        stmt = stmt.where(AccessRequest.state.in_(states))
+    if user_id:
+        granted = select(Grant.request_id).where(Grant.grantee_id == user_id)
+        stmt = stmt.where(or_(AccessRequest.requester_id == user_id, AccessRequest.id.in_(granted)))
+    return list(session.scalars(stmt.options(selectinload(AccessRequest.grants))))
+
+
+def get_requests(request_ids: Sequence[int], *, session: Session, for_update: bool = False) -> list[AccessRequest]:
+    """Requests by id with their grants (no votes), in id order."""
+    stmt = select(AccessRequest).where(AccessRequest.id.in_(request_ids)).order_by(AccessRequest.id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return list(session.scalars(stmt.options(selectinload(AccessRequest.grants))))
