@@ -193,7 +193,7 @@ def _requests_revoke(args: argparse.Namespace) -> int:
 
     container = _container(Settings())
     operator = Identity(slack_id=None, email="shell-admin@accessbot")
-    record = container.grants.revoke(args.id, operator, reason=args.reason, as_admin=True)
+    record = container.revoking.revoke(args.id, operator, reason=args.reason, as_admin=True)
     states = ", ".join(f"grant {g.id}: {g.state}" for g in record.grants) or "no grants"
     print(f"request #{record.id} is {record.state} ({states})")
     return EXIT_OK if all(g.state not in ("active", "granting") for g in record.grants) else EXIT_ERROR

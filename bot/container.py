@@ -5,15 +5,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from bot.clock import Clock, SystemClock
-from bot.jobs.worker import Worker
+from bot.jobs.worker import LEASE, Handlers, Worker
+from bot.lifecycle.automatic import Reconciler
 from bot.lifecycle.directory import ConfigDirectory, IdentityProvider
 from bot.lifecycle.events import Events
-from bot.lifecycle.grants import GrantRunner
+from bot.lifecycle.extending import Extending
+from bot.lifecycle.granting import Granting
 from bot.lifecycle.policy_holder import PolicyHolder
 from bot.lifecycle.requests import AccessService
+from bot.lifecycle.revoking import Revoking
 from bot.security.crypto import SecretBox
 from integrations.base import (
     Connector,
@@ -24,6 +28,7 @@ from integrations.base import (
 )
 from policy.config import Config
 from store.db import Database
+from store.due_work import JobKey
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +42,9 @@ class Container:
     events: Events
     connectors: dict[str, Connector]
     service: AccessService
-    grants: GrantRunner
+    granting: Granting
+    extending: Extending
+    revoking: Revoking
     worker: Worker
     secrets: SecretBox
     integration_configs: dict[str, Any] = field(default_factory=dict)  # what each connector was built from
@@ -96,18 +103,35 @@ def build(
     env: Mapping[str, str] | None = None,
     slack_client: Any = None,
     worker_threads: int = 1,
+    lease: timedelta = LEASE,
 ) -> Container:
     clock = clock or SystemClock()
     directory = directory or ConfigDirectory(policy)
     events = Events(lambda: policy.current.config.audit_channel)
     if connectors is None:
         connectors = build_connectors(policy.current.config, env or {}, slack_client)
-    service = AccessService(db, policy, directory, clock, events=events)
-    grants = GrantRunner(db, policy, connectors, clock, events, secrets)
-    service.grants = grants
-    worker = Worker(db, service, grants, clock, threads=worker_threads)
+    run_now = _RunNow()
+    service = AccessService(db, policy, directory, clock, events=events, run_now=run_now)
+    parts = (db, policy, connectors, clock, events, secrets, run_now)
+    granting, extending, revoking = Granting(*parts), Extending(*parts), Revoking(*parts)
+    reconciler = Reconciler(db, events, revoking, policy, directory, clock, run_now=run_now)
+    worker = Worker(db, Handlers(service, granting, extending, revoking, reconciler), clock, threads=worker_threads,
+                    lease=lease)
+    run_now.worker = worker
     configs = {i.name: i for i in policy.current.config.integrations}
-    return Container(db, policy, directory, clock, events, connectors, service, grants, worker, secrets, configs)
+    return Container(db, policy, directory, clock, events, connectors, service, granting, extending, revoking, worker,
+                     secrets, configs)
+
+
+class _RunNow:
+    """Due work a service has just written runs at once, on the worker (built after the services, which only
+    write the work: neither holds the other)."""
+
+    worker: Worker | None = None
+
+    def __call__(self, key: JobKey) -> None:
+        if self.worker is not None:
+            self.worker.run_now(key)
 
 
 def discover_resources(container: Container) -> dict[str, int]:

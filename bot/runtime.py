@@ -97,7 +97,7 @@ def assemble(settings: Settings) -> Runtime:
 
     report_unavailable()
     # connector calls a click starts (approve, revoke now, MFA confirmation) run after Slack gets its answer
-    container.grants.background = ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="connector")
+    container.worker.background = ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="connector")
     container.worker.reconciler.every = timedelta(seconds=settings.reconcile_seconds)
     container.worker.reconciler.ensure_scheduled()  # automatic flows: the first pass runs at the first tick
     holder.on_reloaded.append(reloaded)

@@ -59,10 +59,10 @@ def answer(deps: Deps, client: WebClient, user_id: str, text: str) -> str:
                     for f in flows
                 )
             case "extend":
-                record = deps.grants.extend(_id(args), user, args[1] if len(args) > 1 else None)
+                record = deps.extending.extend(_id(args), user, args[1] if len(args) > 1 else None)
                 return f"Request #{record.id} is extended until {when(record.expires_at)}."
             case "revoke":
-                record = deps.grants.revoke(_id(args), user)
+                record = deps.revoking.revoke(_id(args), user)
                 return f"Revoking access of request #{record.id}."
             case "mfa":
                 if args:

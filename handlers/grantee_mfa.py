@@ -86,5 +86,4 @@ def register(app: App, deps: Deps) -> None:
             ack(response_action="errors", errors={Ids.MFA_CODE: outcome.message[:150]})
             return
         ack()
-        deps.grants.run_request(submission.request_id)  # if this fails, the scheduler's grant work runs it
         _update_dm(client, deps, submission, user_id)

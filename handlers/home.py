@@ -55,9 +55,9 @@ def register(app: App, deps: Deps) -> None:
         try:
             request_id = int(body["actions"][0]["value"])
             if verb == "extend":
-                deps.grants.extend(request_id, user)
+                deps.extending.extend(request_id, user)
             elif verb == "revoke":
-                deps.grants.revoke(request_id, user)
+                deps.revoking.revoke(request_id, user)
             else:
                 deps.service.cancel(request_id, user)
         except AccessError as error:

@@ -68,6 +68,9 @@ class ConnectorError(Exception):
 @runtime_checkable
 class Connector(Protocol):
     name: str
+    # True when grants of the same resource, permission and grantee share one access at the target (a user
+    # group membership): the revoke is then skipped while another live grant still provides it (SPEC §5)
+    shared_access: bool
 
     def catalog(self) -> list[Resource]: ...
 
@@ -127,6 +130,8 @@ class UnavailableConnector:
     and the scheduler retries it, so access is granted (or revoked) once an admin fixes the setting and the
     configuration is reloaded.
     """
+
+    shared_access = False  # nothing is granted through it
 
     name: str
     reason: str

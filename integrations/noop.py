@@ -18,6 +18,8 @@ from policy.resources import Resource
 class NoopConnector:
     """Records ``(operation, grant_id)`` for every call; grants return ``external_ref="noop:<grant_id>"``."""
 
+    shared_access = False  # each grant is its own access
+
     def __init__(self, name: str, resources: Iterable[Resource]) -> None:
         self.name = name
         self._resources = list(resources)

@@ -71,6 +71,8 @@ def libpq_dsn(dsn: str) -> str:
 class PostgresConnector:
     """Grants access to a PostgreSQL server as a per-grant LOGIN role (see the module docstring)."""
 
+    shared_access = False  # a login role per grant: revoking one never touches another
+
     def __init__(
         self,
         name: str,

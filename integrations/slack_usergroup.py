@@ -39,6 +39,8 @@ TRANSIENT_ERRORS = frozenset(
 class SlackUsergroupConnector:
     """Adds the grantee to a Slack user group on grant and removes only them on revoke."""
 
+    shared_access = True  # one membership serves every grant of the group
+
     def __init__(self, name: str, client: WebClient, resources: Iterable[Resource]) -> None:
         self.name = name
         self._client = client

@@ -62,6 +62,8 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 class WebhookConnector:
     """POSTs signed JSON to ``url`` for every grant, extension and revocation (protocol: module docstring)."""
 
+    shared_access = False  # the receiver is told each grant id and decides
+
     def __init__(
         self,
         name: str,

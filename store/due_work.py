@@ -6,79 +6,158 @@ Store functions take a keyword-only ``session`` and never commit: the service ow
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from enum import StrEnum
 
-from sqlalchemy import func, or_, select, update
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from store.models import (
-    DueWork,
-)
+from store.claims import claim
+from store.models import DueWork
 
 
-def schedule(
-    *,
-    session: Session,
-    kind: str,
-    key: str,
-    due_at: datetime,
-    request_id: int | None = None,
-    grant_id: int | None = None,
-    payload: dict[str, Any] | None = None,
-) -> None:
+class JobKind(StrEnum):
+    """What a due-work row does; the worker dispatches on it (``bot.jobs.worker``)."""
+
+    GRANT = "grant"  # subject: a request; call the connectors for its ``granting`` grants
+    REVOKE = "revoke"  # subject: a grant; call the connector to revoke it
+    EXPIRE = "expire"  # subject: a grant whose expiry is due
+    REMIND = "remind"  # subject: a grant; the reminder before expiry (payload: RemindPayload)
+    TIMEOUT = "timeout"  # subject: a request; its pending (or MFA confirmation) time is over
+    ESCALATE = "escalate"  # subject: a request; the next approval tier
+    RECONCILE = "reconcile"  # no subject: the automatic-flow pass
+
+
+REQUEST_KINDS = frozenset({JobKind.GRANT, JobKind.TIMEOUT, JobKind.ESCALATE})
+GRANT_KINDS = frozenset({JobKind.REVOKE, JobKind.EXPIRE, JobKind.REMIND})
+
+
+class RemindPayload(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    expires_at: datetime  # the expiry the reminder was written for: an extension since makes it stale
+
+
+class NoPayload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+PAYLOADS: dict[JobKind, type[BaseModel]] = {JobKind.REMIND: RemindPayload}
+
+
+def payload_type(kind: JobKind) -> type[BaseModel]:
+    return PAYLOADS.get(kind, NoPayload)
+
+
+@dataclass(frozen=True, slots=True)
+class JobKey:
+    """The one name of a due-work row: its kind and its subject (a request or a grant id; none for reconcile).
+
+    Written as ``kind:subject`` in the ``dedupe_key`` column, so a second write of the same work re-arms the row.
+    """
+
+    kind: JobKind
+    subject: int | None = None
+
+    def __str__(self) -> str:
+        return self.kind.value if self.subject is None else f"{self.kind.value}:{self.subject}"
+
+    @property
+    def request_id(self) -> int | None:
+        return self.subject if self.kind in REQUEST_KINDS else None
+
+    @property
+    def grant_id(self) -> int | None:
+        return self.subject if self.kind in GRANT_KINDS else None
+
+    @classmethod
+    def parse(cls, text: str) -> JobKey:
+        """Raises ``ValueError`` for a kind this version does not know (the row stays visible, never "done")."""
+        kind, _, subject = text.partition(":")
+        return cls(JobKind(kind), int(subject) if subject else None)
+
+    @classmethod
+    def of(cls, row: DueWork) -> JobKey:
+        kind = JobKind(row.kind)
+        return cls(kind, row.grant_id if kind in GRANT_KINDS else row.request_id)
+
+
+def _arm(row: DueWork, due_at: datetime, payload: BaseModel | None) -> None:
+    row.due_at, row.done_at, row.lease_until, row.attempts = due_at, None, None, 0
+    row.payload = payload.model_dump(mode="json") if payload is not None else {}
+
+
+def _new(key: JobKey, due_at: datetime, payload: BaseModel | None) -> DueWork:
+    return DueWork(kind=key.kind.value, dedupe_key=str(key), request_id=key.request_id, grant_id=key.grant_id,
+                   due_at=due_at, payload=payload.model_dump(mode="json") if payload is not None else {}, attempts=0)
+
+
+def _check(key: JobKey, payload: BaseModel | None) -> None:
+    expected = payload_type(key.kind)
+    if (payload is None and expected is not NoPayload) or (payload is not None and type(payload) is not expected):
+        raise TypeError(f"due work {key} takes a {expected.__name__}, not {type(payload).__name__}")
+
+
+def schedule(*, session: Session, key: JobKey, due_at: datetime, payload: BaseModel | None = None) -> None:
     """Create the timer ``key``, or move it to ``due_at`` and re-arm it if it exists."""
-    existing = session.scalars(select(DueWork).where(DueWork.dedupe_key == key).with_for_update()).first()
+    _check(key, payload)
+    existing = lock_work(key=key, session=session)
     if existing is None:
-        session.add(
-            DueWork(
-                kind=kind,
-                dedupe_key=key,
-                request_id=request_id,
-                grant_id=grant_id,
-                due_at=due_at,
-                payload=payload or {},
-                attempts=0,
-            )
-        )
+        session.add(_new(key, due_at, payload))
         session.flush()
         return
-    existing.due_at = due_at
-    existing.done_at = None
-    existing.lease_until = None
-    existing.attempts = 0
-    existing.payload = payload or {}
+    _arm(existing, due_at, payload)
 
 
-def ensure_work(*, session: Session, kind: str, key: str, due_at: datetime) -> bool:
+def schedule_many(*, session: Session, timers: Sequence[tuple[JobKey, datetime]]) -> None:
+    """:func:`schedule` for many payload-less timers ``(key, due_at)`` with one lookup and no flush."""
+    for key, _ in timers:
+        _check(key, None)
+    existing = {
+        w.dedupe_key: w
+        for w in session.scalars(
+            select(DueWork).where(DueWork.dedupe_key.in_([str(k) for k, _ in timers])).with_for_update()
+        )
+    }
+    for key, due_at in timers:
+        row = existing.get(str(key))
+        if row is None:
+            session.add(_new(key, due_at, None))
+        else:
+            _arm(row, due_at, None)
+
+
+def ensure_work(*, session: Session, key: JobKey, due_at: datetime) -> bool:
     """Make sure the recurring timer ``key`` is armed; True when this call created or re-armed it.
 
     Unlike :func:`schedule`, a pending row is left as it is (its time and any lease stand), so every replica
     may call this at start-up without moving a timer another replica is running. A concurrent first insert
     raises ``IntegrityError`` (the unique dedupe key): the caller's transaction lost, the row exists.
     """
-    existing = session.scalars(select(DueWork).where(DueWork.dedupe_key == key).with_for_update()).first()
+    existing = lock_work(key=key, session=session)
     if existing is None:
-        session.add(DueWork(kind=kind, dedupe_key=key, due_at=due_at, payload={}, attempts=0))
+        session.add(_new(key, due_at, None))
         session.flush()
         return True
     if existing.done_at is None:
         return False
-    existing.due_at, existing.done_at, existing.lease_until, existing.attempts = due_at, None, None, 0
+    _arm(existing, due_at, None)
     return True
 
 
-def lock_work(*, session: Session, key: str) -> DueWork | None:
+def lock_work(*, session: Session, key: JobKey) -> DueWork | None:
     """Lock the timer row ``key`` until the transaction ends (serializes writers that share one timer)."""
-    return session.scalars(select(DueWork).where(DueWork.dedupe_key == key).with_for_update()).first()
+    return session.scalars(select(DueWork).where(DueWork.dedupe_key == str(key)).with_for_update()).first()
 
 
-def hasten_work(*, session: Session, key: str, due_at: datetime) -> bool:
+def hasten_work(*, session: Session, key: JobKey, due_at: datetime) -> bool:
     """Bring a pending, unclaimed timer forward to ``due_at`` (never later); True when it moved."""
     result = session.execute(
         update(DueWork)
         .where(
-            DueWork.dedupe_key == key,
+            DueWork.dedupe_key == str(key),
             DueWork.done_at.is_(None),
             DueWork.lease_until.is_(None),
             DueWork.due_at > due_at,
@@ -89,119 +168,39 @@ def hasten_work(*, session: Session, key: str, due_at: datetime) -> bool:
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
-def cancel_work(*, session: Session, now: datetime, request_id: int, kinds: Sequence[str]) -> None:
+def cancel(
+    *, session: Session, now: datetime, kinds: Sequence[JobKind], request_id: int | None = None,
+    grant_ids: Sequence[int] | None = None,
+) -> None:
+    """Mark the pending work of these kinds done ("canceled"): of one request, or of some grants."""
+    if (request_id is None) == (grant_ids is None):
+        raise TypeError("cancel takes a request_id or grant_ids")
+    subject = DueWork.request_id == request_id if request_id is not None else DueWork.grant_id.in_(grant_ids or ())
     session.execute(
         update(DueWork)
-        .where(DueWork.request_id == request_id, DueWork.kind.in_(kinds), DueWork.done_at.is_(None))
-        .values(done_at=now, last_error="canceled")
-    )
-
-
-def cancel_grants_work(*, session: Session, now: datetime, grant_ids: Sequence[int], kinds: Sequence[str]) -> None:
-    session.execute(
-        update(DueWork)
-        .where(DueWork.grant_id.in_(grant_ids), DueWork.kind.in_(kinds), DueWork.done_at.is_(None))
-        .values(done_at=now, last_error="canceled")
-    )
-
-
-Timer = tuple[str, datetime, int | None, int | None]  # (dedupe key, due at, request id, grant id)
-
-
-def schedule_many(*, session: Session, kind: str, timers: Sequence[Timer]) -> None:
-    """:func:`schedule` for many timers ``(key, due_at, request_id, grant_id)`` with one lookup and no flush."""
-    existing = {
-        w.dedupe_key: w
-        for w in session.scalars(
-            select(DueWork).where(DueWork.dedupe_key.in_([t[0] for t in timers])).with_for_update()
-        )
-    }
-    for key, due_at, request_id, grant_id in timers:
-        row = existing.get(key)
-        if row is None:
-            session.add(
-                DueWork(
-                    kind=kind,
-                    dedupe_key=key,
-                    request_id=request_id,
-                    grant_id=grant_id,
-                    due_at=due_at,
-                    payload={},
-                    attempts=0,
-                )
-            )
-        else:
-            row.due_at, row.done_at, row.lease_until, row.attempts, row.payload = due_at, None, None, 0, {}
-
-
-def finish_works(*, session: Session, work_ids: Sequence[int], now: datetime) -> None:
-    """:func:`finish_work` for many claimed rows."""
-    session.execute(
-        update(DueWork)
-        .where(DueWork.id.in_(work_ids), DueWork.lease_until.is_not(None))
-        .values(done_at=now, lease_until=None)
-    )
-
-
-def cancel_grant_work(*, session: Session, now: datetime, grant_id: int, kinds: Sequence[str]) -> None:
-    session.execute(
-        update(DueWork)
-        .where(DueWork.grant_id == grant_id, DueWork.kind.in_(kinds), DueWork.done_at.is_(None))
+        .where(subject, DueWork.kind.in_([k.value for k in kinds]), DueWork.done_at.is_(None))
         .values(done_at=now, last_error="canceled")
     )
 
 
 def claim_due_work(
-    *, session: Session, now: datetime, lease: timedelta, limit: int = 50, is_postgres: bool = False
+    *, session: Session, now: datetime, lease: timedelta, limit: int = 50, is_postgres: bool = False,
+    key: JobKey | None = None,
 ) -> list[DueWork]:
-    """Claim up to ``limit`` due rows: lease them so no other worker takes them until the lease ends.
-
-    On PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets replicas claim disjoint rows concurrently; on SQLite the
-    transaction already holds the write lock (``BEGIN IMMEDIATE``).
-    """
-    stmt = (
-        select(DueWork)
-        .where(
-            DueWork.done_at.is_(None),
-            DueWork.due_at <= now,
-            or_(DueWork.lease_until.is_(None), DueWork.lease_until <= now),
-        )
-        .order_by(DueWork.due_at)
-        .limit(limit)
+    """Claim up to ``limit`` due rows (or the one row ``key``): lease them so no other worker takes them until
+    the lease ends."""
+    return claim(
+        DueWork, session=session, unfinished=DueWork.done_at.is_(None), due_at=DueWork.due_at,
+        order_by=DueWork.due_at, now=now, lease=lease, limit=limit, is_postgres=is_postgres,
+        extra=None if key is None else DueWork.dedupe_key == str(key),
     )
-    if is_postgres:
-        stmt = stmt.with_for_update(skip_locked=True)
-    rows = list(session.scalars(stmt))
-    for row in rows:
-        row.lease_until = now + lease
-        row.attempts += 1
-    return rows
 
 
-def claim_work_by_key(*, session: Session, key: str, now: datetime, lease: timedelta) -> DueWork | None:
-    """Claim one named row if it is due and free (used to run freshly written work inline)."""
-    stmt = (
-        select(DueWork)
-        .where(
-            DueWork.dedupe_key == key,
-            DueWork.done_at.is_(None),
-            DueWork.due_at <= now,
-            or_(DueWork.lease_until.is_(None), DueWork.lease_until <= now),
-        )
-        .with_for_update()
-    )
-    row = session.scalars(stmt).first()
-    if row is not None:
-        row.lease_until = now + lease
-        row.attempts += 1
-    return row
-
-
-def finish_work(*, session: Session, work_id: int, now: datetime) -> None:
-    """Mark a claimed row done, unless the work re-armed it meanwhile (``schedule`` clears the lease)."""
+def finish_work(*, session: Session, work_ids: Sequence[int], now: datetime) -> None:
+    """Mark claimed rows done, unless the work re-armed them meanwhile (``schedule`` clears the lease)."""
     session.execute(
         update(DueWork)
-        .where(DueWork.id == work_id, DueWork.lease_until.is_not(None))
+        .where(DueWork.id.in_(work_ids), DueWork.lease_until.is_not(None))
         .values(done_at=now, lease_until=None)
     )
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
+from store.claims import claim
 from store.models import (
     OutboxMessage,
     SlackMessageRef,
@@ -46,23 +47,11 @@ def enqueue(
 def claim_outbox(
     *, session: Session, now: datetime, lease: timedelta, limit: int = 50, is_postgres: bool = False
 ) -> list[OutboxMessage]:
-    stmt = (
-        select(OutboxMessage)
-        .where(
-            OutboxMessage.sent_at.is_(None),
-            OutboxMessage.due_at <= now,
-            or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until <= now),
-        )
-        .order_by(OutboxMessage.id)
-        .limit(limit)
+    """Claim up to ``limit`` unsent messages that are due, oldest first, under a lease."""
+    return claim(
+        OutboxMessage, session=session, unfinished=OutboxMessage.sent_at.is_(None), due_at=OutboxMessage.due_at,
+        order_by=OutboxMessage.id, now=now, lease=lease, limit=limit, is_postgres=is_postgres,
     )
-    if is_postgres:
-        stmt = stmt.with_for_update(skip_locked=True)
-    rows = list(session.scalars(stmt))
-    for row in rows:
-        row.lease_until = now + lease
-        row.attempts += 1
-    return rows
 
 
 def outbox_messages(*, session: Session, unsent_only: bool = False) -> list[OutboxMessage]:

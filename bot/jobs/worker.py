@@ -1,52 +1,90 @@
 """Runs due work: claims due rows atomically and dispatches each by kind (SPEC §8).
 
 Each kind is idempotent: running a row twice is harmless, and a row whose worker died is taken again after
-its lease. The scheduler (``bot.jobs.scheduler``) calls :meth:`Worker.run_due` every tick.
+its lease. The scheduler (``bot.jobs.scheduler``) calls :meth:`Worker.run_due` every tick; work a click has
+just written runs at once through :meth:`Worker.run_now` (on ``background`` in the serving bot, so Slack gets
+its answer before a slow connector call).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 
+from pydantic import BaseModel, ValidationError
+
 from bot.clock import Clock
+from bot.jobs.backoff import SLOW_SWEEP, backoff
 from bot.lifecycle.automatic import Reconciler
 from bot.lifecycle.expiry import BATCH, expire_many
-from bot.lifecycle.grants import LEASE, GrantRunner, backoff
+from bot.lifecycle.extending import Extending
+from bot.lifecycle.granting import Granting
 from bot.lifecycle.requests import AccessService
+from bot.lifecycle.revoking import Revoking
+from policy.states import GrantState
 from store import due_work
+from store import grants as grant_store
+from store import requests as request_store
 from store.db import Database
+from store.due_work import JobKey, JobKind, RemindPayload, payload_type
 from store.models import DueWork
 
 log = logging.getLogger(__name__)
 
+LEASE = timedelta(minutes=2)
+UNKNOWN_KIND_RETRY = timedelta(hours=1)
+
 
 @dataclass(frozen=True, slots=True)
-class _Claimed:
+class Claimed:
     id: int
-    kind: str
-    request_id: int | None
-    grant_id: int | None
-    payload: dict[str, object]
+    key: JobKey
+    payload: BaseModel
     attempts: int
+
+
+class UnknownWork(Exception):
+    """A due-work row this version cannot run (a newer replica wrote it, or its payload does not parse)."""
+
+
+def claimed(row: DueWork) -> Claimed:
+    try:
+        key = JobKey.of(row)
+        payload = payload_type(key.kind).model_validate(row.payload or {})
+    except (ValueError, ValidationError) as exc:
+        raise UnknownWork(f"due work #{row.id} ({row.kind!r}) cannot be run: {exc}") from exc
+    return Claimed(row.id, key, payload, row.attempts)
+
+
+@dataclass
+class Handlers:
+    """What due work is dispatched to: the lifecycle's services."""
+
+    service: AccessService
+    granting: Granting
+    extending: Extending
+    revoking: Revoking
+    reconciler: Reconciler
 
 
 class Worker:
     def __init__(
-        self, db: Database, service: AccessService, grants: GrantRunner, clock: Clock, *, threads: int = 1,
-        reconciler: Reconciler | None = None,
+        self, db: Database, handlers: Handlers, clock: Clock, *, threads: int = 1, lease: timedelta = LEASE,
     ) -> None:
         self.db = db
-        self.service = service
-        self.grants = grants
+        self.handlers = handlers
         self.clock = clock
         self.threads = threads  # rows of one claim run in parallel: connectors wait on the network
-        self.reconciler = reconciler or Reconciler(
-            db, service, grants, service.policy, service.directory, clock)  # due work ``reconcile``
+        self.lease = lease
+        self.background: Executor | None = None  # where run_now runs (the serving bot); inline when None
+
+    @property
+    def reconciler(self) -> Reconciler:
+        return self.handlers.reconciler
 
     def run_due(self, *, limit: int = 100, now: datetime | None = None) -> int:
         """Claim and run everything due; returns how many rows were run.
@@ -56,11 +94,11 @@ class Worker:
         """
         now = now or self.clock.now()
         with self.db.begin() as session:
-            rows = due_work.claim_due_work(now=now, lease=LEASE, limit=limit, is_postgres=self.db.is_postgres,
-                session=session)
-            claimed = [_Claimed(r.id, r.kind, r.request_id, r.grant_id, dict(r.payload), r.attempts) for r in rows]
-        expiring = [w for w in claimed if w.kind == "expire" and w.grant_id is not None]
-        tasks: list[Callable[[], None]] = [partial(self._run_claimed, w) for w in claimed if w not in expiring]
+            rows = due_work.claim_due_work(now=now, lease=self.lease, limit=limit, is_postgres=self.db.is_postgres,
+                                           session=session)
+            works = self._parse(session, rows, now)
+        expiring = [w for w in works if w.key.kind is JobKind.EXPIRE]
+        tasks: list[Callable[[], None]] = [partial(self._run_claimed, w) for w in works if w not in expiring]
         size = max(1, min(BATCH, -(-len(expiring) // self.threads)))  # spread a burst over the threads
         tasks += [partial(self._run_expiring, expiring[i:i + size]) for i in range(0, len(expiring), size)]
         if self.threads > 1 and len(tasks) > 1:
@@ -70,72 +108,105 @@ class Worker:
         else:
             for task in tasks:
                 task()
-        return len(claimed)
+        return len(rows)
 
-    def _run_expiring(self, batch: list[_Claimed]) -> None:
+    def run_now(self, key: JobKey) -> None:
+        """Run freshly written due work ``key`` now if it is due and nobody holds it (the scheduler retries
+        otherwise): on ``background`` when set, else in the caller's thread (CLI, tests)."""
+        if self.background is not None:
+            self.background.submit(self._run_now, key)
+        else:
+            self._run_now(key)
+
+    def _run_now(self, key: JobKey) -> None:
+        now = self.clock.now()
+        with self.db.begin() as session:
+            rows = due_work.claim_due_work(now=now, lease=self.lease, limit=1, is_postgres=self.db.is_postgres,
+                                           key=key, session=session)
+            works = self._parse(session, rows, now)
+        for work in works:
+            self._run_claimed(work)
+
+    def _parse(self, session: object, rows: list[DueWork], now: datetime) -> list[Claimed]:
+        """The claimed rows as typed work; a row of an unknown kind stays pending and visible (overdue in
+        ``/metrics``, its error on the row), never silently done."""
+        works = []
+        for row in rows:
+            try:
+                works.append(claimed(row))
+            except UnknownWork as exc:
+                log.error("%s; it stays pending, retried in %s", exc, UNKNOWN_KIND_RETRY)
+                row.lease_until, row.due_at, row.last_error = None, now + UNKNOWN_KIND_RETRY, str(exc)[:2000]
+        return works
+
+    def _run_expiring(self, batch: list[Claimed]) -> None:
         """Expire rows in one batch (:mod:`bot.lifecycle.expiry`); each row then finishes or retries."""
+        grant_ids = [w.key.subject for w in batch if w.key.subject is not None]
         try:
-            results = expire_many(self.grants, [w.grant_id for w in batch if w.grant_id is not None])
+            results = expire_many(self.handlers.revoking, grant_ids, lease=self.lease)
         except Exception:  # noqa: BLE001 — nothing was committed past the failure; every row is retried
             log.exception("expiring %d grants failed", len(batch))
             results = {}
         with self.db.begin() as session:
-            done = [w.id for w in batch if results.get(w.grant_id or 0, False)]
+            done = [w.id for w in batch if results.get(w.key.subject or 0, False)]
             if done:
-                due_work.finish_works(work_ids=done, now=self.clock.now(), session=session)
+                due_work.finish_work(work_ids=done, now=self.clock.now(), session=session)
             for work in batch:
                 if work.id not in done:
                     due_work.retry_work(work_id=work.id, due_at=self.clock.now() + backoff(work.attempts),
-                                    error="will retry", session=session)
+                                        error="will retry", session=session)
 
-    def _run_claimed(self, work: _Claimed) -> None:
+    def _run_claimed(self, work: Claimed) -> None:
         try:
-            done = self.dispatch(work.kind, work.request_id, work.grant_id, work.payload)
+            done = self.dispatch(work.key, work.payload)
             error = "will retry"
         except Exception as exc:  # noqa: BLE001 — recorded on the row, retried with backoff
-            log.exception("due work %s #%s failed", work.kind, work.id)
+            log.exception("due work %s (#%s) failed", work.key, work.id)
             done, error = False, str(exc)
+        if done:
+            with self.db.begin() as session:
+                due_work.finish_work(work_ids=[work.id], now=self.clock.now(), session=session)
+            return
+        due = self.retry_at(work)
         with self.db.begin() as session:
-            if done:
-                due_work.finish_work(work_id=work.id, now=self.clock.now(), session=session)
-            else:
-                key = f"{work.kind}:{work.grant_id if work.kind == 'revoke' else work.request_id}"
-                due = self.grants.next_retry(key) if work.kind in ("grant", "revoke") else (
-                    self.clock.now() + backoff(work.attempts))
-                due_work.retry_work(work_id=work.id, due_at=due, error=error, session=session)
+            due_work.retry_work(work_id=work.id, due_at=due, error=error, session=session)
 
-    def dispatch(self, kind: str, request_id: int | None, grant_id: int | None, payload: dict[str, object]) -> bool:
-        match kind:
-            case "grant":
-                assert request_id is not None
-                return self.grants.execute_grants(request_id)
-            case "revoke":
-                assert grant_id is not None
-                return self.grants.execute_revoke(grant_id)
-            case "expire":  # run_due batches these (bot.lifecycle.expiry); one on its own is a batch of one
-                assert grant_id is not None
-                return expire_many(self.grants, [grant_id])[grant_id]
-            case "remind":
-                assert grant_id is not None
-                expected = payload.get("expires_at")
-                return self.grants.remind(grant_id, str(expected) if expected else None)
-            case "timeout":
-                assert request_id is not None
-                self.service.time_out(request_id)
-                return True
-            case "escalate":
-                assert request_id is not None
-                self.service.escalate(request_id)
-                return True
-            case "reconcile":  # the automatic-flow pass (bot.lifecycle.automatic); it re-arms its own row
-                self.reconciler.run_scheduled()
-                return True
-            case _:
-                log.error("unknown due work kind %r; dropping it", kind)
-                return True
-
-    def pending(self) -> list[DueWork]:
+    def retry_at(self, work: Claimed) -> datetime:
+        """When failed work runs again: backoff by the grant's connector attempts (grant, revoke), slowly for
+        a revoke that exhausted its attempts, else by the row's own attempts."""
+        attempts = work.attempts
         with self.db.begin() as session:
-            return due_work.pending_work(session=session)
+            if work.key.kind is JobKind.GRANT and work.key.subject is not None:
+                row = request_store.get_request(work.key.subject, votes=False, session=session)
+                attempts = max((g.attempts for g in row.grants), default=1) if row else 1
+            elif work.key.kind is JobKind.REVOKE and work.key.subject is not None:
+                grant = grant_store.get_grant(work.key.subject, session=session)
+                attempts = grant.attempts if grant else 1
+                if grant is not None and grant.state == GrantState.REVOKE_FAILED:
+                    return self.clock.now() + SLOW_SWEEP
+        return self.clock.now() + backoff(attempts)
 
-
+    def dispatch(self, key: JobKey, payload: BaseModel) -> bool:
+        """Run one piece of work; True when it is done, False to retry it later."""
+        subject = key.subject
+        h = self.handlers
+        match key.kind:
+            case JobKind.GRANT if subject is not None:
+                return h.granting.execute_grants(subject)
+            case JobKind.REVOKE if subject is not None:
+                return h.revoking.execute_revoke(subject)
+            case JobKind.EXPIRE if subject is not None:  # run_due batches these; one on its own is a batch of one
+                return expire_many(h.revoking, [subject], lease=self.lease)[subject]
+            case JobKind.REMIND if subject is not None:
+                assert isinstance(payload, RemindPayload)
+                return h.extending.remind(subject, payload.expires_at)
+            case JobKind.TIMEOUT if subject is not None:
+                h.service.time_out(subject)
+                return True
+            case JobKind.ESCALATE if subject is not None:
+                h.service.escalate(subject)
+                return True
+            case JobKind.RECONCILE:  # the automatic-flow pass (bot.lifecycle.automatic); it re-arms its own row
+                h.reconciler.run_scheduled()
+                return True
+        raise UnknownWork(f"due work {key} has no subject")

@@ -13,7 +13,7 @@ A missing grant is written the way the service writes an automatically approved 
 person), its grant intents in ``granting`` and the ``grant:<request>`` due work
 (:func:`bot.lifecycle.intents.write`, as the service does), in one transaction; then it is granted inline
 (``granted``). A held grant nobody should hold any more (the user left the group, the shift or the window is
-over, the flow was removed) is revoked through :meth:`GrantRunner.revoke_grant`, audited with the reason.
+over, the flow was removed) is revoked through :meth:`Revoking.revoke_grant`, audited with the reason.
 
 Decisions:
 
@@ -44,23 +44,25 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.clock import Clock
 from bot.lifecycle import intents as grant_intents
+from bot.lifecycle.connector_work import RunNow, run_later
 from bot.lifecycle.directory import IdentityProvider
-from bot.lifecycle.grants import LIVE, GrantRunner
+from bot.lifecycle.events import Events
 from bot.lifecycle.policy_holder import PolicyHolder
-from bot.lifecycle.requests import AccessService
+from bot.lifecycle.revoking import Revoking
 from policy.config import Flow
 from policy.flows import MAX_RESOURCES_PER_REQUEST, CompiledFlow, CompiledPolicy, FlowChoice
 from policy.identity import Identity
 from policy.resources import RISK_ORDER, Entitlement, Permission, Resource
+from policy.states import HELD, RequestState
 from store import due_work
 from store import grants as grant_store
 from store.db import Database
+from store.due_work import JobKey, JobKind
 from store.models import AccessRequest, Grant
 
 log = logging.getLogger(__name__)
 
-RECONCILE_KIND = "reconcile"
-RECONCILE_KEY = "reconcile"
+RECONCILE_KEY = JobKey(JobKind.RECONCILE)
 RECONCILE_EVERY = timedelta(seconds=60)
 RETRY_FAILED_AFTER = timedelta(hours=1)
 ACTOR = "accessbot"
@@ -155,17 +157,19 @@ class Reconciler:
     def __init__(
         self,
         db: Database,
-        service: AccessService,
-        grants: GrantRunner,
+        events: Events,
+        revoking: Revoking,
         policy: PolicyHolder,
         directory: IdentityProvider,
         clock: Clock,
         *,
         every: timedelta = RECONCILE_EVERY,
+        run_now: RunNow = run_later,
     ) -> None:
         self.db = db
-        self.events = service.events
-        self.grants = grants
+        self.events = events
+        self.revoking = revoking
+        self.run_now = run_now
         self.policy = policy
         self.directory = directory
         self.clock = clock
@@ -177,7 +181,7 @@ class Reconciler:
         """Arm the recurring ``reconcile`` due work unless it is (start-up; idempotent on every replica)."""
         try:
             with self.db.begin() as session:
-                due_work.ensure_work(kind=RECONCILE_KIND, key=RECONCILE_KEY, due_at=self.clock.now(), session=session)
+                due_work.ensure_work(key=RECONCILE_KEY, due_at=self.clock.now(), session=session)
         except IntegrityError:
             log.debug("another replica armed the reconcile work at the same moment")
 
@@ -192,8 +196,7 @@ class Reconciler:
             return self.reconcile()
         finally:
             with self.db.begin() as session:
-                due_work.schedule(kind=RECONCILE_KIND, key=RECONCILE_KEY,
-                              due_at=self.clock.now() + self.every, session=session)
+                due_work.schedule(key=RECONCILE_KEY, due_at=self.clock.now() + self.every, session=session)
 
     # --- one pass -----------------------------------------------------------------------------------------
 
@@ -223,7 +226,7 @@ class Reconciler:
             if (request_id := self._write_request(batch, now)) is not None
         ]
         for request_id in requests:
-            self.grants.run_request(request_id)
+            self.run_now(JobKey(JobKind.GRANT, request_id))
         return requests
 
     def _revoke_unwanted(
@@ -233,10 +236,10 @@ class Reconciler:
         """Start revoking the live grants no flow gives any more (kept for users who could not be read)."""
         revoked = []
         for item in held:
-            if item.state not in LIVE or item.key in wanted or item.grantee_id in unresolved:
+            if item.state not in HELD or item.key in wanted or item.grantee_id in unresolved:
                 continue
             reason = _why_ended(policy, item, people.get(item.grantee_id), now)
-            if self.grants.revoke_grant(item.grant_id, reason=reason, actor=ACTOR):
+            if self.revoking.revoke_grant(item.grant_id, reason=reason, actor=ACTOR):
                 revoked.append(item.grant_id)
         return revoked
 
@@ -282,7 +285,7 @@ class Reconciler:
             if not todo:
                 return None
             row = AccessRequest(
-                state="granting",
+                state=RequestState.GRANTING,
                 flow_name=flow.name,
                 flow_snapshot={"flow": flow.model_dump(mode="json", by_alias=True), "risk": _risk(todo)},
                 requester_id=grantee.key,

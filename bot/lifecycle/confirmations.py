@@ -18,10 +18,12 @@ from bot.lifecycle.events import Events
 from policy.config import Flow
 from policy.errors import InvalidState, NotEligible
 from policy.identity import Identity
+from policy.states import GrantState
 from store import due_work
+from store.due_work import JobKey, JobKind
 from store.models import AccessRequest, Grant
 
-AWAITING_MFA = "awaiting_mfa"
+AWAITING_MFA = GrantState.AWAITING_MFA
 UNCONFIRMED = "timed_out"
 UNCONFIRMED_REASON = "MFA confirmation not given in time"
 
@@ -45,9 +47,7 @@ def ask_grantees(session: Session, events: Events, row: AccessRequest, flow: Flo
     if not waiting:
         return
     row.pending_until = now + flow.approval.pending_timeout
-    due_work.schedule(kind="timeout", key=f"timeout:{row.id}", due_at=row.pending_until, request_id=row.id,
-        session=session
-    )
+    due_work.schedule(key=JobKey(JobKind.TIMEOUT, row.id), due_at=row.pending_until, session=session)
     events.record(
         session,
         now,
@@ -82,7 +82,7 @@ def confirm(
     """Release the grantee's grants to the grant work; returns their ids (empty when already released)."""
     mine = awaiting(row, grantee.key)
     for grant in mine:
-        grant.state = "granting"
+        grant.state = GrantState.GRANTING
     if not mine:
         return []
     row.updated_at = now
@@ -96,9 +96,9 @@ def confirm(
             "grants": [g.id for g in mine],
         },
     )
-    due_work.schedule(kind="grant", key=f"grant:{row.id}", due_at=now, request_id=row.id, session=session)
+    due_work.schedule(key=JobKey(JobKind.GRANT, row.id), due_at=now, session=session)
     if not awaiting(row):
-        due_work.cancel_work(now=now, request_id=row.id, kinds=("timeout",), session=session)
+        due_work.cancel(now=now, request_id=row.id, kinds=(JobKind.TIMEOUT,), session=session)
     return [g.id for g in mine]
 
 

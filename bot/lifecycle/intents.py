@@ -19,7 +19,9 @@ from policy.errors import InvalidState
 from policy.flows import CompiledPolicy, FlowChoice
 from policy.identity import Identity
 from policy.resources import Permission, Resource
+from policy.states import GrantState, RequestState
 from store import due_work
+from store.due_work import JobKey, JobKind
 from store.models import AccessRequest, Grant
 
 
@@ -42,23 +44,23 @@ def choice_of(policy: CompiledPolicy, row: AccessRequest, flow: Flow) -> FlowCho
 def write(session: Session, events: Events, row: AccessRequest, requester: Identity,
           grantees: Sequence[Identity], choice: FlowChoice, now: datetime) -> None:
     """Write the grant intents and the due work that executes them (or asks the grantees to confirm)."""
-    row.state = "granting"
+    row.state = RequestState.GRANTING
     row.updated_at = now
     expires_at = None if row.duration_seconds is None else now + timedelta(seconds=row.duration_seconds)
     for grantee in grantees:
         confirm_first = confirmations.needs_confirmation(choice.require_mfa, grantee, requester)
-        state = confirmations.AWAITING_MFA if confirm_first else "granting"
+        state = GrantState.AWAITING_MFA if confirm_first else GrantState.GRANTING
         for resource in choice.resources:
             row.grants.append(_intent(row, grantee, resource, choice.permission, state, now, expires_at))
     session.flush()
-    if any(g.state == "granting" for g in row.grants):
-        due_work.schedule(kind="grant", key=f"grant:{row.id}", due_at=now, request_id=row.id, session=session)
+    if any(g.state == GrantState.GRANTING for g in row.grants):
+        due_work.schedule(key=JobKey(JobKind.GRANT, row.id), due_at=now, session=session)
     confirmations.ask_grantees(session, events, row, choice.flow, now)
 
 
 def _intent(row: AccessRequest, grantee: Identity, resource: Resource, permission: Permission, state: str,
             now: datetime, expires_at: datetime | None) -> Grant:
-    """One grant row: everything the connector will be told (see :func:`bot.lifecycle.grants.grant_spec`)."""
+    """One grant row: everything the connector will be told (see :func:`bot.lifecycle.connector_work.grant_spec`)."""
     return Grant(
         request_id=row.id, grantee_id=grantee.key, grantee_email=grantee.email,
         integration=resource.integration, resource_key=resource.key,

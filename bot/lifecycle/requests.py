@@ -2,7 +2,8 @@
 
 Each transition is validated, then written with its audit event, its timers and its notifications in one
 transaction. Repeating a transition is harmless: a second approve, cancel or revoke changes nothing.
-Connector calls (grant, extend, revoke) live in :mod:`bot.lifecycle.grants`, run as due work so a crash loses nothing.
+Connector calls (grant, extend, revoke) live in :mod:`bot.lifecycle.granting`, :mod:`~bot.lifecycle.extending`
+and :mod:`~bot.lifecycle.revoking`; they run as due work so a crash loses nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from bot.clock import Clock
 from bot.lifecycle import confirmations
 from bot.lifecycle import intents as grant_intents
+from bot.lifecycle.connector_work import RunNow, run_later
 from bot.lifecycle.directory import IdentityProvider
 from bot.lifecycle.events import Events
 from bot.lifecycle.policy_holder import PolicyHolder
@@ -31,9 +32,11 @@ from policy.errors import AlreadyDecided, InvalidRequest, InvalidState, NotEligi
 from policy.flows import FlowChoice
 from policy.identity import Identity
 from policy.resources import RISK_ORDER
+from policy.states import RequestState
 from store import due_work, slack_events
 from store import requests as request_store
 from store.db import Database
+from store.due_work import JobKey, JobKind
 from store.models import AccessRequest, ApprovalVote
 
 log = logging.getLogger(__name__)
@@ -70,13 +73,14 @@ class AccessService:
         clock: Clock,
         *,
         events: Events | None = None,
+        run_now: RunNow = run_later,
     ) -> None:
         self.db = db
         self.policy = policy
         self.directory = directory
         self.clock = clock
         self.events = events or Events()
-        self.grants: Any = None  # bot.lifecycle.grants.GrantRunner, wired by bot.slack.app (it needs the connectors)
+        self.run_now = run_now  # grant work an approval writes runs at once (the worker's run_now)
 
     # --- reading --------------------------------------------------------------------------------------------
 
@@ -165,19 +169,18 @@ class AccessService:
                 grant_intents.write(session, self.events, row, request.requester, grantees, choice, now)
             else:
                 row.pending_until = now + flow.approval.pending_timeout
-                due_work.schedule(kind="timeout", key=f"timeout:{row.id}", due_at=row.pending_until,
-                              request_id=row.id, session=session)
+                due_work.schedule(key=JobKey(JobKind.TIMEOUT, row.id), due_at=row.pending_until, session=session)
                 if flow.approval.escalation is not None:
-                    due_work.schedule(kind="escalate", key=f"escalate:{row.id}",
-                                  due_at=now + flow.approval.escalation.every, request_id=row.id, session=session)
+                    due_work.schedule(key=JobKey(JobKind.ESCALATE, row.id),
+                                      due_at=now + flow.approval.escalation.every, session=session)
                 for approver in approvers:
                     self.events.notify(session, now, "approval_request", approver.key, row)
                 self.events.notify(session, now, "request_submitted", row.requester_id, row,
                                    payload={"approvers": [a.key for a in approvers]})
             session.flush()
             record = RequestRecord.of(row)
-        if self.grants is not None and choice.automatic_approval:
-            self.grants.run_request(record.id)
+        if choice.automatic_approval:
+            self.run_now(JobKey(JobKind.GRANT, record.id))
             record = self.get(record.id)
         return Outcome(record, approvers=tuple(a.key for a in approvers))
 
@@ -301,7 +304,7 @@ class AccessService:
                 row.decided_at = now
                 row.decided_by = approver.key
                 row.decision_reason = reason
-                due_work.cancel_work(now=now, request_id=row.id, kinds=("timeout", "escalate"), session=session)
+                due_work.cancel(now=now, request_id=row.id, kinds=(JobKind.TIMEOUT, JobKind.ESCALATE), session=session)
                 if state.status == "denied":
                     self._finish(session, row, "denied", now, actor=approver.key, reason=reason)
                     record = RequestRecord.of(row)
@@ -314,8 +317,8 @@ class AccessService:
                     record = RequestRecord.of(row)
         except IntegrityError:  # a concurrent click of the same approver won the unique vote
             return Outcome(self.get(request_id), changed=False, message="You already decided.")
-        if record.state == "granting" and self.grants is not None:
-            self.grants.run_request(record.id)
+        if record.state == RequestState.GRANTING:
+            self.run_now(JobKey(JobKind.GRANT, record.id))
             record = self.get(record.id)
         return Outcome(record, message=f"Request #{record.id} is {record.state}.")
 
@@ -330,7 +333,7 @@ class AccessService:
             if row.state != "pending":
                 raise InvalidState(
                     f"Request #{row.id} is {row.state}; only pending requests can be canceled.")
-            due_work.cancel_work(now=now, request_id=row.id, kinds=("timeout", "escalate"), session=session)
+            due_work.cancel(now=now, request_id=row.id, kinds=(JobKind.TIMEOUT, JobKind.ESCALATE), session=session)
             self._finish(session, row, "canceled", now, actor=actor.key)
             return Outcome(RequestRecord.of(row), message=f"Request #{row.id} is canceled.")
 
@@ -342,15 +345,14 @@ class AccessService:
             waiting = row.state == "pending" or bool(confirmations.awaiting(row))
             if waiting and row.pending_until is not None and row.pending_until > now:
                 # claimed before its time (another replica's clock): keep the deadline, never drop it
-                due_work.schedule(kind="timeout", key=f"timeout:{row.id}", due_at=row.pending_until,
-                              request_id=row.id, session=session)
+                due_work.schedule(key=JobKey(JobKind.TIMEOUT, row.id), due_at=row.pending_until, session=session)
                 return Outcome(RequestRecord.of(row), changed=False)
             if row.state != "pending":
                 late = confirmations.end_unconfirmed(session, self.events, row, now)
                 return Outcome(RequestRecord.of(row), changed=bool(late))
             if row.pending_until is None:
                 return Outcome(RequestRecord.of(row), changed=False)
-            due_work.cancel_work(now=now, request_id=row.id, kinds=("escalate",), session=session)
+            due_work.cancel(now=now, request_id=row.id, kinds=(JobKind.ESCALATE,), session=session)
             self._finish(session, row, "timed_out", now, actor="accessbot")
             return Outcome(RequestRecord.of(row))
 
@@ -378,8 +380,8 @@ class AccessService:
             for approver in new:
                 self.events.notify(session, now, "approval_request", approver.key, row)
             if tier < len(escalation.tiers):
-                due_work.schedule(kind="escalate", key=f"escalate:{row.id}",
-                              due_at=now + escalation.every, request_id=row.id, session=session)
+                due_work.schedule(key=JobKey(JobKind.ESCALATE, row.id), due_at=now + escalation.every,
+                                  session=session)
             return Outcome(RequestRecord.of(row), approvers=tuple(a.key for a in new))
 
     # --- grantee MFA confirmation (bot.lifecycle.confirmations) -------------------------------------------------------
@@ -408,7 +410,10 @@ class AccessService:
                                message=f"The time to confirm request #{row.id} has passed.")
             released = confirmations.confirm(session, self.events, row, grantee, now)
             message = f"Confirmed: granting request #{row.id}." if released else "Already confirmed."
-            return Outcome(RequestRecord.of(row), changed=bool(released), message=message)
+            outcome = Outcome(RequestRecord.of(row), changed=bool(released), message=message)
+        if released:  # if this fails, the scheduler's grant work runs it
+            self.run_now(JobKey(JobKind.GRANT, request_id))
+        return outcome
 
     # --- helpers --------------------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.clock import Clock
-from bot.lifecycle.grants import backoff
+from bot.jobs.backoff import backoff
 from bot.lifecycle.records import RequestRecord
 from bot.security.crypto import SecretBox
 from handlers.views.home import HomeData

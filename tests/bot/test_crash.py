@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from bot.lifecycle.connector_work import run_later
 from bot.lifecycle.requests import RequestInput
 from store.db import Database
 from store.models import AuditEvent, Grant
@@ -67,7 +68,7 @@ def test_sigkill_mid_revoke_then_restart(url: str, tmp_path: Path) -> None:
     log = tmp_path / "connector.log"
     c, clock, _ = make_container(db)
     clock.set(datetime.now(UTC))
-    c.service.grants = None  # the approval commits its grant work; only the worker process may run it
+    c.service.run_now = run_later  # the approval commits its grant work; only the worker process may run it
     alice = c.directory.identity("UALICE", clock.now())
     pending = c.service.submit(RequestInput(alice, ["db/database/billing"], "read_only", duration_hours="1",
                                             justification="crash test"))

@@ -51,4 +51,4 @@ def test_discovered_databases_are_offered(tmp_path: object) -> None:
     assert "pg/database/test" in [r.key for r in offered]
     out = container.service.submit(RequestInput(alice, ["pg/database/test"], "connect", justification="look"))
     assert out.request.state == "active"
-    assert container.grants.revoke(out.request.id, alice).state == "revoked"
+    assert container.revoking.revoke(out.request.id, alice).state == "revoked"

@@ -81,10 +81,10 @@ def test_automatic_flow_grants_at_once_and_revoke_now(db: Database) -> None:
     alice = c.directory.identity("UALICE", clock.now())
     out = c.service.submit(RequestInput(alice, ["db/database/search"], "read_write", justification="tests"))
     assert out.request.state == "active"
-    revoked = c.grants.revoke(out.request.id, alice)
+    revoked = c.revoking.revoke(out.request.id, alice)
     assert revoked.state == "revoked"
     assert [op for op, _ in noop.calls] == ["grant", "revoke"]
-    assert c.grants.revoke(out.request.id, alice).state == "revoked"
+    assert c.revoking.revoke(out.request.id, alice).state == "revoked"
     assert [op for op, _ in noop.calls] == ["grant", "revoke"]
 
 
@@ -100,7 +100,7 @@ def test_extend_timeout_escalate_cancel(db: Database) -> None:
     active = c.service.approve(out.request.id, cto)
     assert active.request.state == "active"
     before = active.request.expires_at
-    extended = c.grants.extend(out.request.id, alice)
+    extended = c.extending.extend(out.request.id, alice)
     assert extended.expires_at is not None and before is not None
     assert (extended.expires_at - before).total_seconds() == 3600
     second = c.service.submit(RequestInput(alice, ["db/database/billing"], "read_only", duration_hours="1",

@@ -17,6 +17,7 @@ from policy.identity import Identity
 from policy.validation import load_config_text
 from store import audit as audit_log
 from store.db import Database
+from store.due_work import JobKey
 from store.models import AccessRequest, DueWork, Grant
 from tests.bot.fixtures import START, make_container
 
@@ -71,9 +72,9 @@ def audit(db: Database, request_id: int) -> list[tuple[str, str]]:
         return [(e.event, e.actor) for e in audit_log.audit_events(request_id=request_id, session=session)]
 
 
-def due(db: Database, key: str) -> DueWork:
+def due(db: Database, key: JobKey) -> DueWork:
     with db.begin() as session:
-        row = session.scalars(select(DueWork).where(DueWork.dedupe_key == key)).one()
+        row = session.scalars(select(DueWork).where(DueWork.dedupe_key == str(key))).one()
         session.expunge(row)
         return row
 
@@ -249,7 +250,8 @@ def test_a_user_who_cannot_be_looked_up_keeps_their_access(db: Database) -> None
     reconciler(c).reconcile()
     held = grants_of(db, "UBOB")
     assert len(held) == 2
-    flaky = Reconciler(c.db, c.service, c.grants, c.policy, _Unreachable(c, "UBOB", "bob@example.com"), clock)
+    flaky = Reconciler(c.db, c.events, c.revoking, c.policy, _Unreachable(c, "UBOB", "bob@example.com"), clock,
+                       run_now=c.worker.run_now)
     result = flaky.reconcile()
     assert (result.revoked, result.unresolved) == ((), ("UBOB", "bob@example.com"))
     assert {g.state for g in grants_of(db, "UBOB")} == {"active"}
@@ -269,7 +271,8 @@ class _Racing(ConfigDirectory):
 
 def test_two_overlapping_passes_never_grant_twice(db: Database) -> None:
     c, clock, noop = make_container(db, CONFIG)
-    slow = Reconciler(c.db, c.service, c.grants, c.policy, _Racing(c, reconciler(c)), clock)
+    slow = Reconciler(c.db, c.events, c.revoking, c.policy, _Racing(c, reconciler(c)), clock,
+                       run_now=c.worker.run_now)
     assert slow.reconcile().requests == ()  # it saw nothing held, but re-reads under the lock before writing
     with db.begin() as session:
         assert session.scalar(select(func.count()).select_from(AccessRequest)) == 2

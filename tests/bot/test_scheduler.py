@@ -12,8 +12,8 @@ from bot.clock import FakeClock
 from bot.container import Container, build
 from bot.jobs.scheduler import DatabaseClock, Scheduler, db_now, run_due_by_db_clock
 from bot.jobs.worker import Worker
-from bot.lifecycle.grants import MAX_REVOKE_ATTEMPTS
 from bot.lifecycle.requests import RequestInput
+from bot.lifecycle.revoking import MAX_REVOKE_ATTEMPTS
 from integrations.base import ConnectorError, GrantResult, GrantSpec
 from integrations.noop import NoopConnector
 from policy.errors import NotEligible
@@ -77,7 +77,7 @@ def auto_grant(c: Container, clock: FakeClock) -> int:
 
 def with_connector(db: Database, connector: FlakyConnector, c: Container) -> None:
     c.connectors["db"] = connector
-    c.grants.connectors = c.connectors
+    c.granting.connectors = c.connectors
 
 
 def test_escalation_across_two_tiers(db: Database) -> None:
@@ -220,8 +220,8 @@ def test_revoke_always_failing_reaches_revoke_failed_and_is_force_closed(db: Dat
         grant = grant_store.get_grant(grant_id, session=session)
         assert grant is not None and grant.attempts >= attempts + 2
     with pytest.raises(NotEligible):
-        c.grants.force_close(grant_id, c.directory.identity("UALICE", clock.now()))
-    c.grants.force_close(grant_id, c.directory.identity("USECOPS", clock.now()))
+        c.revoking.force_close(grant_id, c.directory.identity("UALICE", clock.now()))
+    c.revoking.force_close(grant_id, c.directory.identity("USECOPS", clock.now()))
     with db.begin() as session:
         grant = grant_store.get_grant(grant_id, session=session)
         assert grant is not None and grant.state == "revoked"
@@ -234,7 +234,7 @@ def test_revoke_always_failing_reaches_revoke_failed_and_is_force_closed(db: Dat
 
 def test_a_replica_ticking_during_a_revoke_does_not_revoke_again(db: Database) -> None:
     c, clock, noop = make_container(db)
-    replica = Worker(db, c.service, c.grants, clock)  # a second worker sharing the database and the connector
+    replica = Worker(db, c.worker.handlers, clock)  # a second worker sharing the database and the connector
     ticked: list[int] = []
 
     class ReplicaTicksDuringRevoke(FlakyConnector):

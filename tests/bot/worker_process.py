@@ -28,8 +28,6 @@ from types import FrameType
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 
-import bot.jobs.worker
-import bot.lifecycle.grants
 from bot.clock import SystemClock
 from bot.container import build
 from bot.jobs.scheduler import Scheduler, run_due_by_db_clock
@@ -172,8 +170,6 @@ def serve(
     threads: int = 8,
 ) -> None:
     lease_delta = timedelta(seconds=lease)
-    bot.jobs.worker.LEASE = lease_delta  # type: ignore[attr-defined]  # a short lease so a crash is recovered fast
-    bot.lifecycle.grants.LEASE = lease_delta
     config = load_config_text(CONFIG)
     db = Database(url)
     clock = SystemClock()
@@ -181,7 +177,8 @@ def serve(
                                  revoke_sleep)
     container = build(db=db, policy=PolicyHolder.from_config(config),
                       secrets=SecretBox([Fernet.generate_key().decode()]), clock=clock,
-                      connectors={"db": connector}, worker_threads=threads)
+                      connectors={"db": connector}, worker_threads=threads,
+                      lease=lease_delta)  # a short lease so a crash is recovered fast
     scheduler = Scheduler([run_due_by_db_clock(container.worker, db, clock)], tick_seconds=tick)
     stop = threading.Event()
 

@@ -25,7 +25,7 @@ class SlowConnector(NoopConnector):
 def test_approve_is_answered_before_a_slow_grant_finishes(bot: Bot) -> None:
     slow = SlowConnector(bot.noop)
     bot.container.connectors["db"] = slow
-    bot.container.grants.background = ThreadPoolExecutor(2, thread_name_prefix="connector")
+    bot.container.worker.background = ThreadPoolExecutor(2, thread_name_prefix="connector")
     request_id = submit_request(bot)
 
     started = time.monotonic()
@@ -42,4 +42,4 @@ def test_approve_is_answered_before_a_slow_grant_finishes(bot: Bot) -> None:
     assert record.state == "active" and slow.calls == [("grant", record.grants[0].id)]
     bot.outbox.send_due()
     assert any(str(m.get("text", "")).startswith("✅ You have") for m in dms_to(bot, "UALICE"))
-    bot.container.grants.background.shutdown(wait=True)
+    bot.container.worker.background.shutdown(wait=True)
