@@ -52,10 +52,8 @@ def assemble(settings: Settings) -> Runtime:
     from bot.container import build, refresh_connectors, unavailable_integrations
     from bot.jobs.scheduler import DatabaseClock, Scheduler, run_due_by_db_clock
     from bot.lifecycle.policy_holder import PolicyHolder
-    from bot.slack.app import create_app, slack_client
+    from bot.slack.app import create_app, outbox_sender, slack_client
     from bot.slack.directory import SlackDirectory
-    from bot.slack.outbox import OutboxSender
-    from handlers.home import publish
     from store.db import Database
 
     if settings.slack_bot_token is None:
@@ -104,8 +102,7 @@ def assemble(settings: Settings) -> Runtime:
     holder.on_reloaded.append(container.worker.reconciler.hasten)
     holder.on_refused.append(refused)
     app = create_app(settings, container, client)
-    sender = OutboxSender(db, client, clock=container.clock, secrets=container.secrets,
-                          publish_home=lambda user: publish(container, client, user))
+    sender = outbox_sender(container, client)
     scheduler = Scheduler(
         [clock.sync, holder.reload_if_changed, run_due_by_db_clock(container.worker, db, clock)],
         settings.tick_seconds,

@@ -7,7 +7,6 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot.slack.outbox import home_data
 from handlers.common import Deps, identity, tell, user_id_of
 from handlers.request_modal import open_modal
 from handlers.views import home as view
@@ -16,7 +15,7 @@ from policy.errors import AccessError
 
 
 def publish(deps: Deps, client: WebClient, user_id: str) -> None:
-    client.views_publish(user_id=user_id, view=view.build(home_data(deps, user_id)))
+    client.views_publish(user_id=user_id, view=view.build(deps.service.home(user_id)))
 
 
 def register(app: App, deps: Deps) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -140,3 +140,32 @@ class RequestRecord:
 def flow_of(row: AccessRequest) -> Flow:
     """The flow a stored request was made under (its snapshot: a later config change never alters it)."""
     return Flow.model_validate(row.flow_snapshot["flow"])
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """An outbox notification as it is rendered: its kind and the request as it is now."""
+
+    kind: str
+    recipient: str | None
+    request: RequestRecord | None
+    grant_id: int | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    credentials: dict[str, Any] | None = None
+
+    @property
+    def grant(self) -> GrantRecord | None:
+        if self.request is None or self.grant_id is None:
+            return None
+        return next((g for g in self.request.grants if g.id == self.grant_id), None)
+
+
+@dataclass(frozen=True, slots=True)
+class HomeData:
+    """What a user's App Home shows (display only: every click re-authorizes)."""
+
+    user_id: str
+    active: Sequence[RequestRecord] = ()
+    pending: Sequence[RequestRecord] = ()
+    to_approve: Sequence[RequestRecord] = ()
+    history: Sequence[RequestRecord] = ()

@@ -24,7 +24,7 @@ from bot.lifecycle.connector_work import RunNow, run_later
 from bot.lifecycle.directory import IdentityProvider
 from bot.lifecycle.events import Events
 from bot.lifecycle.policy_holder import PolicyHolder
-from bot.lifecycle.records import RequestRecord, flow_of
+from bot.lifecycle.records import HomeData, RequestRecord, flow_of
 from policy.approvals import TIER_BASE, Vote, approval_state, eligible_groups
 from policy.config import Flow
 from policy.durations import parse_requested_hours
@@ -32,7 +32,7 @@ from policy.errors import AlreadyDecided, InvalidRequest, InvalidState, NotEligi
 from policy.flows import FlowChoice
 from policy.identity import Identity
 from policy.resources import RISK_ORDER
-from policy.states import RequestState
+from policy.states import UNFINISHED, RequestState
 from store import due_work, slack_events
 from store import requests as request_store
 from store.db import Database
@@ -231,14 +231,35 @@ class AccessService:
             if key in seen:
                 continue
             seen.add(key)
-            groups = eligible_groups(
-                flow.approval, candidate, requester=requester, grantees=grantees,
-                owned_integrations=candidate.owner_of & frozenset(integrations), tiers_reached=tiers,
-                no_self_approval=flow.settings.no_self_approval and not self_allowed,
-            )
+            groups = approver_groups(flow, candidate, requester, grantees, integrations, tiers=tiers,
+                                     self_allowed=self_allowed)
             if groups:
                 out.append((candidate, groups))
         return out
+
+    def home(self, user_id: str) -> HomeData:
+        """What a user's App Home shows: their live and pending requests, what waits for their approval (judged
+        by each request's flow snapshot), and recent history."""
+        now = self.clock.now()
+        mine = self.list(user_id=user_id, limit=50)
+        # held, being granted, waiting for a grantee's MFA, being revoked or failing to revoke: all still need eyes
+        active = [
+            r for r in mine
+            if any(g.state in UNFINISHED and user_id in (g.grantee_id, r.requester_id) for g in r.grants)
+        ]
+        pending = [r for r in mine if r.state == RequestState.PENDING and r.requester_id == user_id]
+        history = [r for r in mine if r.state != RequestState.PENDING and r not in active][:10]
+        me = self.directory.identity(user_id, now)
+        to_approve = []
+        for record in self.list(states=[RequestState.PENDING], limit=50):
+            flow = record.flow()
+            if flow is None or record.requester_id == user_id:
+                continue
+            requester = self.directory.identity(record.requester_id, now)
+            grantees = [self.directory.identity(g, now) for g in record.grantee_ids]
+            if approver_groups(flow, me, requester, grantees, {record.integration}, tiers=record.escalation_tier):
+                to_approve.append(record)
+        return HomeData(user_id, active, pending, to_approve, history)
 
     # --- decisions ------------------------------------------------------------------------------------------
 
@@ -264,11 +285,8 @@ class AccessService:
                     if already is not None:
                         return Outcome(RequestRecord.of(row), changed=False, message="You already decided.")
                     raise AlreadyDecided(_decided_text(row))
-                groups = eligible_groups(
-                    flow.approval, approver, requester=requester, grantees=grantees,
-                    owned_integrations=approver.owner_of & {row.integration},
-                    tiers_reached=row.escalation_tier, no_self_approval=flow.settings.no_self_approval,
-                )
+                groups = approver_groups(flow, approver, requester, grantees, {row.integration},
+                                         tiers=row.escalation_tier)
                 if not groups:
                     if flow.settings.no_self_approval and (
                         approver.same_person(requester) or any(approver.same_person(g) for g in grantees)
@@ -437,6 +455,18 @@ class AccessService:
         self.events.notify(session, now, "approval_update", None, row)
         for user in dict.fromkeys([row.requester_id, *row.grantee_ids]):
             self.events.notify(session, now, "request_closed", user, row, payload={"state": state})
+
+
+def approver_groups(
+    flow: Flow, approver: Identity, requester: Identity, grantees: Sequence[Identity], integrations: set[str], *,
+    tiers: int, self_allowed: bool = False,
+) -> frozenset[int]:
+    """The approver groups (and reached escalation tiers) of the flow this person counts for, now."""
+    return eligible_groups(
+        flow.approval, approver, requester=requester, grantees=grantees,
+        owned_integrations=approver.owner_of & frozenset(integrations), tiers_reached=tiers,
+        no_self_approval=flow.settings.no_self_approval and not self_allowed,
+    )
 
 
 def _decided_text(row: AccessRequest) -> str:

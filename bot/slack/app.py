@@ -1,4 +1,7 @@
-"""The Bolt app factory: no global App, no work at import time (STYLE §4)."""
+"""The Slack composition root: the Bolt app factory with its surfaces, and the outbox with its renderers.
+
+The only module below the entry points that imports ``handlers`` (no global App, no work at import time: STYLE §4).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +14,10 @@ from slack_sdk.webhook import WebhookClient
 
 from bot.container import Container
 from bot.settings import Settings
+from bot.slack.outbox import OutboxSender
 from handlers import approvals, commands, directory_events, grantee_mfa, home, request_modal
 from handlers.common import tell, user_id_of
+from handlers.views.notifications import render
 
 log = logging.getLogger(__name__)
 
@@ -54,3 +59,9 @@ def create_app(settings: Settings, container: Container, client: WebClient | Non
             log.warning("could not tell the user about the failure", exc_info=True)
 
     return app
+
+
+def outbox_sender(container: Container, client: WebClient) -> OutboxSender:
+    """The outbox, rendering notices with the surfaces' views and republishing App Homes after changes."""
+    return OutboxSender(container.db, client, render, clock=container.clock, secrets=container.secrets,
+                        publish_home=lambda user: home.publish(container, client, user))

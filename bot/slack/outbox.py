@@ -12,25 +12,19 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.clock import Clock
 from bot.jobs.backoff import backoff
-from bot.lifecycle.records import RequestRecord
+from bot.lifecycle.records import Notice, RequestRecord
 from bot.security.crypto import SecretBox
-from handlers.views.home import HomeData
-from handlers.views.notifications import Notice, render
-from policy.approvals import eligible_groups
 from store import outbox as outbox_store
 from store import requests as request_store
 from store.db import Database
 from store.models import OutboxMessage
-
-if TYPE_CHECKING:
-    from bot.container import Container
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +51,7 @@ class OutboxSender:
         self,
         db: Database,
         client: WebClient,
-        renderer: Renderer = render,
+        renderer: Renderer,
         clock: Clock | None = None,
         secrets: SecretBox | None = None,
         *,
@@ -187,40 +181,3 @@ class OutboxSender:
             self.publish_home(user_id)
         except SlackApiError:
             log.warning("could not publish the App Home of %s", user_id, exc_info=True)
-
-
-LIVE_GRANT_STATES = frozenset({"granting", "awaiting_mfa", "active", "revoking", "revoke_failed"})
-
-
-def home_data(container: Container, user_id: str) -> HomeData:
-    """What a user's App Home shows, read through the service (display only: every click re-authorizes)."""
-    now = container.clock.now()
-    mine = container.service.list(user_id=user_id, limit=50)
-    # held, being granted, waiting for a grantee's MFA, being revoked or failing to revoke: all still need eyes
-    active = [
-        r
-        for r in mine
-        if any(g.state in LIVE_GRANT_STATES and (g.grantee_id == user_id or r.requester_id == user_id)
-               for g in r.grants)
-    ]
-    pending = [r for r in mine if r.state == "pending" and r.requester_id == user_id]
-    history = [r for r in mine if r.state != "pending" and r not in active][:10]
-    me = container.directory.identity(user_id, now)
-    to_approve = []
-    for record in container.service.list(states=["pending"], limit=50):
-        flow = record.flow()
-        if flow is None or record.requester_id == user_id:
-            continue
-        requester = container.directory.identity(record.requester_id, now)
-        grantees = [container.directory.identity(g, now) for g in record.grantee_ids]
-        if eligible_groups(
-            flow.approval,
-            me,
-            requester=requester,
-            grantees=grantees,
-            owned_integrations=me.owner_of & {record.integration},
-            tiers_reached=record.escalation_tier,
-            no_self_approval=flow.settings.no_self_approval,
-        ):
-            to_approve.append(record)
-    return HomeData(user_id, active, pending, to_approve, history)

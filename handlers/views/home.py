@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from bot.lifecycle.records import RequestRecord
+from bot.lifecycle.records import HomeData, RequestRecord
 from handlers.views.approval import outcome
 from handlers.views.common import Block, Ids, actions, button, escape, section, user, when
 
 MAX_PER_SECTION = 10
 
 
-@dataclass(frozen=True, slots=True)
-class HomeData:
-    user_id: str
-    active: Sequence[RequestRecord] = ()
-    pending: Sequence[RequestRecord] = ()
-    to_approve: Sequence[RequestRecord] = ()
-    history: Sequence[RequestRecord] = ()
 
 
 def _line(record: RequestRecord) -> str:

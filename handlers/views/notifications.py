@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from bot.lifecycle.records import GrantRecord, RequestRecord
+from bot.lifecycle.records import GrantRecord, Notice, RequestRecord
 from handlers.views import grantee_mfa
 from handlers.views.approval import OUTCOME, approval_message, decided_message, summary
 from handlers.views.common import Ids, actions, button, escape, section, user, when
-
-
-@dataclass(frozen=True, slots=True)
-class Notice:
-    kind: str
-    recipient: str | None
-    request: RequestRecord | None
-    grant_id: int | None = None
-    payload: dict[str, Any] = field(default_factory=dict)
-    credentials: dict[str, Any] | None = None
-
-    @property
-    def grant(self) -> GrantRecord | None:
-        if self.request is None or self.grant_id is None:
-            return None
-        return next((g for g in self.request.grants if g.id == self.grant_id), None)
 
 
 def _what(grant: GrantRecord | None, record: RequestRecord) -> str:

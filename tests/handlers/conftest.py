@@ -21,11 +21,10 @@ from bot.container import Container, build
 from bot.lifecycle.policy_holder import PolicyHolder
 from bot.security.crypto import SecretBox
 from bot.settings import Settings
-from bot.slack.app import create_app
+from bot.slack.app import create_app, outbox_sender
 from bot.slack.directory import SlackDirectory
 from bot.slack.http import wsgi_app
 from bot.slack.outbox import OutboxSender
-from handlers.home import publish
 from integrations.noop import NoopConnector
 from policy.validation import load_config_text
 from store.db import Database
@@ -133,13 +132,7 @@ def running_bot(db: Database, config_text: str = CONFIG, fake: FakeSlack | None 
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_port}"
-    outbox = OutboxSender(
-        db,
-        client,
-        clock=clock,
-        secrets=container.secrets,
-        publish_home=lambda user: publish(container, client, user),
-    )
+    outbox = outbox_sender(container, client)
     try:
         yield Bot(
             fake,
