@@ -19,6 +19,7 @@ from bot.lifecycle.policy_holder import PolicyHolder
 from bot.lifecycle.requests import AccessService
 from bot.lifecycle.revoking import Revoking
 from bot.security.crypto import SecretBox
+from bot.security.mfa import MfaService
 from integrations.base import (
     Connector,
     ConnectorContext,
@@ -47,7 +48,13 @@ class Container:
     revoking: Revoking
     worker: Worker
     secrets: SecretBox
+    mfa: MfaService
     integration_configs: dict[str, Any] = field(default_factory=dict)  # what each connector was built from
+
+
+    @property
+    def reconciler(self) -> Reconciler:
+        return self.worker.reconciler
 
 
 def build_connectors(config: Config, env: Mapping[str, str], slack_client: Any = None) -> dict[str, Connector]:
@@ -120,7 +127,7 @@ def build(
     run_now.worker = worker
     configs = {i.name: i for i in policy.current.config.integrations}
     return Container(db, policy, directory, clock, events, connectors, service, granting, extending, revoking, worker,
-                     secrets, configs)
+                     secrets, MfaService(db, clock, secrets), configs)
 
 
 class _RunNow:

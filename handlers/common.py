@@ -3,18 +3,43 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.container import Container
+from bot.clock import Clock
+from bot.lifecycle.automatic import Reconciler
+from bot.lifecycle.directory import IdentityProvider
+from bot.lifecycle.extending import Extending
+from bot.lifecycle.policy_holder import PolicyHolder
+from bot.lifecycle.requests import AccessService
+from bot.lifecycle.revoking import Revoking
 from bot.security.mfa import MfaService
 from policy.identity import Identity
 
 log = logging.getLogger(__name__)
 
-Deps = Container
+
+class Deps(Protocol):
+    """What the Slack surfaces are given: the lifecycle's services and the live config — no database."""
+
+    @property
+    def service(self) -> AccessService: ...
+    @property
+    def extending(self) -> Extending: ...
+    @property
+    def revoking(self) -> Revoking: ...
+    @property
+    def directory(self) -> IdentityProvider: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def policy(self) -> PolicyHolder: ...
+    @property
+    def mfa(self) -> MfaService: ...
+    @property
+    def reconciler(self) -> Reconciler: ...
 
 
 def identity(deps: Deps, user_id: str) -> Identity:
@@ -37,7 +62,3 @@ def tell(client: WebClient, body: dict[str, Any], text: str) -> None:
             client.chat_postMessage(channel=user, text=text)
     except SlackApiError:
         log.warning("could not tell %s: %s", user, text, exc_info=True)
-
-
-def mfa(deps: Deps) -> MfaService:
-    return MfaService(deps.db, deps.clock, deps.secrets)

@@ -13,30 +13,25 @@ from typing import Any
 
 from slack_bolt import App
 
-from bot.slack.directory import SlackDirectory
 from handlers.common import Deps
 
 log = logging.getLogger(__name__)
 
 
 def register(app: App, deps: Deps) -> None:
-    directory = deps.directory if isinstance(deps.directory, SlackDirectory) else None
-
     @app.event("user_change")
     def user_changed(event: dict[str, Any]) -> None:
         user_id = str((event.get("user") or {}).get("id") or "")
-        if directory is not None and user_id:
-            directory.forget_user(user_id)
-            deps.worker.reconciler.hasten()
+        if user_id:
+            deps.directory.forget_user(user_id)
+            deps.reconciler.hasten()
 
     @app.event("subteam_updated")
     def usergroup_updated(event: dict[str, Any]) -> None:
-        if directory is not None:
-            directory.forget_usergroups()
-            deps.worker.reconciler.hasten()
+        deps.directory.forget_usergroups()
+        deps.reconciler.hasten()
 
     @app.event("subteam_members_changed")
     def usergroup_members_changed(event: dict[str, Any]) -> None:
-        if directory is not None:
-            directory.forget_usergroups()
-            deps.worker.reconciler.hasten()
+        deps.directory.forget_usergroups()
+        deps.reconciler.hasten()

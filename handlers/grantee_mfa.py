@@ -14,7 +14,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from handlers.common import Deps, identity, mfa, tell, user_id_of
+from handlers.common import Deps, identity, tell, user_id_of
 from handlers.views import grantee_mfa as view
 from handlers.views.common import Ids
 from policy.errors import AccessError
@@ -59,7 +59,7 @@ def register(app: App, deps: Deps) -> None:
         except AccessError as error:
             tell(client, body, error.message)
             return
-        if not mfa(deps).enrolled(user_id):
+        if not deps.mfa.enrolled(user_id):
             tell(client, body, NOT_ENROLLED)
             return
         channel = (body.get("container") or {}).get("channel_id") or (body.get("channel") or {}).get("id")
@@ -77,7 +77,7 @@ def register(app: App, deps: Deps) -> None:
             outcome = deps.service.confirm_grantee(
                 submission.request_id,
                 identity(deps, user_id),
-                lambda: mfa(deps).verify(user_id, submission.code),
+                lambda: deps.mfa.verify(user_id, submission.code),
             )
         except AccessError as error:
             ack(response_action="errors", errors={Ids.MFA_CODE: error.message[:150]})

@@ -14,7 +14,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
 from bot.security.mfa import Enrolment
-from handlers.common import Deps, mfa
+from handlers.common import Deps
 from handlers.views import mfa_enrolment as view
 
 log = logging.getLogger(__name__)
@@ -25,14 +25,14 @@ _quiet.setLevel(logging.WARNING)
 
 
 def confirm(deps: Deps, user_id: str, code: str) -> str:
-    if mfa(deps).verify(user_id, code):
+    if deps.mfa.verify(user_id, code):
         return "Your authenticator is confirmed; use its codes when a request asks for one."
     return "That code is not valid (or was already used). Try the next one."
 
 
 def enroll(deps: Deps, client: WebClient, user_id: str, label: str) -> str:
     """Start an enrolment and DM the secret; returns the ephemeral reply (which never holds the secret)."""
-    enrolment = mfa(deps).enroll(user_id, label)
+    enrolment = deps.mfa.enroll(user_id, label)
     if enrolment is None:
         return "You are already enrolled. Ask an admin to reset your enrolment if you lost your device."
     quiet = WebClient(token=client.token, base_url=client.base_url, logger=_quiet)

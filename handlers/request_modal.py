@@ -10,7 +10,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from bot.lifecycle.requests import RequestInput
-from handlers.common import Deps, identity, mfa
+from handlers.common import Deps, identity
 from handlers.views import request_modal as view
 from handlers.views.common import Ids
 from policy.errors import AccessError
@@ -88,7 +88,7 @@ def submit(deps: Deps, user_id: str, raw_view: dict[str, Any]) -> dict[str, str]
         )
         choice = deps.service.preview(request)  # validate everything before a one-time code is spent
         if choice.require_mfa:
-            if not values.mfa_code or not mfa(deps).verify(requester.key, values.mfa_code):
+            if not values.mfa_code or not deps.mfa.verify(requester.key, values.mfa_code):
                 raise AccessError("That code is not valid (or was already used).", field=Ids.MFA_CODE)
             request = dataclasses.replace(request, mfa_verified=True)
         deps.service.submit(request)

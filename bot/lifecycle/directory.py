@@ -19,6 +19,14 @@ class IdentityProvider(Protocol):
         """Everyone who might be an approver (the service filters by eligibility)."""
         ...
 
+    def forget_user(self, slack_id: str) -> None:
+        """A profile changed (Slack's ``user_change``): drop what is cached of that user."""
+        ...
+
+    def forget_usergroups(self) -> None:
+        """A user group changed (``subteam_*``): drop the cached memberships."""
+        ...
+
 
 class ConfigDirectory:
     """Identities from ``accessbot.yml``'s directory alone (the CLI, and tests without Slack)."""
@@ -38,3 +46,9 @@ class ConfigDirectory:
         return [
             self.identity(u.slack_id or u.email, now) for u in self.holder.current.config.directory.users
         ]
+
+    def forget_user(self, slack_id: str) -> None:
+        """Nothing is cached: the config is read as it is."""
+
+    def forget_usergroups(self) -> None:
+        """Nothing is cached: the config is read as it is."""
