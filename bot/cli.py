@@ -9,11 +9,10 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from bot.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, cli_message, exit_code
 from bot.settings import Settings
 from policy.errors import AccessError
 from policy.validation import ConfigError, load_config_file, warnings
-
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -28,8 +27,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(str(exc), file=sys.stderr)
         return EXIT_ERROR
     except AccessError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return EXIT_ERROR
+        print(cli_message(exc), file=sys.stderr)
+        return exit_code(exc)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR

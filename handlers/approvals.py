@@ -7,6 +7,7 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
+from bot.errors import field_error, reply
 from bot.lifecycle.requests import Outcome
 from handlers.common import Deps, identity, tell, user_id_of
 from handlers.home import publish
@@ -44,7 +45,7 @@ def register(app: App, deps: Deps) -> None:
             if outcome.changed and outcome.request.state == "pending":  # say who else must still approve
                 tell(client, body, outcome.message)
         except AccessError as error:
-            tell(client, body, error.message)
+            tell(client, body, reply(error))
         if (body.get("view") or {}).get("type") == "home":
             publish(deps, client, user_id)
 
@@ -63,9 +64,9 @@ def register(app: App, deps: Deps) -> None:
             decide(deps, user_id_of(body), request_id, decision, reason)
         except AccessError as error:
             if error.field == Ids.REASON:
-                ack(response_action="errors", errors={Ids.REASON: error.message})
+                ack(response_action="errors", errors=field_error(Ids.REASON, error.message))
                 return
             ack()
-            client.chat_postMessage(channel=user_id_of(body), text=error.message)
+            client.chat_postMessage(channel=user_id_of(body), text=reply(error))
             return
         ack()

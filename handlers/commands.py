@@ -7,6 +7,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
+from bot.errors import reply
 from handlers import mfa
 from handlers.common import Deps, identity
 from handlers.request_modal import open_modal
@@ -75,7 +76,7 @@ def answer(deps: Deps, client: WebClient, user_id: str, text: str) -> str:
             case _:
                 return f"I don't know `/access {escape(verb, 40)}`. Here is what I do:\n{HELP}"
     except AccessError as error:
-        return error.message
+        return reply(error)
 
 
 def register(app: App, deps: Deps) -> None:

@@ -14,6 +14,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.errors import field_error, reply
 from handlers.common import Deps, identity, tell, user_id_of
 from handlers.views import grantee_mfa as view
 from handlers.views.common import Ids
@@ -57,7 +58,7 @@ def register(app: App, deps: Deps) -> None:
         try:
             record = deps.service.check_confirmation(request_id, identity(deps, user_id))
         except AccessError as error:
-            tell(client, body, error.message)
+            tell(client, body, reply(error))
             return
         if not deps.mfa.enrolled(user_id):
             tell(client, body, NOT_ENROLLED)
@@ -80,10 +81,10 @@ def register(app: App, deps: Deps) -> None:
                 lambda: deps.mfa.verify(user_id, submission.code),
             )
         except AccessError as error:
-            ack(response_action="errors", errors={Ids.MFA_CODE: error.message[:150]})
+            ack(response_action="errors", errors=field_error(Ids.MFA_CODE, error.message))
             return
         if not outcome.changed:  # a race: the deadline passed, or another submission confirmed first
-            ack(response_action="errors", errors={Ids.MFA_CODE: outcome.message[:150]})
+            ack(response_action="errors", errors=field_error(Ids.MFA_CODE, outcome.message))
             return
         ack()
         _update_dm(client, deps, submission, user_id)

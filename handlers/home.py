@@ -7,6 +7,7 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
+from bot.errors import reply
 from handlers.common import Deps, identity, tell, user_id_of
 from handlers.request_modal import open_modal
 from handlers.views import home as view
@@ -60,7 +61,7 @@ def register(app: App, deps: Deps) -> None:
             else:
                 deps.service.cancel(request_id, user)
         except AccessError as error:
-            tell(client, body, error.message)
+            tell(client, body, reply(error))
         except ValueError:
             tell(client, body, "That button no longer points at a request.")
         if (body.get("container") or {}).get("type") == "view":

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
+from bot.errors import field_errors
 from bot.lifecycle.requests import RequestInput
 from handlers.common import Deps, identity
 from handlers.views import request_modal as view
@@ -93,8 +93,7 @@ def submit(deps: Deps, user_id: str, raw_view: dict[str, Any]) -> dict[str, str]
             request = dataclasses.replace(request, mfa_verified=True)
         deps.service.submit(request)
     except AccessError as error:
-        field = error.field if error.field in present else Ids.RESOURCE
-        return {field or Ids.RESOURCE: error.message[:150]}
+        return field_errors(error, present, Ids.RESOURCE)
     return None
 
 
@@ -124,9 +123,3 @@ def register(app: App, deps: Deps) -> None:
         else:
             ack()
 
-
-def metadata(raw_view: dict[str, Any]) -> dict[str, Any]:
-    try:
-        return dict(json.loads(raw_view.get("private_metadata") or "{}"))
-    except ValueError:
-        return {}

@@ -115,11 +115,7 @@ def _load_builtin_connectors() -> None:
     import importlib
 
     for module in ("noop", "postgresql", "slack_usergroup", "webhook"):
-        try:
-            importlib.import_module(f"integrations.{module}")
-        except ModuleNotFoundError as exc:  # a connector module not written yet
-            if exc.name != f"integrations.{module}":
-                raise
+        importlib.import_module(f"integrations.{module}")
 
 
 @dataclass

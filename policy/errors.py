@@ -39,9 +39,5 @@ class InvalidState(AccessError):
     pass
 
 
-class MfaRequired(AccessError):
-    pass
-
-
 class Unapprovable(AccessError):
     """Nobody could approve the request (no eligible approver exists)."""
