@@ -11,19 +11,8 @@ from bot.errors import reply
 from handlers import mfa
 from handlers.common import Deps, identity
 from handlers.request_modal import open_modal
-from handlers.views.approval import outcome
-from handlers.views.common import escape, hours, when
+from handlers.views import commands as view
 from policy.errors import AccessError
-
-HELP = """*accessbot* — just-in-time access
-• `/access` — request access (opens a form)
-• `/access list` — your requests and access
-• `/access flows` — what you may request, and how
-• `/access extend ID [HOURS]` — extend your active access
-• `/access revoke ID` — end access now
-• `/access cancel ID` — cancel a pending request
-• `/access mfa` — enroll your authenticator (TOTP); `/access mfa CODE` confirms it
-• `/access help` — this message"""
 
 
 def _id(args: list[str]) -> int:
@@ -40,28 +29,12 @@ def answer(deps: Deps, client: WebClient, user_id: str, text: str) -> str:
     try:
         match verb:
             case "list":
-                records = deps.service.list(user_id=user.key, limit=20)
-                if not records:
-                    return "You have no requests yet. Use `/access` to make one."
-                return "\n".join(
-                    f"*#{r.id}* {escape(r.permission, 60)} on "
-                    + ", ".join(escape(n, 80) for n in r.resource_names[:3])
-                    + f" · {outcome(r)}"
-                    + (f" until {when(r.expires_at)}" if r.state == "active" else "")
-                    for r in records
-                )
+                return view.request_list(deps.service.list(user_id=user.key, limit=20))
             case "flows":
-                flows = deps.policy.current.usable_flows(user, deps.clock.now())
-                if not flows:
-                    return "No access flow lets you request anything right now."
-                return "\n".join(
-                    f"• *{escape(f.name, 80)}* — up to {hours(f.flow.grant_for)}, "
-                    + ("automatic" if f.flow.approval.type == "automatic" else "needs approval")
-                    for f in flows
-                )
+                return view.flow_list(deps.policy.current.usable_flows(user, deps.clock.now()))
             case "extend":
                 record = deps.extending.extend(_id(args), user, args[1] if len(args) > 1 else None)
-                return f"Request #{record.id} is extended until {when(record.expires_at)}."
+                return view.extended(record)
             case "revoke":
                 record = deps.revoking.revoke(_id(args), user)
                 return f"Revoking access of request #{record.id}."
@@ -72,9 +45,9 @@ def answer(deps: Deps, client: WebClient, user_id: str, text: str) -> str:
             case "cancel":
                 return deps.service.cancel(_id(args), user).message
             case "help":
-                return HELP
+                return view.HELP
             case _:
-                return f"I don't know `/access {escape(verb, 40)}`. Here is what I do:\n{HELP}"
+                return view.unknown(verb)
     except AccessError as error:
         return reply(error)
 

@@ -15,6 +15,7 @@ from handlers.views import request_modal as view
 from handlers.views.common import Ids
 from policy.errors import AccessError
 from policy.identity import Identity
+from policy.request_form import request_form
 
 MODAL_FIELDS = {Ids.RESOURCE, Ids.PERMISSION, Ids.GRANTEES, Ids.DURATION, Ids.JUSTIFICATION, Ids.MFA_CODE}
 
@@ -23,32 +24,7 @@ def modal_state(
     deps: Deps, user: Identity, resource_key: str | None = None, permission: str | None = None
 ) -> view.ModalState:
     """What the modal offers this user now (policy only: no database)."""
-    now = deps.clock.now()
-    policy = deps.policy.current
-    flows = policy.usable_flows(user, now)
-    resource = policy.catalog.resource(resource_key) if resource_key else None
-    permissions = policy.permissions_for(user, now, resource.key) if resource else []
-    relevant = [f for f in flows if resource is None or any(f.allows(resource, p) for p in permissions)]
-    limits = [f.flow.grant_for for f in relevant]
-    max_hours = (
-        None
-        if not limits or any(t is None for t in limits)
-        else max(t.total_seconds() for t in limits if t is not None) / 3600
-    )
-    return view.ModalState(
-        resource=(resource.key, resource_label(resource)) if resource else None,
-        permissions=tuple((p.name, f"{p.name} ({p.risk} risk)") for p in permissions),
-        permission=permission,
-        show_grantees=any({"others", "direct_reports"} & set(f.flow.request_for) for f in relevant),
-        max_hours=max_hours,
-        require_duration=bool(relevant) and all(f.flow.require_duration for f in relevant),
-        require_justification=bool(relevant) and all(f.flow.settings.require_justification for f in relevant),
-        require_mfa=any(f.flow.settings.require_mfa for f in relevant),
-    )
-
-
-def resource_label(resource: Any) -> str:
-    return f"{resource.name} · {resource.type} · {resource.integration}"
+    return view.state_of(request_form(deps.policy.current, user, deps.clock.now(), resource_key, permission))
 
 
 def open_modal(
@@ -102,7 +78,7 @@ def register(app: App, deps: Deps) -> None:
     def resource_options(ack: Ack, body: dict[str, Any]) -> None:
         user = identity(deps, body["user"]["id"])
         found = deps.policy.current.requestable_resources(user, deps.clock.now(), body.get("value") or "")
-        ack(options=[view.option(r.key, resource_label(r)) for r in found[: view.MAX_OPTIONS]])
+        ack(options=[view.option(r.key, view.resource_label(r)) for r in found[: view.MAX_OPTIONS]])
 
     @app.action(Ids.RESOURCE)
     def resource_chosen(ack: Ack, body: dict[str, Any], client: WebClient) -> None:

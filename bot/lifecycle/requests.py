@@ -20,15 +20,15 @@ from sqlalchemy.orm import Session
 from bot.clock import Clock
 from bot.lifecycle import confirmations
 from bot.lifecycle import intents as grant_intents
+from bot.lifecycle.approvers import approver_groups, approvers_or_refuse, eligible_approvers
 from bot.lifecycle.connector_work import RunNow, run_later
 from bot.lifecycle.directory import IdentityProvider
 from bot.lifecycle.events import Events
 from bot.lifecycle.policy_holder import PolicyHolder
 from bot.lifecycle.records import HomeData, RequestRecord, flow_of
-from policy.approvals import TIER_BASE, Vote, approval_state, eligible_groups
-from policy.config import Flow
+from policy.approvals import TIER_BASE, Vote, approval_state
 from policy.durations import parse_requested_hours
-from policy.errors import AlreadyDecided, InvalidRequest, InvalidState, NotEligible, NotFound, Unapprovable
+from policy.errors import AlreadyDecided, InvalidRequest, InvalidState, NotEligible, NotFound
 from policy.flows import FlowChoice
 from policy.identity import Identity
 from policy.resources import RISK_ORDER
@@ -131,7 +131,7 @@ class AccessService:
         grantees = list(request.grantees) or [request.requester]
         approvers: list[Identity] = []
         if not choice.automatic_approval:
-            approvers = self._approvers_or_refuse(flow, request.requester, grantees, choice, now, tiers=0)
+            approvers = approvers_or_refuse(self.directory, flow, request.requester, grantees, choice, now, tiers=0)
         risk = max((r.risk for r in choice.resources), key=RISK_ORDER.__getitem__, default="medium")
         if RISK_ORDER[choice.permission.risk] > RISK_ORDER[risk]:
             risk = choice.permission.risk
@@ -198,44 +198,6 @@ class AccessService:
             raise InvalidRequest(f"Keep the justification under {MAX_JUSTIFICATION} characters.",
                                  field="justification")
         return text
-
-    def _approvers_or_refuse(
-        self, flow: Flow, requester: Identity, grantees: Sequence[Identity], choice: FlowChoice,
-        now: datetime, *, tiers: int,
-    ) -> builtins.list[Identity]:
-        integrations = {choice.permission.integration}
-        eligible = self.eligible_approvers(flow, requester, grantees, integrations, now, tiers=tiers)
-        groups_with = {g for _, groups in eligible for g in groups}
-        needed = set(range(len(flow.approval.groups)))
-        if not eligible or (flow.approval.combine == "all_of" and not needed <= groups_with):
-            missing = sorted(needed - groups_with)
-            detail = (
-                "nobody but you (or the grantee) is an approver"
-                if self.eligible_approvers(flow, requester, grantees, integrations, now,
-                                           tiers=tiers, self_allowed=True)
-                else "no active user matches approver group "
-                + ", ".join(str(g + 1) for g in missing or needed)
-            )
-            raise Unapprovable(f"Nobody can approve this request under flow {flow.name}: {detail}. "
-                               "Ask an admin to fix the approvers in accessbot.yml.")
-        return [identity for identity, _ in eligible]
-
-    def eligible_approvers(
-        self, flow: Flow, requester: Identity, grantees: Sequence[Identity], integrations: set[str],
-        now: datetime, *, tiers: int, self_allowed: bool = False,
-    ) -> builtins.list[tuple[Identity, frozenset[int]]]:
-        out = []
-        seen: set[str] = set()
-        for candidate in self.directory.candidates(now):
-            key = candidate.key
-            if key in seen:
-                continue
-            seen.add(key)
-            groups = approver_groups(flow, candidate, requester, grantees, integrations, tiers=tiers,
-                                     self_allowed=self_allowed)
-            if groups:
-                out.append((candidate, groups))
-        return out
 
     def home(self, user_id: str) -> HomeData:
         """What a user's App Home shows: their live and pending requests, what waits for their approval (judged
@@ -388,8 +350,8 @@ class AccessService:
             row.updated_at = now
             tier = row.escalation_tier
             new = [
-                identity for identity, groups in self.eligible_approvers(
-                    flow, requester, grantees, {row.integration}, now, tiers=tier)
+                identity for identity, groups in eligible_approvers(
+                    self.directory, flow, requester, grantees, {row.integration}, now, tiers=tier)
                 if TIER_BASE + tier - 1 in groups
             ]
             self.events.record(session, now, "escalated", "accessbot", row, details={
@@ -455,18 +417,6 @@ class AccessService:
         self.events.notify(session, now, "approval_update", None, row)
         for user in dict.fromkeys([row.requester_id, *row.grantee_ids]):
             self.events.notify(session, now, "request_closed", user, row, payload={"state": state})
-
-
-def approver_groups(
-    flow: Flow, approver: Identity, requester: Identity, grantees: Sequence[Identity], integrations: set[str], *,
-    tiers: int, self_allowed: bool = False,
-) -> frozenset[int]:
-    """The approver groups (and reached escalation tiers) of the flow this person counts for, now."""
-    return eligible_groups(
-        flow.approval, approver, requester=requester, grantees=grantees,
-        owned_integrations=approver.owner_of & frozenset(integrations), tiers_reached=tiers,
-        no_self_approval=flow.settings.no_self_approval and not self_allowed,
-    )
 
 
 def _decided_text(row: AccessRequest) -> str:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from handlers.views.common import Ids, mfa_code_input, plain
+from policy.request_form import RequestForm
+from policy.resources import Resource
 
 MAX_OPTIONS = 100
 
@@ -23,6 +25,24 @@ class ModalState:
     require_duration: bool = False
     require_justification: bool = False
     require_mfa: bool = False
+
+
+def resource_label(resource: Resource) -> str:
+    return f"{resource.name} · {resource.type} · {resource.integration}"
+
+
+def state_of(form: RequestForm) -> ModalState:
+    """The modal's values for a request form (labels for the resource and its permissions)."""
+    return ModalState(
+        resource=(form.resource.key, resource_label(form.resource)) if form.resource else None,
+        permissions=tuple((p.name, f"{p.name} ({p.risk} risk)") for p in form.permissions),
+        permission=form.permission,
+        show_grantees=form.show_grantees,
+        max_hours=form.max_hours,
+        require_duration=form.require_duration,
+        require_justification=form.require_justification,
+        require_mfa=form.require_mfa,
+    )
 
 
 @dataclass(frozen=True, slots=True)
