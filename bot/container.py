@@ -12,6 +12,7 @@ from bot.crypto import SecretBox
 from bot.directory import ConfigDirectory, IdentityProvider
 from bot.events import Events
 from bot.grants import GrantRunner
+from bot.installation import installation_id
 from bot.policy_holder import PolicyHolder
 from bot.service import AccessService
 from bot.worker import Worker
@@ -41,15 +42,18 @@ class Container:
     worker: Worker
     secrets: SecretBox
     integration_configs: dict[str, Any] = field(default_factory=dict)  # what each connector was built from
+    installation_id: str | None = None  # this installation's id (bot.installation), handed to connectors
 
 
-def build_connectors(config: Config, env: Mapping[str, str], slack_client: Any = None) -> dict[str, Connector]:
+def build_connectors(
+    config: Config, env: Mapping[str, str], slack_client: Any = None, *, installation_id: str | None = None
+) -> dict[str, Connector]:
     """One connector per integration; one that cannot be built (a missing secret) becomes unavailable.
 
     The bot still starts and every other integration works; the broken one's grants fail with the reason and
     are retried until an admin fixes it (see :func:`refresh_connectors`).
     """
-    context = ConnectorContext(env=env, slack_client=slack_client)
+    context = ConnectorContext(env=env, slack_client=slack_client, installation_id=installation_id)
     connectors: dict[str, Connector] = {}
     for integration in config.integrations:
         try:
@@ -80,7 +84,9 @@ def refresh_connectors(container: Container, env: Mapping[str, str], slack_clien
     ]
     if changed:
         subset = config.model_copy(update={"integrations": [wanted[name] for name in changed]})
-        container.connectors.update(build_connectors(subset, env, slack_client))
+        container.connectors.update(
+            build_connectors(subset, env, slack_client, installation_id=container.installation_id)
+        )
         container.integration_configs.update({name: wanted[name] for name in changed})
     return changed
 
@@ -100,14 +106,16 @@ def build(
     clock = clock or SystemClock()
     directory = directory or ConfigDirectory(policy)
     events = Events(lambda: policy.current.config.audit_channel)
+    installation = installation_id(db, now=clock.now())
     if connectors is None:
-        connectors = build_connectors(policy.current.config, env or {}, slack_client)
+        connectors = build_connectors(policy.current.config, env or {}, slack_client, installation_id=installation)
     service = AccessService(db, policy, directory, clock, events=events)
     grants = GrantRunner(db, policy, connectors, clock, events, secrets)
     service.grants = grants
     worker = Worker(db, service, grants, clock, threads=worker_threads)
     configs = {i.name: i for i in policy.current.config.integrations}
-    return Container(db, policy, directory, clock, events, connectors, service, grants, worker, secrets, configs)
+    return Container(db, policy, directory, clock, events, connectors, service, grants, worker, secrets, configs,
+                     installation)
 
 
 def discover_resources(container: Container) -> dict[str, int]:
