@@ -6,10 +6,11 @@ they create, so two installations sharing a target never touch each other's role
 The encryption key and the database belong together: start refuses a key that is not the database's.
 
 The database stores a check value (a known text encrypted with the key) the first time the bot starts with a
-key. Every later start decrypts it with the key it was given and refuses to run, with one line that says what
-to do, when that fails. A database that already holds encrypted data (MFA secrets, credentials in the outbox)
-from before the check value existed is checked against that data instead. A lost SQLite key file is never
-replaced by a new key while the database holds data the old key encrypted.
+key. Every start decrypts it, and a sample of the encrypted data (an MFA secret, credentials in the outbox),
+with the keys it was given, and refuses to run, with one line that says what to do, when either fails; so a
+database with secrets from before the check value existed is checked too. The check value is re-encrypted with
+the first key on every start (rotation: put the new key first). A lost SQLite key file is never replaced by a
+new key while the database holds data the old key encrypted.
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from pathlib import Path
 
 from bot.crypto import SecretBox
 from store.db import Database
-from store.installation import encrypted_sample, ensure_installation, holds_encrypted_data, set_key_check
+from store.installation import (
+    encrypted_sample,
+    ensure_installation,
+    holds_encrypted_data,
+    replace_key_check,
+    set_key_check,
+)
 
 CHECK_TEXT = "accessbot encryption key check v1"
 
@@ -48,15 +55,17 @@ def check_encryption_key(db: Database, box: SecretBox, *, source: str, now: date
     now = now or datetime.now(UTC)
     with db.begin() as session:
         row = ensure_installation(session, now=now, new_id=new_installation_id())
+        sample = encrypted_sample(session)
+        if sample is not None and not _decrypts(box, sample):
+            raise _mismatch(db, source)
         if row.key_check is None:
-            sample = encrypted_sample(session)
-            if sample is not None and not _decrypts(box, sample):
-                raise _mismatch(db, source)
             if set_key_check(session, check=box.encrypt(CHECK_TEXT)):
                 return
             session.refresh(row)  # another replica stored its check value first: ours must match it
         if row.key_check is None or not _decrypts(box, row.key_check, CHECK_TEXT):
             raise _mismatch(db, source)
+        # re-encrypted with the first key, so that once the data is re-encrypted the old key can go
+        replace_key_check(session, old=row.key_check, new=box.rotate(row.key_check))
 
 
 def refuse_new_key_for_encrypted_data(db: Database, key_file: Path) -> None:

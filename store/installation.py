@@ -38,6 +38,16 @@ def set_key_check(session: Session, *, check: str) -> bool:
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
+def replace_key_check(session: Session, *, old: str, new: str) -> None:
+    """Swap the check value for the same check encrypted anew (key rotation), unless it changed meanwhile."""
+    session.execute(
+        update(Installation)
+        .where(Installation.singleton == SINGLETON, Installation.key_check == old)
+        .values(key_check=new)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def encrypted_sample(session: Session) -> str | None:
     """One value encrypted with the database's key (an MFA secret, or credentials waiting in the outbox)."""
     secret = session.scalars(select(MfaEnrolment.secret_encrypted).where(MfaEnrolment.secret_encrypted != "")

@@ -116,3 +116,18 @@ def test_the_cli_refuses_a_wrong_key_with_one_line(
     assert captured.err.count("\n") == 1 and captured.err.startswith(
         "error: ACCESSBOT_ENCRYPTION_KEY is not the key that encrypts the data in the database"
     )
+
+
+def test_rotation_moves_the_check_value_to_the_new_key_but_data_still_needs_the_old(db: Database) -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    _settings(db.url, old).secret_box()
+    _settings(db.url, f"{new},{old}").secret_box()
+    with db.begin() as session:
+        check = session.execute(text("SELECT key_check FROM installation")).scalar_one()
+    assert SecretBox([new]).decrypt(check), "the check value is now the new key's"
+    _settings(db.url, new).secret_box()  # nothing encrypted but the check: the old key may go
+
+    _enrol(db, SecretBox([old]))  # a secret still under the old key (not re-encrypted)
+    with pytest.raises(EncryptionKeyMismatch, match="is not the key that encrypts"):
+        _settings(db.url, new).secret_box()
+    _settings(db.url, f"{new},{old}").secret_box()
