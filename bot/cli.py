@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import getpass
 import json
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from bot.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, cli_message, exit_code
@@ -14,10 +16,16 @@ from bot.settings import Settings
 from policy.errors import AccessError
 from policy.validation import ConfigError, load_config_file, warnings
 
+MAX_ID = 2**31 - 1  # ids are INTEGER columns
+REQUEST_STATES = ("pending", "granting", "active", "denied", "canceled", "timed_out", "failed", "expired", "revoked")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed the usage error (exit 2) or the help (exit 0)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
@@ -66,14 +74,35 @@ def _parser() -> argparse.ArgumentParser:
 
     requests = sub.add_parser("requests", help="admin operations on requests").add_subparsers(metavar="ACTION")
     listing = requests.add_parser("list", help="list requests")
-    listing.add_argument("--state", action="append", help="filter by state (repeatable)")
-    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--state", action="append", choices=REQUEST_STATES, metavar="STATE",
+                         help=f"filter by state (repeatable): {', '.join(REQUEST_STATES)}")
+    listing.add_argument("--limit", type=_bounded(1, 10_000), default=50)
     listing.set_defaults(func=_requests_list)
     revoke = requests.add_parser("revoke", help="revoke a request's access now")
-    revoke.add_argument("id", type=int)
+    revoke.add_argument("id", type=_bounded(1, MAX_ID), help="the request id")
     revoke.add_argument("--reason", default="revoked by an admin from the shell")
     revoke.set_defaults(func=_requests_revoke)
+
+    mfa = sub.add_parser("mfa", help="second factor administration").add_subparsers(metavar="ACTION")
+    reset = mfa.add_parser("reset", help="remove a user's MFA enrolment (a lost authenticator); audited")
+    reset.add_argument("user", help="the Slack user id (U…), or an email the directory knows")
+    reset.add_argument("--reason", default="reset by an admin from the shell")
+    reset.set_defaults(func=_mfa_reset)
     return parser
+
+
+def _bounded(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: ASCII digits only (``int`` would take ``٣`` or ``1_000``), from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        if not re.fullmatch(r"[0-9]+", text):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number (ASCII digits 0-9 only)")
+        if len(text) > len(str(high)) or not low <= int(text) <= high:
+            raise argparse.ArgumentTypeError(f"{text[:40]}{'…' if len(text) > 40 else ''} is out of range "
+                                             f"({low} to {high})")
+        return int(text)
+
+    return parse
 
 
 # --- config -------------------------------------------------------------------------------------------------
@@ -196,6 +225,17 @@ def _requests_revoke(args: argparse.Namespace) -> int:
     states = ", ".join(f"grant {g.id}: {g.state}" for g in record.grants) or "no grants"
     print(f"request #{record.id} is {record.state} ({states})")
     return EXIT_OK if all(g.state not in ("active", "granting") for g in record.grants) else EXIT_ERROR
+
+
+def _mfa_reset(args: argparse.Namespace) -> int:
+    from bot.lifecycle.mfa_reset import reset_mfa, slack_user_of
+
+    container = _container(Settings())
+    user_id = slack_user_of(args.user, container.directory, container.clock)
+    reset_mfa(container.db, container.events, container.clock, user_id, actor="shell-admin@accessbot",
+              reason=args.reason, details={"os_user": getpass.getuser()})
+    print(f"MFA enrolment of {user_id} removed; they enrol again with /access mfa")
+    return EXIT_OK
 
 
 # --- serve --------------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from bot.lifecycle.policy_holder import PolicyHolder
 from bot.lifecycle.requests import AccessService
 from bot.lifecycle.revoking import Revoking
 from bot.security.crypto import SecretBox
+from bot.security.installation import installation_id
 from bot.security.mfa import MfaService
 from integrations.base import (
     Connector,
@@ -50,6 +51,7 @@ class Container:
     secrets: SecretBox
     mfa: MfaService
     integration_configs: dict[str, Any] = field(default_factory=dict)  # what each connector was built from
+    installation_id: str | None = None  # this installation's id (bot.security.installation), handed to connectors
 
 
     @property
@@ -57,13 +59,15 @@ class Container:
         return self.worker.reconciler
 
 
-def build_connectors(config: Config, env: Mapping[str, str], slack_client: Any = None) -> dict[str, Connector]:
+def build_connectors(
+    config: Config, env: Mapping[str, str], slack_client: Any = None, *, installation_id: str | None = None
+) -> dict[str, Connector]:
     """One connector per integration; one that cannot be built (a missing secret) becomes unavailable.
 
     The bot still starts and every other integration works; the broken one's grants fail with the reason and
     are retried until an admin fixes it (see :func:`refresh_connectors`).
     """
-    context = ConnectorContext(env=env, slack_client=slack_client)
+    context = ConnectorContext(env=env, slack_client=slack_client, installation_id=installation_id)
     connectors: dict[str, Connector] = {}
     for integration in config.integrations:
         try:
@@ -94,7 +98,9 @@ def refresh_connectors(container: Container, env: Mapping[str, str], slack_clien
     ]
     if changed:
         subset = config.model_copy(update={"integrations": [wanted[name] for name in changed]})
-        container.connectors.update(build_connectors(subset, env, slack_client))
+        container.connectors.update(
+            build_connectors(subset, env, slack_client, installation_id=container.installation_id)
+        )
         container.integration_configs.update({name: wanted[name] for name in changed})
     return changed
 
@@ -115,8 +121,9 @@ def build(
     clock = clock or SystemClock()
     directory = directory or ConfigDirectory(policy)
     events = Events(lambda: policy.current.config.audit_channel)
+    installation = installation_id(db, now=clock.now())
     if connectors is None:
-        connectors = build_connectors(policy.current.config, env or {}, slack_client)
+        connectors = build_connectors(policy.current.config, env or {}, slack_client, installation_id=installation)
     run_now = _RunNow()
     service = AccessService(db, policy, directory, clock, events=events, run_now=run_now)
     parts = (db, policy, connectors, clock, events, secrets, run_now)
@@ -127,7 +134,7 @@ def build(
     run_now.worker = worker
     configs = {i.name: i for i in policy.current.config.integrations}
     return Container(db, policy, directory, clock, events, connectors, service, granting, extending, revoking, worker,
-                     secrets, MfaService(db, clock, secrets), configs)
+                     secrets, MfaService(db, clock, secrets), configs, installation)
 
 
 class _RunNow:

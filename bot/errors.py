@@ -8,38 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from policy.errors import (
-    AccessError,
-    AlreadyDecided,
-    InvalidDuration,
-    InvalidRequest,
-    InvalidState,
-    NotEligible,
-    NotFound,
-    Unapprovable,
-)
+from policy.errors import AccessError
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # the operation failed (a config that does not validate, a store or connector failure)
 EXIT_USAGE = 2  # the command line was wrong (a bad id, an unknown state)
-EXIT_NOT_FOUND = 3
-EXIT_REFUSED = 4  # not allowed, or not possible in the request's state
-
 FIELD_ERROR_LIMIT = 150
 
-_EXIT_CODES: tuple[tuple[type[AccessError], int], ...] = (
-    (NotFound, EXIT_NOT_FOUND),
-    (InvalidDuration, EXIT_USAGE),
-    (InvalidRequest, EXIT_USAGE),
-    (NotEligible, EXIT_REFUSED),
-    (AlreadyDecided, EXIT_REFUSED),
-    (InvalidState, EXIT_REFUSED),
-    (Unapprovable, EXIT_REFUSED),
-)
-
-
 def exit_code(error: AccessError) -> int:
-    return next((code for kind, code in _EXIT_CODES if isinstance(error, kind)), EXIT_ERROR)
+    """A refused or failed operation (not found, not allowed, wrong state, invalid value) exits 1; a command
+    line argparse or the CLI itself rejects exits 2 before any domain code runs."""
+    return EXIT_ERROR
 
 
 def cli_message(error: AccessError) -> str:

@@ -9,6 +9,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.security.crypto import SecretBox, key_file_for_sqlite, load_or_create_key
 
+POSTGRES_NEEDS_A_KEY = (
+    "ACCESSBOT_ENCRYPTION_KEY is required with PostgreSQL (generate one with "
+    "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)"
+)
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
@@ -31,10 +36,28 @@ class Settings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
     def secret_box(self) -> SecretBox:
-        """The encryption keys: from the environment, or a 0600 key file beside a SQLite database."""
-        if self.encryption_key is not None:
-            return SecretBox.from_setting(self.encryption_key.get_secret_value())
-        if self.database_url.startswith("sqlite"):
-            return SecretBox([load_or_create_key(key_file_for_sqlite(self.database_url))])
-        raise ValueError("ACCESSBOT_ENCRYPTION_KEY is required with PostgreSQL (generate one with "
-                         "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)")
+        """The encryption keys: from the environment, or a 0600 key file beside a SQLite database.
+
+        The keys must be the database's (see :mod:`bot.security.installation`): another key, or a new key file where the
+        database already holds encrypted data, is refused with one line that says what to do.
+        """
+        from bot.security.installation import check_encryption_key, refuse_new_key_for_encrypted_data
+        from store.db import Database
+
+        sqlite = self.database_url.startswith("sqlite")
+        if self.encryption_key is None and not sqlite:
+            raise ValueError(POSTGRES_NEEDS_A_KEY)
+        db = Database(self.database_url)
+        try:
+            db.upgrade()
+            if self.encryption_key is not None:
+                box, source = SecretBox.from_setting(self.encryption_key.get_secret_value()), "ACCESSBOT_ENCRYPTION_KEY"
+            else:
+                key_file = key_file_for_sqlite(self.database_url)
+                if not key_file.exists():
+                    refuse_new_key_for_encrypted_data(db, key_file)
+                box, source = SecretBox([load_or_create_key(key_file)]), f"the key file {key_file}"
+            check_encryption_key(db, box, source=source)
+            return box
+        finally:
+            db.dispose()

@@ -83,10 +83,13 @@ class Connector(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ConnectorContext:
-    """What a connector factory gets besides its config: the environment (for secrets) and a Slack client."""
+    """What a connector factory gets besides its config: the environment (for secrets), a Slack client, and
+    this installation's id (generated once, kept in the bot's database), which connectors put in the names and
+    labels of what they create so that two installations sharing a target never touch each other's."""
 
     env: Mapping[str, str]
     slack_client: Any = None  # slack_sdk.WebClient when the Slack layer is wired
+    installation_id: str | None = None  # None: not wired (connectors that need it refuse to be built)
 
 
 ConnectorFactory = Callable[[Any, ConnectorContext], Connector]  # (integration config model, context)

@@ -1,7 +1,8 @@
 """PostgreSQL connector: one short-lived LOGIN role per grant.
 
-A grant creates the role ``jit_<grant_id>_<slug>`` (the slug is the grantee's email local part, or Slack
-id, lowercased to ``[a-z0-9_]``; at most 63 bytes) with a generated password and ``VALID UNTIL`` the grant's
+A grant creates the role ``jit_<installation>_<grant_id>_<slug>`` (the installation id is generated once per
+installation and kept in the bot's database; the slug is the grantee's email local part, or Slack id,
+lowercased to ``[a-z0-9_]``; at most 63 bytes) with a generated password and ``VALID UNTIL`` the grant's
 expiry, and makes it a member of the permission's roles (``permissions.<name>.roles`` in accessbot.yml). The
 role carries no privileges of its own beyond what the resource needs to be reachable (granted only when the
 role does not already have them through PUBLIC or a membership, so most grants leave the catalogs alone):
@@ -16,6 +17,13 @@ The password never travels as SQL text: the connector sends libpq's SCRAM-SHA-25
 (``PQencryptPasswordConn``), so it cannot appear in server logs, error messages or ``pg_stat_activity``; it is
 returned once, in ``GrantResult.credentials``, and never logged.
 
+Every role the connector makes is marked as this installation's with ``COMMENT ON ROLE``
+(``accessbot installation=<id> grant=<grant id> grantee=<who>``). Grant, extend and revoke read that comment
+first and refuse (without retrying) to touch a role of the same name that another installation, or a person,
+made: two installations on one server, even with grants of the same id, each manage only their own roles.
+Roles made before installation ids existed (``jit_<grant_id>_<slug>``, labelled ``accessbot grant <id> for
+<who>``) are still revoked through the name the bot stored for them.
+
 Revoking sets ``NOLOGIN``, terminates the role's sessions, reassigns and drops whatever the role owns (or was
 granted) in every database where ``pg_shdepend`` says it has something, plus the resource's database and the
 connector's own, and drops the role. Every operation is idempotent.
@@ -29,11 +37,10 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import partial
@@ -44,23 +51,24 @@ from psycopg import errors, sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from integrations.base import ConnectorContext, ConnectorError, GrantResult, GrantSpec, register_connector
+from integrations.postgresql_roles import (
+    INSTALLATION_ID,
+    drop_owned,
+    ensure_privilege,
+    legacy_role,
+    legacy_role_name_for,
+    made_by,
+    retry_concurrent_updates,
+    role_label,
+    role_name_for,
+    role_statements,
+)
 from policy.resources import Resource, Risk
 
 log = logging.getLogger(__name__)
 
-MAX_IDENTIFIER_BYTES = 63
 STATEMENT_TIMEOUT = "30s"  # no connector call may hang the scheduler on a lock forever
 SESSION_EXIT_WAIT_SECONDS = 5.0  # how long revoke waits for terminated sessions to go away
-CONCURRENT_UPDATE_ATTEMPTS = 5
-
-
-def role_name_for(grant: GrantSpec) -> str:
-    """The role a grant gets: ``jit_<grant_id>_<slug>``, a safe lowercase identifier of at most 63 bytes."""
-    prefix = f"jit_{grant.grant_id}_"
-    source = (grant.grantee_email or "").partition("@")[0] or grant.grantee_slack_id
-    slug = re.sub(r"[^a-z0-9]+", "_", source.lower()).strip("_")
-    slug = slug[: MAX_IDENTIFIER_BYTES - len(prefix)].rstrip("_") or "user"
-    return prefix + slug
 
 
 def libpq_dsn(dsn: str) -> str:
@@ -82,8 +90,14 @@ class PostgresConnector:
         discover: bool = False,
         connect_timeout: float = 5.0,
         discovered_risk: Risk = "medium",
+        installation_id: str,
     ) -> None:
         self.name = name
+        if not INSTALLATION_ID.fullmatch(installation_id):
+            raise ConnectorError(
+                f"postgresql {name}: the installation id {installation_id!r} is not 1-16 of [a-z0-9]", retryable=False
+            )
+        self.installation_id = installation_id
         self._dsn = libpq_dsn(dsn)
         try:
             params = conninfo_to_dict(self._dsn)
@@ -135,7 +149,7 @@ class PostgresConnector:
 
     def grant(self, grant: GrantSpec) -> GrantResult:
         """Create (or reset) the grant's role with a fresh password; return the credentials to DM."""
-        role = role_name_for(grant)
+        role = role_name_for(grant, self.installation_id)
         password = secrets.token_urlsafe(24)
         valid_until = _valid_until(grant.expires_at)
         with self._connect(f"grant role {role}") as conn:
@@ -143,27 +157,30 @@ class PostgresConnector:
             database, schema = self._target_of(grant.resource, own_db)
             host, port = conn.info.host, str(conn.info.port)
             verifier = conn.pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256")
-            statements = partial(_role_statements, grant, role, verifier.decode(), valid_until)
+            label = role_label(grant, self.installation_id)
+            statements = partial(role_statements, grant, role, verifier.decode(), valid_until, label)
 
             def apply() -> None:
                 with conn.transaction():
-                    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+                    exists = self._owned_role(conn, role, grant, "grant") is not None
                     for statement in statements(exists):
                         conn.execute(statement)
                     if grant.resource.type in ("database", "schema"):
-                        _ensure_privilege(conn, role, "database", database, "CONNECT")
+                        ensure_privilege(conn, role, "database", database, "CONNECT")
                     if schema is not None and database == own_db:
-                        _ensure_privilege(conn, role, "schema", schema, "USAGE")
+                        ensure_privilege(conn, role, "schema", schema, "USAGE")
 
             try:
-                _retry_concurrent_updates(apply)
+                retry_concurrent_updates(apply)
+            except ConnectorError:
+                raise
             except psycopg.Error as exc:
                 self._fail(f"could not grant role {role}", exc, retryable=_is_transient(exc))
         if schema is not None and database != own_db:
             with self._connect(f"grant role {role}", database) as other:
                 try:
-                    _retry_concurrent_updates(
-                        lambda: _ensure_privilege(other, role, "schema", schema, "USAGE")
+                    retry_concurrent_updates(
+                        lambda: ensure_privilege(other, role, "schema", schema, "USAGE")
                     )
                 except psycopg.Error as exc:
                     self._fail(f"could not grant role {role} usage on {schema}", exc, _is_transient(exc))
@@ -185,18 +202,21 @@ class PostgresConnector:
         """Move the role's ``VALID UNTIL``; the role, its password and its sessions stay."""
         role = self._role_of(grant)
         valid_until = _valid_until(until)
+        missing = ConnectorError(
+            f"postgresql {self.name}: could not extend role {role}: the role does not exist", retryable=False
+        )
         with self._connect(f"extend role {role}") as conn:
             try:
-                conn.execute(
-                    sql.SQL("ALTER ROLE {} VALID UNTIL {}").format(
-                        sql.Identifier(role), sql.Literal(valid_until)
+                with conn.transaction():
+                    if self._owned_role(conn, role, grant, "extend") is None:
+                        raise missing
+                    conn.execute(
+                        sql.SQL("ALTER ROLE {} VALID UNTIL {}").format(
+                            sql.Identifier(role), sql.Literal(valid_until)
+                        )
                     )
-                )
             except errors.UndefinedObject:
-                raise ConnectorError(
-                    f"postgresql {self.name}: could not extend role {role}: the role does not exist",
-                    retryable=False,
-                ) from None
+                raise missing from None
             except psycopg.Error as exc:
                 self._fail(f"could not extend role {role}", exc, retryable=_is_transient(exc))
         log.info("postgresql %s: extended role %s until %s", self.name, role, valid_until)
@@ -207,13 +227,13 @@ class PostgresConnector:
         with self._connect(f"revoke role {role}") as conn:
             own_db = conn.info.dbname
             try:
-                row = conn.execute("SELECT oid FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
-                if row is None:
+                oid = self._owned_role(conn, role, grant, "drop")
+                if oid is None:
                     log.info("postgresql %s: role %s is already gone", self.name, role)
                     return
                 conn.execute(sql.SQL("ALTER ROLE {} NOLOGIN").format(sql.Identifier(role)))
                 self._terminate_sessions(conn, role)
-                databases = self._databases_with_dependencies(conn, row[0])
+                databases = self._databases_with_dependencies(conn, oid)
                 connectable = {
                     db for (db,) in conn.execute("SELECT datname FROM pg_database WHERE datallowconn")
                 }
@@ -225,7 +245,7 @@ class PostgresConnector:
         for database in sorted(databases & connectable):
             with self._connect(f"revoke role {role}", database) as db_conn:
                 try:
-                    _retry_concurrent_updates(partial(_drop_owned, db_conn, role))
+                    retry_concurrent_updates(partial(drop_owned, db_conn, role))
                 except errors.UndefinedObject:
                     return
                 except psycopg.Error as exc:
@@ -239,11 +259,30 @@ class PostgresConnector:
 
     # --- helpers ------------------------------------------------------------------------------------------
 
+    def _owned_role(self, conn: psycopg.Connection[Any], role: str, grant: GrantSpec, action: str) -> int | None:
+        """The oid of the grant's role, None when there is none; a role of that name that this installation did
+        not make for this grant (its comment says so) is refused, without retrying."""
+        row = conn.execute(
+            "SELECT oid, shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = %s", (role,)
+        ).fetchone()
+        if row is None:
+            return None
+        oid, comment = row
+        if made_by(comment, grant, self.installation_id) or (action != "grant" and legacy_role(role, comment, grant)):
+            return int(oid)
+        raise ConnectorError(
+            f"postgresql {self.name}: refusing to {action} role {role}: it was not made by this installation"
+            f" ({self.installation_id}) for grant {grant.grant_id}; its comment is {comment!r}",
+            retryable=False,
+        )
+
     def _role_of(self, grant: GrantSpec) -> str:
-        """The grant's role; a stored external_ref is trusted only if it names a role made for this grant."""
+        """The grant's role; a stored external_ref is trusted only if it names a role made for this grant by this
+        installation (or, from before installation ids, the grant's old ``jit_<grant_id>_`` name)."""
         if grant.external_ref is None:
-            return role_name_for(grant)
-        if not grant.external_ref.startswith(f"jit_{grant.grant_id}_"):
+            return role_name_for(grant, self.installation_id)
+        ours = f"jit_{self.installation_id}_{grant.grant_id}_"
+        if not grant.external_ref.startswith(ours) and grant.external_ref != legacy_role_name_for(grant):
             raise ConnectorError(
                 f"postgresql {self.name}: refusing to touch role {grant.external_ref!r}:"
                 f" it is not a role made for grant {grant.grant_id}",
@@ -307,65 +346,6 @@ class PostgresConnector:
         raise ConnectorError(f"postgresql {self.name}: {action}: {detail}", retryable=retryable) from None
 
 
-def _role_statements(
-    grant: GrantSpec, role: str, verifier: str, valid_until: str, exists: object
-) -> list[sql.Composed]:
-    """Create the role (or reset an existing one), label it for DBAs, and make it a member of the roles."""
-    verb = sql.SQL("ALTER" if exists else "CREATE")
-    label = f"accessbot grant {grant.grant_id} for {grant.grantee_email or grant.grantee_slack_id}"
-    statements = [
-        sql.SQL(
-            "{} ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION INHERIT"
-            " PASSWORD {} VALID UNTIL {}"
-        ).format(verb, sql.Identifier(role), sql.Literal(verifier), sql.Literal(valid_until)),
-        sql.SQL("COMMENT ON ROLE {} IS {}").format(sql.Identifier(role), sql.Literal(label)),
-    ]
-    statements += [_grant(sql.Identifier(member_of), role) for member_of in grant.permission.roles]
-    return statements
-
-
-def _grant(what: sql.Composable, role: str) -> sql.Composed:
-    return sql.SQL("GRANT {} TO {}").format(what, sql.Identifier(role))
-
-
-def _ensure_privilege(
-    conn: psycopg.Connection[Any], role: str, kind: str, target: str, privilege: str
-) -> None:
-    """Grant ``privilege`` on a database or schema unless the role already has it (through PUBLIC or a
-    membership): most servers let PUBLIC connect, and not touching the catalog row spares concurrent grants
-    a "tuple concurrently updated" error."""
-    check = {"database": "has_database_privilege", "schema": "has_schema_privilege"}[kind]
-    row = conn.execute(
-        sql.SQL("SELECT {}(%s, %s, %s)").format(sql.Identifier(check)), (role, target, privilege)
-    ).fetchone()
-    if not (row and row[0]):
-        on = sql.SQL("{} ON {} {}").format(sql.SQL(privilege), sql.SQL(kind.upper()), sql.Identifier(target))
-        conn.execute(_grant(on, role))
-
-
-def _drop_owned(conn: psycopg.Connection[Any], role: str) -> None:
-    """Hand the role's objects in this database to the connector's user, then drop its privileges."""
-    with conn.transaction():
-        conn.execute(sql.SQL("REASSIGN OWNED BY {} TO CURRENT_USER").format(sql.Identifier(role)))
-        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-
-
-def _retry_concurrent_updates(run: Callable[[], None]) -> None:
-    """Run a catalog-changing transaction, again when a concurrent change of the same catalog row (two
-    grants on one database, say) made PostgreSQL give up with "tuple concurrently updated" or a deadlock."""
-    for attempt in range(1, CONCURRENT_UPDATE_ATTEMPTS + 1):
-        try:
-            run()
-            return
-        except psycopg.Error as exc:
-            concurrent = exc.sqlstate in ("40001", "40P01") or (
-                exc.sqlstate == "XX000" and "concurrently" in (exc.diag.message_primary or "")
-            )
-            if not concurrent or attempt == CONCURRENT_UPDATE_ATTEMPTS:
-                raise
-            time.sleep(random.uniform(0.02, 0.1) * attempt)
-
-
 def _is_transient(exc: psycopg.Error) -> bool:
     """Errors worth retrying: all but SQL/access-rule errors (class 42: missing role, no privilege, ...).
 
@@ -387,6 +367,11 @@ def _valid_until(expires_at: datetime | None) -> str:
 @register_connector("postgresql")
 def postgresql_connector(config: Any, ctx: ConnectorContext) -> PostgresConnector:
     """Factory for ``type: postgresql`` (config: name, dsn_env, discover, catalog_resources())."""
+    if ctx.installation_id is None:
+        raise ConnectorError(
+            f"postgresql {config.name}: no installation id (the connector needs the bot's database)",
+            retryable=False,
+        )
     dsn = ctx.env.get(config.dsn_env)
     if not dsn:
         raise ConnectorError(
@@ -399,4 +384,5 @@ def postgresql_connector(config: Any, ctx: ConnectorContext) -> PostgresConnecto
         config.catalog_resources(),
         discover=config.discover,
         discovered_risk=getattr(config, "risk_level", "medium"),
+        installation_id=ctx.installation_id,
     )

@@ -1,14 +1,16 @@
-"""Engine and sessions: SQLite (WAL, foreign keys, serialized writers) or PostgreSQL; Alembic upgrades."""
+"""Engine and sessions: SQLite (WAL, foreign keys, serialized writers, files 0600) or PostgreSQL; Alembic."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -19,8 +21,15 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     ``BEGIN IMMEDIATE`` makes every SQLite transaction take the write lock up front, so read-modify-write
     sequences (claiming due work, recording a vote) are serialized the way ``SELECT … FOR UPDATE`` serializes
     them on PostgreSQL.
+
+    The SQLite file and its ``-wal`` and ``-shm`` files are readable by their owner only (0600): they hold
+    the audit trail and encrypted secrets. SQLite gives the WAL files the database file's mode, and every new
+    connection tightens any that an older version (or a hand copy) left wider.
     """
     if url.startswith("sqlite"):
+        database_file = sqlite_file(url)
+        if database_file is not None:
+            restrict_sqlite_files(database_file, create=True)
         engine = create_engine(url, echo=echo, poolclass=NullPool, connect_args={"check_same_thread": False})
 
         @event.listens_for(engine, "connect")
@@ -32,6 +41,8 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+            if database_file is not None:
+                restrict_sqlite_files(database_file)
 
         @event.listens_for(engine, "begin")
         def _begin_immediate(connection: Any) -> None:
@@ -39,6 +50,28 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names, or None for an in-memory database."""
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file:") or parsed.query.get("mode") == "memory":
+        return None
+    return Path(database)
+
+
+def restrict_sqlite_files(path: Path, *, create: bool = False) -> None:
+    """Make the database file (created empty, 0600, when missing and ``create``) and its WAL files 0600."""
+    if create and not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if file.stat().st_mode & 0o777 != 0o600:
+                file.chmod(0o600)
+        except FileNotFoundError:
+            continue
 
 
 class Database:

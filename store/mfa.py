@@ -5,7 +5,7 @@ Store functions take a keyword-only ``session`` and never commit: the service ow
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from store.models import (
@@ -30,5 +30,13 @@ def advance_mfa_step(*, session: Session, user_id: str, step: int) -> bool:
         )
         .values(last_step=step)
         .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def delete_enrolment(*, session: Session, user_id: str) -> bool:
+    """Remove the user's enrolment (confirmed or not); False when there was none."""
+    result = session.execute(
+        delete(MfaEnrolment).where(MfaEnrolment.user_id == user_id).execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0) == 1)

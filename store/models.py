@@ -1,4 +1,5 @@
-"""SQLAlchemy 2 typed models: requests, grants, votes, extensions, audit events, due work, outbox, MFA."""
+"""SQLAlchemy 2 typed models: requests, grants, votes, extensions, audit events, due work, outbox, MFA,
+and the installation's own identity."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -129,7 +131,7 @@ class Extension(Base):
 
 
 class AuditEvent(Base):
-    """Append-only: rows are inserted, never updated or deleted."""
+    """Append-only: rows are inserted, never updated or deleted (triggers refuse both; migration 0002)."""
 
     __tablename__ = "audit_events"
 
@@ -215,3 +217,17 @@ class ProcessedEvent(Base):
 
     event_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Installation(Base):
+    """The one row that says who this installation is: an id generated once (connectors put it in the names
+    and labels of what they create, so two installations on one target never touch each other's), and a check
+    value encrypted with the key that encrypts this database's secrets (start refuses any other key)."""
+
+    __tablename__ = "installation"
+    __table_args__ = (CheckConstraint("singleton = 1", name="ck_installation_singleton"),)
+
+    singleton: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    installation_id: Mapped[str] = mapped_column(String(16), unique=True)
+    created_at: Mapped[datetime]
+    key_check: Mapped[str | None] = mapped_column(Text)

@@ -112,3 +112,86 @@ def test_requests_audit_and_revoke_from_the_shell(
     assert main(["audit", "export", "--format", "csv", "--since", "2999-01-01"]) == 0
     assert capsys.readouterr().out.strip() == "id,at,event,actor,request_id,grant_id,details"
     assert main(["audit", "export", "--since", "yesterday"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("description", "argv", "expected"),
+    [
+        ("30 digits", ["requests", "revoke", "1" * 30], f"argument id: {'1' * 30} is out of range (1 to 2147483647)"),
+        ("past the INTEGER column", ["requests", "revoke", "2147483648"], "out of range (1 to 2147483647)"),
+        ("zero", ["requests", "revoke", "0"], "argument id: 0 is out of range"),
+        ("Arabic-Indic digits", ["requests", "revoke", "\u0663\u0664"], "'٣٤' is not a number (ASCII digits 0-9 only)"),
+        ("full-width digits", ["requests", "revoke", "\uff15"], "is not a number (ASCII digits 0-9 only)"),
+        ("negative", ["requests", "revoke", "-3"], "error:"),
+        ("underscores", ["requests", "revoke", "1_000"], "'1_000' is not a number"),
+        ("padded", ["requests", "revoke", " 12"], "' 12' is not a number"),
+        ("limit in Arabic-Indic digits", ["requests", "list", "--limit", "\u0665"], "argument --limit: '٥' is not"),
+        ("unknown state", ["requests", "list", "--state", "activ"],
+         "argument --state: invalid choice: 'activ' (choose from 'pending', 'granting', 'active', 'denied', "
+         "'canceled', 'timed_out', 'failed', 'expired', 'revoked')"),
+    ],
+)
+def test_bad_ids_and_states_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], description: str, argv: list[str], expected: str
+) -> None:
+    assert main(argv) == 2, description
+    captured = capsys.readouterr()
+    assert expected in captured.err, captured.err
+    assert "Traceback" not in captured.err and captured.out == ""
+
+
+def _shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.bot.fixtures import CONFIG
+
+    config = tmp_path / "accessbot.yml"
+    config.write_text(CONFIG)
+    monkeypatch.setenv("ACCESSBOT_CONFIG", str(config))
+    monkeypatch.setenv("ACCESSBOT_DATABASE_URL", f"sqlite:///{tmp_path}/cli.db")
+    monkeypatch.chdir(tmp_path)
+
+
+def test_states_filter_and_an_unknown_id_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _shell(tmp_path, monkeypatch)
+    assert main(["requests", "list", "--state", "pending", "--state", "timed_out"]) == 0
+    assert "(no requests)" in capsys.readouterr().out
+    assert main(["requests", "revoke", "2147483647"]) == 1
+    assert capsys.readouterr().err == "error: There is no request #2147483647.\n"
+
+
+def test_an_admin_resets_a_users_mfa_from_the_shell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pyotp
+    from bot.security.mfa import MfaService
+
+    from bot.cli import _container
+    from bot.settings import Settings
+
+    _shell(tmp_path, monkeypatch)
+    container = _container(Settings())
+    mfa = MfaService(container.db, container.clock, container.secrets)
+    enrolment = mfa.enroll("UALICE", "alice@example.com")
+    assert enrolment is not None
+    assert mfa.verify("UALICE", pyotp.TOTP(enrolment.secret).at(container.clock.now()))
+    assert mfa.enroll("UALICE", "alice@example.com") is None, "enrolled: no second secret without a reset"
+
+    assert main(["mfa", "reset", "alice@example.com", "--reason", "lost phone"]) == 0
+    assert capsys.readouterr().out == "MFA enrolment of UALICE removed; they enrol again with /access mfa\n"
+    assert not mfa.enrolled("UALICE")
+    assert mfa.enroll("UALICE", "alice@example.com") is not None, "a new authenticator can be enrolled"
+
+    assert main(["audit", "export"]) == 0
+    resets = [e for e in map(json.loads, capsys.readouterr().out.splitlines()) if e["event"] == "mfa_reset"]
+    assert len(resets) == 1 and resets[0]["actor"] == "shell-admin@accessbot"
+    assert resets[0]["details"]["user"] == "UALICE" and resets[0]["details"]["reason"] == "lost phone"
+    assert resets[0]["details"]["os_user"]
+
+    assert main(["mfa", "reset", "UALICE"]) == 0  # the unconfirmed new enrolment
+    assert main(["mfa", "reset", "UALICE"]) == 1
+    assert capsys.readouterr().err == "error: UALICE has no MFA enrolment: nothing to reset\n"
+    assert main(["mfa", "reset", "nobody@example.com"]) == 1
+    assert "no Slack user id is known for nobody@example.com" in capsys.readouterr().err
+    assert main(["mfa", "reset", "alice; DROP TABLE"]) == 1
+    assert "is neither a Slack user id (U…) nor an email" in capsys.readouterr().err

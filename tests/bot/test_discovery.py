@@ -39,7 +39,8 @@ def test_discovered_databases_are_offered(tmp_path: object) -> None:
     container, clock, _ = make_container(db, DISCOVER)
     assert PG is not None
     container.connectors.update(
-        {k: v for k, v in build_connectors(container.policy.current.config, {"TEST_PG_DSN": PG}).items() if k == "pg"}
+        {k: v for k, v in build_connectors(container.policy.current.config, {"TEST_PG_DSN": PG},
+                                           installation_id=container.installation_id).items() if k == "pg"}
     )
     alice = container.directory.identity("UALICE", clock.now())
     assert not [r for r in container.policy.current.requestable_resources(alice, clock.now(), "test")

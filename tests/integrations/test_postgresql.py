@@ -43,10 +43,23 @@ class Sandbox:
     schema: str
     ro_role: str  # SELECT on allowed
     rw_role: str  # SELECT, INSERT on allowed; CREATE in the schema
+    installation: str = field(default_factory=lambda: secrets.token_hex(4))
     grant_ids: list[int] = field(default_factory=list)
 
-    def connector(self, **kwargs: Any) -> PostgresConnector:
-        return PostgresConnector(INTEGRATION, self.dsn, [self.database_resource()], **kwargs)
+    def connector(self, resources: list[Resource] | None = None, **kwargs: Any) -> PostgresConnector:
+        kwargs.setdefault("installation_id", self.installation)
+        resources = [self.database_resource()] if resources is None else resources
+        return PostgresConnector(INTEGRATION, self.dsn, resources, **kwargs)
+
+    def role(self, spec: GrantSpec) -> str:
+        return role_name_for(spec, self.installation)
+
+    def comment(self, role: str) -> str | None:
+        row = self.admin.execute(
+            "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = %s", (role,)
+        ).fetchone()
+        assert row is not None, f"role {role} exists"
+        return row[0]
 
     def database_resource(self) -> Resource:
         return Resource(integration=INTEGRATION, type="database", name=self.database)
@@ -141,7 +154,7 @@ def sandbox() -> Iterator[Sandbox]:
 
 def _clean_up(box: Sandbox) -> None:
     """Drop whatever a test left: grant roles (even half-revoked ones), the schema, the permission roles."""
-    patterns = [f"jit\\_{grant_id}\\_%" for grant_id in box.grant_ids]
+    patterns = [p for grant_id in box.grant_ids for p in (f"jit\\_{grant_id}\\_%", f"jit\\_%\\_{grant_id}\\_%")]
     leftovers = [
         r
         for (r,) in box.admin.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE ANY(%s)", (patterns,))
@@ -176,8 +189,11 @@ def test_grant_makes_a_login_role_that_reads_only_what_its_permission_allows(san
     spec = sandbox.spec(expires_at=_in_an_hour())
     result = sandbox.connector().grant(spec)
 
-    role = role_name_for(spec)
-    assert result.external_ref == role == f"jit_{spec.grant_id}_alice_{sandbox.suffix}"
+    role = sandbox.role(spec)
+    assert result.external_ref == role == f"jit_{sandbox.installation}_{spec.grant_id}_alice_{sandbox.suffix}"
+    assert sandbox.comment(role) == (
+        f"accessbot installation={sandbox.installation} grant={spec.grant_id} grantee={spec.grantee_email}"
+    )
     assert result.credentials["username"] == role
     assert result.credentials["database"] == sandbox.database
     assert result.credentials["password"] not in result.note
@@ -211,7 +227,7 @@ def test_valid_until_is_the_expiry_and_extend_moves_it(sandbox: Sandbox) -> None
 def test_indefinite_grant_is_valid_forever(sandbox: Sandbox) -> None:
     spec = sandbox.spec(expires_at=None)
     sandbox.connector().grant(spec)
-    assert sandbox.valid_until(role_name_for(spec)) == "infinity"
+    assert sandbox.valid_until(sandbox.role(spec)) == "infinity"
 
 
 def test_revoke_ends_open_sessions_and_drops_the_role_and_its_objects(sandbox: Sandbox) -> None:
@@ -269,7 +285,7 @@ def test_a_database_closed_to_public_gets_connect_for_the_grant_only(
         roles=(), resource=Resource(integration=INTEGRATION, type="database", name=closed_database)
     )
     result = connector.grant(spec)
-    role = role_name_for(spec)
+    role = sandbox.role(spec)
     assert result.credentials["database"] == closed_database
     assert _connect_acl(sandbox, closed_database, role) == 1
     assert _connect_acl(sandbox, sandbox.database, role) == 0, "PUBLIC may connect there: nothing to grant"
@@ -339,7 +355,7 @@ def test_schema_resource_grants_usage_on_the_schema(sandbox: Sandbox) -> None:
 
 def test_discovery_lists_databases_and_schemas_besides_the_static_resources(sandbox: Sandbox) -> None:
     static = Resource(integration=INTEGRATION, type="database", name="billing", tags=(("env", "prod"),))
-    connector = PostgresConnector(INTEGRATION, sandbox.dsn, [static], discover=True, discovered_risk="high")
+    connector = sandbox.connector([static], discover=True, discovered_risk="high")
 
     catalog = connector.catalog()
 
@@ -349,7 +365,7 @@ def test_discovery_lists_databases_and_schemas_besides_the_static_resources(sand
     schema = by_key[("schema", f"{sandbox.database}.{sandbox.schema}")]
     assert schema.path == sandbox.database and schema.risk == "high"
     assert not any(r.name.split(".")[-1].startswith("pg_") for r in catalog if r.type == "schema")
-    assert PostgresConnector(INTEGRATION, sandbox.dsn, [static]).catalog() == [static]
+    assert sandbox.connector([static]).catalog() == [static]
 
 
 def test_credentials_never_reach_logs_or_errors(sandbox: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
@@ -367,16 +383,18 @@ def test_credentials_never_reach_logs_or_errors(sandbox: Sandbox, caplog: pytest
     with pytest.raises(ConnectorError) as failed:
         connector.grant(broken)
     assert missing_role in str(failed.value) and not failed.value.retryable
-    assert not sandbox.role_exists(role_name_for(broken)), "a failed grant leaves no half-made role"
+    assert not sandbox.role_exists(sandbox.role(broken)), "a failed grant leaves no half-made role"
 
-    unreachable = PostgresConnector(INTEGRATION, "postgresql://bot:hunter2-sekrit@127.0.0.1:1/db", [])
+    unreachable = PostgresConnector(
+        INTEGRATION, "postgresql://bot:hunter2-sekrit@127.0.0.1:1/db", [], installation_id="i1"
+    )
     with pytest.raises(ConnectorError) as refused:
         unreachable.grant(sandbox.spec())
     assert "hunter2-sekrit" not in str(refused.value) and refused.value.retryable
     assert "could not connect" in str(refused.value)
 
     with pytest.raises(ConnectorError) as invalid:
-        PostgresConnector(INTEGRATION, "host=db password=hunter2-sekrit oops", [])
+        PostgresConnector(INTEGRATION, "host=db password=hunter2-sekrit oops", [], installation_id="i1")
     assert "hunter2-sekrit" not in str(invalid.value)
     assert "hunter2-sekrit" not in caplog.text
 
@@ -403,23 +421,29 @@ def test_factory_reads_the_dsn_from_the_environment(sandbox: Sandbox) -> None:
 
     factory = connector_factory("postgresql")
     sqlalchemy_url = os.environ["ACCESSBOT_TEST_POSTGRES_URL"]
-    connector = factory(Config(), ConnectorContext(env={"TEST_PG_DSN": sqlalchemy_url}))
+    context = ConnectorContext(env={"TEST_PG_DSN": sqlalchemy_url}, installation_id=sandbox.installation)
+    connector = factory(Config(), context)
     assert ("database", sandbox.database) in {(r.type, r.name) for r in connector.catalog()}
 
     with pytest.raises(ConnectorError, match="TEST_PG_DSN") as missing:
-        factory(Config(), ConnectorContext(env={}))
+        factory(Config(), ConnectorContext(env={}, installation_id=sandbox.installation))
     assert not missing.value.retryable
+    with pytest.raises(ConnectorError, match="no installation id") as unwired:
+        factory(Config(), ConnectorContext(env={"TEST_PG_DSN": sqlalchemy_url}))
+    assert not unwired.value.retryable
+    with pytest.raises(ConnectorError, match="installation id 'Not-An-Id!'"):
+        factory(Config(), ConnectorContext(env={"TEST_PG_DSN": sqlalchemy_url}, installation_id="Not-An-Id!"))
 
 
 @pytest.mark.parametrize(
     ("email", "slack_id", "expected"),
     [
-        ("alice@example.com", "U1", "jit_12_alice"),
-        ("Alice.O'Neil+ops@example.com", "U1", "jit_12_alice_o_neil_ops"),
-        (None, "U0ABC", "jit_12_u0abc"),
-        ("ünïcode@example.com", "U1", "jit_12_n_code"),
-        ("@example.com", "U0X", "jit_12_u0x"),
-        ("---@example.com", "U1", "jit_12_user"),
+        ("alice@example.com", "U1", "jit_0a1b2c3d_12_alice"),
+        ("Alice.O'Neil+ops@example.com", "U1", "jit_0a1b2c3d_12_alice_o_neil_ops"),
+        (None, "U0ABC", "jit_0a1b2c3d_12_u0abc"),
+        ("ünïcode@example.com", "U1", "jit_0a1b2c3d_12_n_code"),
+        ("@example.com", "U0X", "jit_0a1b2c3d_12_u0x"),
+        ("---@example.com", "U1", "jit_0a1b2c3d_12_user"),
     ],
 )
 def test_role_names_are_safe_identifiers(email: str | None, slack_id: str, expected: str) -> None:
@@ -433,7 +457,7 @@ def test_role_names_are_safe_identifiers(email: str | None, slack_id: str, expec
         permission=Permission(integration=INTEGRATION, name="read_only"),
         expires_at=None,
     )
-    assert role_name_for(spec) == expected
+    assert role_name_for(spec, "0a1b2c3d") == expected
 
 
 def test_long_role_names_fit_in_63_bytes() -> None:
@@ -447,5 +471,74 @@ def test_long_role_names_fit_in_63_bytes() -> None:
         permission=Permission(integration=INTEGRATION, name="read_only"),
         expires_at=None,
     )
-    name = role_name_for(spec)
-    assert len(name.encode()) <= 63 and re.fullmatch(r"jit_123456789012_[a-z0-9_]*[a-z0-9]", name)
+    name = role_name_for(spec, "0a1b2c3d")
+    assert len(name.encode()) <= 63 and re.fullmatch(r"jit_0a1b2c3d_123456789012_[a-z0-9_]*[a-z0-9]", name)
+
+
+def test_two_installations_on_one_server_each_revoke_only_their_own_roles(sandbox: Sandbox) -> None:
+    a = sandbox.connector(installation_id=f"a{sandbox.suffix}")
+    b = sandbox.connector(installation_id=f"b{sandbox.suffix}")
+    same_id = sandbox.spec(expires_at=_in_an_hour())  # both installations have a grant with this id
+    only_b = sandbox.spec(expires_at=_in_an_hour())
+    a_result, b_result, b_other = a.grant(same_id), b.grant(same_id), b.grant(only_b)
+    a_role, b_role = a_result.external_ref, b_result.external_ref
+    assert a_role and b_role and a_role != b_role
+    assert sandbox.comment(b_role) == (
+        f"accessbot installation=b{sandbox.suffix} grant={same_id.grant_id} grantee={same_id.grantee_email}"
+    )
+    b_session = sandbox.login(b_result)
+
+    a.revoke(replace(same_id, external_ref=a_role))
+    a.revoke(only_b)  # a grant id A never made a role for: nothing of B's goes
+    with pytest.raises(ConnectorError, match="refusing") as foreign:
+        a.revoke(replace(only_b, external_ref=b_other.external_ref))  # B's stored name handed to A
+    assert not foreign.value.retryable
+
+    assert not sandbox.role_exists(a_role)
+    assert sandbox.role_exists(b_role) and b_other.external_ref and sandbox.role_exists(b_other.external_ref)
+    assert b_session.execute(f"SELECT note FROM {sandbox.schema}.allowed").fetchall() == [("hello",)]
+    b_session.close()
+
+    b.revoke(replace(same_id, external_ref=b_role))
+    b.revoke(only_b)
+    assert not sandbox.role_exists(b_role) and not sandbox.role_exists(b_other.external_ref)
+
+
+def test_a_role_of_that_name_made_by_someone_else_is_never_taken_over_or_dropped(sandbox: Sandbox) -> None:
+    connector = sandbox.connector()
+    spec = sandbox.spec(expires_at=_in_an_hour())
+    role = sandbox.role(spec)
+    sandbox.admin.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'theirs'").format(sql.Identifier(role)))
+    sandbox.admin.execute(sql.SQL("COMMENT ON ROLE {} IS 'made by the DBA'").format(sql.Identifier(role)))
+    before = sandbox.admin.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (role,)).fetchone()
+
+    for attempt in (
+        lambda: connector.grant(spec),
+        lambda: connector.extend(spec, _in_an_hour()),
+        lambda: connector.revoke(spec),
+    ):
+        with pytest.raises(ConnectorError, match=f"refusing to .* role {role}: it was not made by this") as refused:
+            attempt()
+        assert not refused.value.retryable and "made by the DBA" in str(refused.value)
+
+    assert sandbox.comment(role) == "made by the DBA"
+    after = sandbox.admin.execute("SELECT rolpassword, rolcanlogin FROM pg_authid WHERE rolname = %s", (role,))
+    assert after.fetchone() == (before[0] if before else None, True), "password and LOGIN untouched"
+
+
+def test_roles_made_before_installation_ids_are_still_revoked_by_their_stored_name(sandbox: Sandbox) -> None:
+    connector = sandbox.connector()
+    spec = sandbox.spec(expires_at=_in_an_hour())
+    legacy = f"jit_{spec.grant_id}_alice_{sandbox.suffix}"
+    forged = sandbox.spec(expires_at=_in_an_hour())
+    forged_legacy = f"jit_{forged.grant_id}_alice_{sandbox.suffix}"
+    for role, label in ((legacy, f"accessbot grant {spec.grant_id} for {spec.grantee_email}"),
+                        (forged_legacy, "someone's own role")):
+        sandbox.admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        sandbox.admin.execute(sql.SQL("COMMENT ON ROLE {} IS {}").format(sql.Identifier(role), sql.Literal(label)))
+
+    connector.revoke(replace(spec, external_ref=legacy))
+    assert not sandbox.role_exists(legacy)
+    with pytest.raises(ConnectorError, match="refusing to drop"):
+        connector.revoke(replace(forged, external_ref=forged_legacy))
+    assert sandbox.role_exists(forged_legacy)
