@@ -105,7 +105,7 @@ def _problem_from_error(err: Any, data: Any, node: yaml.Node | None) -> ConfigPr
         message = message[len("Value error, ") :]
     ctx = err.get("ctx") or {}
     if err["type"] == "config_rule" and ctx.get("at"):
-        loc = (*loc, *str(ctx["at"]).split("."))
+        loc = (*loc, *(int(p) if p.isdigit() else p for p in str(ctx["at"]).split(".")))
     elif err["type"] == "union_tag_invalid":
         key = str(ctx.get("discriminator", "type")).strip("'")
         loc = (*loc, key)

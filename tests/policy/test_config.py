@@ -33,6 +33,10 @@ directory:                              # identity attributes beyond Slack's own
     - schedule: sre-primary
       timezone: Europe/Berlin
       rotation: {every: 7d, starts: 2026-01-05T09:00, members: [alice@example.com, bob@example.com]}
+    - schedule: payments-oncall           # or read from the incident tool (cached; an outage never revokes)
+      pagerduty: {schedule_id: PABC123, token_env: PAGERDUTY_TOKEN}
+    - schedule: payments-secondary
+      opsgenie: {schedule: payments, token_env: OPSGENIE_TOKEN}
 
 integrations:
   - name: prod-postgres
@@ -91,6 +95,8 @@ flows:
     approval:
       type: approvers                   # or automatic (default)
       combine: any_of                   # any_of: one approval from any group; all_of: one per group
+      channel: C0DBA                    # optional: also post the request, with Approve/Deny, to this channel
+      notify: both                      # dm (default) | channel | both
       distinct_approvers: false         # all_of only: true = each group needs a different person
       groups:
         - match: any
@@ -106,6 +112,7 @@ flows:
       require_justification: true
       require_approver_reason: true     # reason <= 124 characters on approve and deny
       no_self_approval: true            # requester and grantee can never approve
+      break_glass: false                # true: granted at once; approvers review afterwards
     description: ''                     # empty: generated from name, requestors and resources
 """
 
@@ -578,7 +585,9 @@ def test_the_spec_example_validates_with_every_key() -> None:
         "require_justification": True,
         "require_approver_reason": True,
         "no_self_approval": True,
+        "break_glass": False,
     }
+    assert (approval.channel, approval.notify) == ("C0DBA", "both")
     assert flow.description == ""
     assert config.admins == ["secops@example.com"]
     assert config.spaces[0].name == "payments" and config.spaces[0].admins == ["pat@example.com"]
@@ -586,7 +595,12 @@ def test_the_spec_example_validates_with_every_key() -> None:
     assert config.directory.slack_usergroups is True
     assert config.directory.users[0].attributes == {"department": "eng"}
     rotation = config.directory.oncall[0].rotation
+    assert rotation is not None
     assert rotation.every.days == 7 and rotation.members == ["alice@example.com", "bob@example.com"]
+    pagerduty, opsgenie = config.directory.oncall[1].pagerduty, config.directory.oncall[2].opsgenie
+    assert pagerduty is not None and (pagerduty.schedule_id, pagerduty.token_env) == ("PABC123", "PAGERDUTY_TOKEN")
+    assert opsgenie is not None and (opsgenie.schedule, opsgenie.token_env) == ("payments", "OPSGENIE_TOKEN")
+    assert [s.provider for s in config.directory.oncall] == [None, "pagerduty", "opsgenie"]
     assert [i.type for i in config.integrations] == ["postgresql", "slack_usergroup", "webhook"]
     postgres = config.integrations[0]
     assert postgres.owners == ["dba@example.com"] and postgres.risk_level == "high"
