@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from socketserver import ThreadingMixIn
@@ -21,6 +21,7 @@ from bot.clock import FakeClock
 from bot.container import Container, build
 from bot.crypto import SecretBox
 from bot.http import wsgi_app
+from bot.oncall_providers import OncallReadings
 from bot.outbox import OutboxSender
 from bot.policy_holder import PolicyHolder
 from bot.settings import Settings
@@ -104,7 +105,12 @@ def bot(db: Database) -> Iterator[Bot]:
 
 
 @contextmanager
-def running_bot(db: Database, config_text: str = CONFIG, fake: FakeSlack | None = None) -> Iterator[Bot]:
+def running_bot(
+    db: Database,
+    config_text: str = CONFIG,
+    fake: FakeSlack | None = None,
+    oncall: Callable[[PolicyHolder, FakeClock], OncallReadings] | None = None,
+) -> Iterator[Bot]:
     fake = fake or FakeSlack()
     fake.start()
     for user_id, email in USERS.items():
@@ -120,7 +126,7 @@ def running_bot(db: Database, config_text: str = CONFIG, fake: FakeSlack | None 
         policy=holder,
         secrets=SecretBox([Fernet.generate_key().decode()]),
         clock=clock,
-        directory=SlackDirectory(client, holder),
+        directory=SlackDirectory(client, holder, oncall=oncall(holder, clock) if oncall else None),
         connectors={"db": noop},
     )
     settings = Settings(
