@@ -16,6 +16,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     Tag,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -346,21 +347,28 @@ class Flow(StrictModel):
     settings: FlowSettings = FlowSettings()
     description: str = Field(default="", max_length=300)
 
+    @field_validator("grant_for")
+    @classmethod
+    def _at_least_a_minute(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value < MIN_GRANT_FOR:
+            raise rule_error(
+                f"grant_for {format_duration(value)} is under one minute; allowed: 1m or more, or `indefinite`", ""
+            )
+        return value
+
+    @field_validator("requestors", "grantees")
+    @classmethod
+    def _no_owner(cls, value: ConditionSet | None, info: ValidationInfo) -> ConditionSet | None:
+        owner_at = _owner_condition(value)
+        if owner_at is not None:
+            raise rule_error(
+                "attribute `owner` applies to approvers only (approval.groups, escalation tiers), "
+                f"not to {info.field_name}", f"conditions.{owner_at}.attribute"
+            )
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> Flow:
-        if self.grant_for is not None and self.grant_for < MIN_GRANT_FOR:
-            raise rule_error(
-                f"grant_for {format_duration(self.grant_for)} is under one minute; allowed: 1m or more, "
-                "or `indefinite`",
-                "grant_for",
-            )
-        for section in ("requestors", "grantees"):
-            owner_at = _owner_condition(getattr(self, section))
-            if owner_at is not None:
-                raise rule_error(
-                    f"attribute `owner` applies to approvers only (approval.groups, escalation tiers), "
-                    f"not to {section}", f"{section}.conditions.{owner_at}.attribute"
-                )
         if self.settings.break_glass and self.type != "self_serve":
             raise rule_error("`break_glass` applies to self-serve flows only", "settings.break_glass")
         if self.grant_for is not None and self.extend.max_times and self.extend.each > self.grant_for:
