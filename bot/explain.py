@@ -8,7 +8,7 @@ from bot.directory import ConfigDirectory
 from bot.policy_holder import PolicyHolder
 from policy.conditions import matches
 from policy.config import ConditionSet, Config, Flow
-from policy.describe import describe_conditions
+from policy.describe import describe_conditions, describe_labels
 from policy.durations import format_duration
 from policy.windows import describe_window
 
@@ -43,7 +43,9 @@ def explain_user(config: Config, user: str, now: datetime, *, resource_text: str
             continue
         lines.append("")
         kind = "automatic flow (held while the user matches)" if flow.type == "automatic" else "self-serve flow"
-        lines.append(f"flow {flow.name} — {kind}, {describe_window(flow.when, config.timezone)}")
+        labels = describe_labels(flow)
+        lines.append(f"flow {flow.name} — {kind}, {describe_window(flow.when, config.timezone)}"
+                     + (f"; {labels}" if labels else ""))
         shown = [f"{key} ({', '.join(sorted(perms))})" for key, perms in sorted(offered.items())]
         lines.append(f"  resources: {', '.join(shown[:MAX_LISTED])}" + (
             f" … and {len(shown) - MAX_LISTED} more" if len(shown) > MAX_LISTED else ""))

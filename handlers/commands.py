@@ -12,12 +12,14 @@ from handlers.common import Deps, identity
 from handlers.request_modal import open_modal
 from handlers.views.approval import outcome
 from handlers.views.common import escape, hours, when
+from policy.describe import describe_labels, has_label
 from policy.errors import AccessError
+from policy.identity import Identity
 
 HELP = """*accessbot* — just-in-time access
 • `/access` — request access (opens a form)
 • `/access list` — your requests and access
-• `/access flows` — what you may request, and how
+• `/access flows [LABEL]` — what you may request, and how (only flows with that label)
 • `/access extend ID [HOURS]` — extend your active access
 • `/access revoke ID` — end access now
 • `/access cancel ID` — cancel a pending request
@@ -50,14 +52,7 @@ def answer(deps: Deps, client: WebClient, user_id: str, text: str) -> str:
                     for r in records
                 )
             case "flows":
-                flows = deps.policy.current.usable_flows(user, deps.clock.now())
-                if not flows:
-                    return "No access flow lets you request anything right now."
-                return "\n".join(
-                    f"• *{escape(f.name, 80)}* — up to {hours(f.flow.grant_for)}, "
-                    + ("automatic" if f.flow.approval.type == "automatic" else "needs approval")
-                    for f in flows
-                )
+                return _flows(deps, user, " ".join(args))
             case "extend":
                 record = deps.grants.extend(_id(args), user, args[1] if len(args) > 1 else None)
                 return f"Request #{record.id} is extended until {when(record.expires_at)}."
@@ -76,6 +71,26 @@ def answer(deps: Deps, client: WebClient, user_id: str, text: str) -> str:
                 return f"I don't know `/access {escape(verb, 40)}`. Here is what I do:\n{HELP}"
     except AccessError as error:
         return error.message
+
+
+def _flows(deps: Deps, user: Identity, label: str) -> str:
+    """``/access flows [LABEL]``: the flows the user may use now (with that label), each with its labels."""
+    flows = deps.policy.current.usable_flows(user, deps.clock.now())
+    if not flows:
+        return "No access flow lets you request anything right now."
+    chosen = [f for f in flows if has_label(f.flow, label)] if label else flows
+    if not chosen:
+        known = sorted({item for f in flows for item in f.flow.labels}, key=str.casefold)
+        return (f"None of your flows has the label `{escape(label, 40)}`. "
+                + (f"Their labels: {', '.join(f'`{escape(k, 40)}`' for k in known)}." if known
+                   else "Your flows have no labels.")
+                + " `/access flows` lists them all.")
+    return "\n".join(
+        f"• *{escape(f.name, 80)}* — up to {hours(f.flow.grant_for)}, "
+        + ("automatic" if f.flow.approval.type == "automatic" else "needs approval")
+        + (f" · {escape(describe_labels(f.flow), 200)}" if f.flow.labels else "")
+        for f in chosen
+    )
 
 
 def register(app: App, deps: Deps) -> None:

@@ -168,8 +168,10 @@ def _written_and_allowed(err: Any, loc: Loc, message: str) -> str:
         return f"{written}" + (f" (did you mean {hint[0]!r}?)" if hint else "") + f" — allowed: {', '.join(allowed)}"
     if kind in _ALLOWED_BY_TYPE:
         return f"{written} — allowed: {_ALLOWED_BY_TYPE[kind]}"
-    if written in message:
+    if written in message:  # the message quotes it already ("a duration must be positive, got '-1h'")
         return message
+    if message.startswith("Input should be "):  # "less than or equal to 10", "a valid date or date-time", …
+        return f"{written} — allowed: {message[len('Input should be '):]}"
     return f"{written}: {message}"
 
 
