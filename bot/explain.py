@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from bot.directory import ConfigDirectory
@@ -27,6 +28,7 @@ def explain_user(config: Config, user: str, now: datetime, *, resource_text: str
     automatic = policy.usable_flows(identity, now, kind="automatic")
     if not flows and not automatic:
         lines.append("No flow lets this user request anything right now.")
+    providers = {s.schedule: s.provider for s in config.directory.oncall if s.provider}
     needle = resource_text.lower()
     for compiled in [*flows, *automatic]:
         flow = compiled.flow
@@ -71,6 +73,9 @@ def explain_user(config: Config, user: str, now: datetime, *, resource_text: str
             people = [c.label() for c in everyone
                       if not (flow.settings.no_self_approval and c.same_person(identity))
                       and matches(group, c, owned_integrations=c.owner_of & owned)]
+            read = _read_at_click(group, providers)
+            if read:
+                return ", ".join(people + [read])
             return ", ".join(people) or "nobody eligible right now"
 
         for index, group in enumerate(approval.groups):
@@ -81,3 +86,11 @@ def explain_user(config: Config, user: str, now: datetime, *, resource_text: str
                              f"{index + 1}: {describe_conditions(tier)} → {who(tier)}")
         lines.append(f"  unanswered requests time out after {format_duration(approval.pending_timeout)}")
     return "\n".join(lines)
+
+
+def _read_at_click(group: ConditionSet, providers: Mapping[str, str]) -> str:
+    """``whoever PagerDuty has on call for dba-oncall at the click``, for on-call read from an incident tool."""
+    names = {"pagerduty": "PagerDuty", "opsgenie": "Opsgenie"}
+    found = [f"whoever {names[providers[v]]} has on call for {v} at the click"
+             for c in group.conditions if c.attribute == "oncall" and c.op == "is" for v in c.values if v in providers]
+    return "; ".join(found)

@@ -66,3 +66,16 @@ def test_check_config_and_explain_print_the_labels(tmp_path: Path, capsys: pytes
     out = capsys.readouterr().out
     assert next(line for line in out.splitlines() if line.startswith("flow read-any")).endswith(
         "; labels: db, Read-Only")
+
+
+def test_explain_says_an_incident_tools_on_call_is_read_at_the_click(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.handlers.test_oncall_approvers import CONFIG as ONCALL_CONFIG
+
+    path = tmp_path / "accessbot.yml"
+    path.write_text(ONCALL_CONFIG)
+    assert main(["explain", "--user", "alice@example.com", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "group 1: oncall is dba-oncall → whoever PagerDuty has on call for dba-oncall at the click" in out
+    assert "group 2: oncall is security-oncall → whoever Opsgenie has on call for security-oncall at the click" in out
