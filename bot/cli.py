@@ -120,13 +120,14 @@ def _check_config(args: argparse.Namespace) -> int:
         schema["title"] = "accessbot.yml"
         print(json.dumps(schema, indent=2))
         return EXIT_OK
-    from policy.describe import describe_flow
+    from policy.describe import describe_flow, describe_labels
 
     path = _config_path(args.file)
     config = load_config_file(path)
     print(f"{path}: valid — {len(config.flows)} flow(s), {len(config.integrations)} integration(s)")
     for flow in config.flows:
-        print(f"  - {describe_flow(flow, config)}")
+        labels = describe_labels(flow)
+        print(f"  - {describe_flow(flow, config)}" + (f" [{labels}]" if labels else ""))
     for problem in warnings(config):
         print(f"  {problem}")
     return EXIT_OK

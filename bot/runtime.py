@@ -34,11 +34,14 @@ class Runtime:
     scheduler: Scheduler  # due work: expiries, reminders, escalations, retries, automatic flows
     outbox: Scheduler  # Slack messages
     client: WebClient
+    oncall: Scheduler | None = None  # re-reads on-call schedules from PagerDuty / Opsgenie
 
     def start(self) -> None:
         """Start ticking; the first ticks run at once, so everything overdue at start is done immediately."""
         self.scheduler.start()
         self.outbox.start()
+        if self.oncall is not None:
+            self.oncall.start()
 
     def running(self) -> bool:
         return self.scheduler.running and self.outbox.running
@@ -46,11 +49,14 @@ class Runtime:
     def shutdown(self) -> None:
         self.scheduler.shutdown(wait=False)
         self.outbox.shutdown(wait=False)
+        if self.oncall is not None:
+            self.oncall.shutdown(wait=False)
 
 
 def assemble(settings: Settings) -> Runtime:
     from bot.container import build, refresh_connectors, unavailable_integrations
     from bot.jobs.scheduler import DatabaseClock, Scheduler, run_due_by_db_clock
+    from bot.lifecycle.oncall import Endpoints, OncallReadings
     from bot.lifecycle.policy_holder import PolicyHolder
     from bot.slack.app import create_app, outbox_sender, slack_client
     from bot.slack.directory import SlackDirectory
@@ -64,8 +70,10 @@ def assemble(settings: Settings) -> Runtime:
     holder = PolicyHolder.from_file(settings.config_path)
     clock = DatabaseClock(db)
     clock.sync()
+    oncall = OncallReadings(holder, clock, env=os.environ,
+                            endpoints=Endpoints(settings.pagerduty_api_url, settings.opsgenie_api_url))
     container = build(db=db, policy=holder, clock=clock, secrets=settings.secret_box(),
-                      directory=SlackDirectory(client, holder), slack_client=client, env=os.environ,
+                      directory=SlackDirectory(client, holder, oncall=oncall), slack_client=client, env=os.environ,
                       worker_threads=settings.worker_threads)
     discover(container)
 
@@ -114,7 +122,9 @@ def assemble(settings: Settings) -> Runtime:
             signal.signal(signal.SIGHUP, lambda *_: holder.request_reload())  # the next tick reloads
         except ValueError:  # not the main thread (tests)
             pass
-    return Runtime(container, app, scheduler, outbox, client)
+    # on-call from the incident tools, re-read every minute on its own thread (a slow API never delays due work)
+    refresher = Scheduler([oncall.refresh_due], 5.0)
+    return Runtime(container, app, scheduler, outbox, client, refresher)
 
 
 def discover(container: Container) -> None:

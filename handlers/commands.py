@@ -31,7 +31,7 @@ def answer(deps: Deps, client: WebClient, user_id: str, text: str) -> str:
             case "list":
                 return view.request_list(deps.service.list(user_id=user.key, limit=20))
             case "flows":
-                return view.flow_list(deps.policy.current.usable_flows(user, deps.clock.now()))
+                return view.flow_list(deps.policy.current.usable_flows(user, deps.clock.now()), " ".join(args))
             case "extend":
                 record = deps.extending.extend(_id(args), user, args[1] if len(args) > 1 else None)
                 return view.extended(record)

@@ -7,59 +7,37 @@ hours. Cross-references (integrations, permissions, bundles, scopes, spaces) are
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import time, timedelta
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Discriminator,
     Field,
     PlainSerializer,
     Tag,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
+from policy.config_base import ALL_DAYS as ALL_DAYS
+from policy.config_base import Day as Day
+from policy.config_base import Duration as Duration
+from policy.config_base import Name as Name
+from policy.config_base import Op as Op
+from policy.config_base import RequestFor as RequestFor
+from policy.config_base import StrictModel as StrictModel
+from policy.config_base import TimeZoneName as TimeZoneName
+from policy.config_base import rule_error as rule_error
+from policy.config_directory import Directory as Directory
+from policy.config_directory import DirectoryUser as DirectoryUser
+from policy.config_directory import OncallSchedule as OncallSchedule
+from policy.config_directory import OpsgenieSource as OpsgenieSource
+from policy.config_directory import PagerDutySource as PagerDutySource
+from policy.config_directory import Rotation as Rotation
 from policy.durations import format_duration, parse_duration
 from policy.resources import Permission, Resource, Risk
-
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(parse_duration),
-    PlainSerializer(format_duration, return_type=str),
-    Field(json_schema_extra={"type": ["string", "number"], "examples": ["30m", "1.5h", "2d", 4]}),
-]
-Op = Literal["is", "is_not", "contains", "does_not_contain", "starts_with", "ends_with"]
-Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-ALL_DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-RequestFor = Literal["themselves", "direct_reports", "others"]
-Name = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
-
-
-def _check_timezone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin") from None
-    return value
-
-
-TimeZoneName = Annotated[str, AfterValidator(_check_timezone), Field(examples=["UTC", "Europe/Berlin"])]
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-def rule_error(message: str, at: str) -> PydanticCustomError:
-    """A model-level rule broken by the key ``at`` (dotted, relative to the model): the YAML path names it."""
-    return PydanticCustomError("config_rule", message, {"at": at})
-
 
 # --- attribute conditions -----------------------------------------------------------------------------------
 
@@ -93,39 +71,25 @@ class ConditionSet(StrictModel):
     conditions: list[Condition] = Field(min_length=1)
 
 
-# --- directory ----------------------------------------------------------------------------------------------
-
-
-class DirectoryUser(StrictModel):
-    email: str = Field(min_length=3, pattern=r"^[^@\s]+@[^@\s]+$")
-    slack_id: str | None = None
-    groups: list[str] = []
-    manager: str | None = None
-    attributes: dict[str, str] = {}
-
-
-class Rotation(StrictModel):
-    every: Duration
-    starts: datetime
-    members: list[str] = Field(min_length=1)
-
-
-class OncallSchedule(StrictModel):
-    schedule: str = Field(min_length=1)
-    timezone: TimeZoneName = "UTC"
-    rotation: Rotation
-
-
-class Directory(StrictModel):
-    slack_usergroups: bool = False
-    users: list[DirectoryUser] = []
-    oncall: list[OncallSchedule] = []
+def _owner_condition(conditions: ConditionSet | None) -> int | None:
+    """The index of the first ``owner`` condition (an approver-only attribute), or None."""
+    if conditions is None:
+        return None
+    return next((i for i, c in enumerate(conditions.conditions) if c.attribute == "owner"), None)
 
 
 class Space(StrictModel):
     name: Name
     admins: list[str] = []
     members: ConditionSet | None = None
+
+    @model_validator(mode="after")
+    def _no_owner(self) -> Space:
+        owner_at = _owner_condition(self.members)
+        if owner_at is not None:
+            raise rule_error("attribute `owner` applies to approvers only, not to space members",
+                             f"members.conditions.{owner_at}.attribute")
+        return self
 
 
 # --- integrations -------------------------------------------------------------------------------------------
@@ -318,6 +282,8 @@ class Escalation(StrictModel):
 class Approval(StrictModel):
     type: Literal["automatic", "approvers"] = "automatic"
     combine: Literal["any_of", "all_of"] = "any_of"
+    channel: str | None = Field(default=None, pattern=r"^[CG][A-Z0-9]{2,}$")
+    notify: Literal["dm", "channel", "both"] = "dm"
     distinct_approvers: bool = False
     groups: list[ConditionSet] = []
     escalation: Escalation | None = None
@@ -335,6 +301,11 @@ class Approval(StrictModel):
             raise rule_error("`groups` need `type: approvers`; an automatic approval asks nobody", "groups")
         if self.distinct_approvers and self.combine != "all_of":
             raise rule_error("`distinct_approvers` applies to `combine: all_of` only", "distinct_approvers")
+        if self.notify != "dm" and self.channel is None:
+            raise rule_error(f"`notify: {self.notify}` needs `channel: C…` (the channel to post the request to)",
+                             "notify")
+        if self.channel is not None and self.type != "approvers":
+            raise rule_error("`channel` needs `type: approvers`; an automatic approval asks nobody", "channel")
         return self
 
 
@@ -343,6 +314,7 @@ class FlowSettings(StrictModel):
     require_justification: bool = True
     require_approver_reason: bool = False
     no_self_approval: bool = True
+    break_glass: bool = False
 
 
 GrantFor = Annotated[
@@ -351,6 +323,9 @@ GrantFor = Annotated[
     PlainSerializer(format_duration, return_type=str),
     Field(json_schema_extra={"type": ["string", "number"], "examples": ["4h", "indefinite"]}),
 ]
+
+
+MIN_GRANT_FOR = timedelta(minutes=1)
 
 
 class Flow(StrictModel):
@@ -372,8 +347,30 @@ class Flow(StrictModel):
     settings: FlowSettings = FlowSettings()
     description: str = Field(default="", max_length=300)
 
+    @field_validator("grant_for")
+    @classmethod
+    def _at_least_a_minute(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value < MIN_GRANT_FOR:
+            raise rule_error(
+                f"grant_for {format_duration(value)} is under one minute; allowed: 1m or more, or `indefinite`", ""
+            )
+        return value
+
+    @field_validator("requestors", "grantees")
+    @classmethod
+    def _no_owner(cls, value: ConditionSet | None, info: ValidationInfo) -> ConditionSet | None:
+        owner_at = _owner_condition(value)
+        if owner_at is not None:
+            raise rule_error(
+                "attribute `owner` applies to approvers only (approval.groups, escalation tiers), "
+                f"not to {info.field_name}", f"conditions.{owner_at}.attribute"
+            )
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> Flow:
+        if self.settings.break_glass and self.type != "self_serve":
+            raise rule_error("`break_glass` applies to self-serve flows only", "settings.break_glass")
         if self.grant_for is not None and self.extend.max_times and self.extend.each > self.grant_for:
             raise rule_error(
                 f"extend.each ({format_duration(self.extend.each)}) is longer than grant_for "

@@ -207,3 +207,14 @@ def describe_flow(flow: Flow, config: Config) -> str:
     if flow.when != "always":
         parts.append(describe_window(flow.when, config.timezone))
     return " ".join(", ".join(parts).split())
+
+
+def describe_labels(flow: Flow) -> str:
+    """``labels: prod, db`` (in the order written), or empty when the flow has none."""
+    return f"labels: {', '.join(flow.labels)}" if flow.labels else ""
+
+
+def has_label(flow: Flow, label: str) -> bool:
+    """Whether the flow carries ``label`` (case-insensitive): what ``/access flows LABEL`` filters on."""
+    wanted = label.strip().casefold()
+    return any(item.casefold() == wanted for item in flow.labels)

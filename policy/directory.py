@@ -12,7 +12,7 @@ from datetime import datetime
 
 from policy.config import Directory, DirectoryUser
 from policy.identity import Identity
-from policy.oncall import schedules_for
+from policy.oncall import ProviderOncall, schedules_for
 
 
 def _key(email_or_id: str) -> str:
@@ -63,11 +63,13 @@ class DirectoryIndex:
         is_bot: bool = False,
         timezone: str | None = None,
         display_name: str | None = None,
+        provider_oncall: ProviderOncall | None = None,
     ) -> Identity:
         """The identity of a user at ``now``: Slack's view merged with the directory entry and on-call shifts.
 
         The entry is looked up by email first, then by Slack id. Slack user-group handles count as groups
         only when ``directory.slack_usergroups`` is on. ``owner_of`` are the integrations the user owns.
+        ``provider_oncall`` says who is on call for the schedules read from an incident tool.
         """
         entry = self.user(email) or self.user(slack_id)
         groups: set[str] = set(entry.groups) if entry else set()
@@ -81,7 +83,7 @@ class DirectoryIndex:
             email=email,
             groups=frozenset(groups),
             manager=entry.manager if entry else None,
-            oncall=schedules_for(self.directory.oncall, names, now),
+            oncall=schedules_for(self.directory.oncall, names, now, provider_oncall),
             attributes=dict(entry.attributes) if entry else {},
             owner_of=frozenset(owner_of),
             deactivated=deactivated,
@@ -107,6 +109,7 @@ def build_identity(
     is_bot: bool = False,
     timezone: str | None = None,
     display_name: str | None = None,
+    provider_oncall: ProviderOncall | None = None,
 ) -> Identity:
     """One identity without keeping an index; build a :class:`DirectoryIndex` to look up many users."""
     return DirectoryIndex(directory).build_identity(
@@ -119,4 +122,5 @@ def build_identity(
         is_bot=is_bot,
         timezone=timezone,
         display_name=display_name,
+        provider_oncall=provider_oncall,
     )

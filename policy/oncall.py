@@ -8,12 +8,25 @@ Periods of whole days are counted on the local wall clock, so a weekly hand-over
 Monday 09:00 local time across daylight-saving changes. A hand-over at a wall time that occurs twice happens
 at its first occurrence; one at a wall time that does not exist (skipped when the clocks go forward) happens
 the moment the clocks jump past it. Shorter periods (``12h``, ``90m``) are counted in absolute time.
+
+A schedule read from an incident tool (``pagerduty``, ``opsgenie``) has no rotation here: what the tool last
+answered (a :class:`ProviderReading`, fetched by ``bot.lifecycle.oncall``) says who is on. How far an answer is
+trusted depends on what it is used for (:func:`provider_on_call`):
+
+* **approving** (``purpose="approve"``): only a fresh, successful answer counts. When the latest attempt failed,
+  or the last good answer is older than ``max_age``, nobody is on call for that schedule: an outage never makes
+  someone an approver (the flow's other groups and escalation tiers still can be).
+* **holding access** (``purpose="hold"``, the automatic flows' reconciler): the last good answer is kept while the
+  tool fails (everyone it had on call then, and anyone it said would take over by now), so an outage never
+  revokes access. Before the first good answer the schedule is *unknown* (None): the caller keeps what is held.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from policy.config import Directory, OncallSchedule
@@ -65,6 +78,8 @@ def shift_index(schedule: OncallSchedule, now: datetime) -> int | None:
     _require_aware(now)
     zone = ZoneInfo(schedule.timezone)
     rotation = schedule.rotation
+    if rotation is None:  # read from an incident tool: see provider_on_call
+        return None
     start = _start_instant(rotation.starts, zone)
     if now < start:
         return None
@@ -89,21 +104,103 @@ def on_shift(schedule: OncallSchedule, now: datetime) -> str | None:
     index = shift_index(schedule, now)
     if index is None:
         return None
+    assert schedule.rotation is not None  # shift_index is None without one
     members = schedule.rotation.members
     return members[index % len(members)]
 
 
-def schedules_for(schedules: Iterable[OncallSchedule], names: Iterable[str], now: datetime) -> frozenset[str]:
-    """The schedules whose member on shift is any of ``names`` (emails or Slack ids, case-insensitive)."""
+ProviderOncall = Mapping[str, frozenset[str]]
+"""Schedule name -> the (case-folded) emails on call now, for the schedules read from an incident tool."""
+
+
+def schedules_for(
+    schedules: Iterable[OncallSchedule],
+    names: Iterable[str],
+    now: datetime,
+    provider: ProviderOncall | None = None,
+) -> frozenset[str]:
+    """The schedules on which any of ``names`` (emails or Slack ids, case-insensitive) is on call at ``now``.
+
+    A rotation is computed; a schedule read from an incident tool is looked up in ``provider`` (absent: nobody).
+    """
     wanted = {n.casefold() for n in names if n}
     result: set[str] = set()
     for schedule in schedules:
+        if schedule.rotation is None:
+            if wanted & (provider or {}).get(schedule.schedule, frozenset()):
+                result.add(schedule.schedule)
+            continue
         member = on_shift(schedule, now)
         if member is not None and member.casefold() in wanted:
             result.add(schedule.schedule)
     return frozenset(result)
 
 
-def schedules_on_shift(directory: Directory, email_or_id: str, now: datetime) -> frozenset[str]:
+def schedules_on_shift(
+    directory: Directory, email_or_id: str, now: datetime, provider: ProviderOncall | None = None
+) -> frozenset[str]:
     """The names of the directory's schedules on which ``email_or_id`` is on shift at ``now``."""
-    return schedules_for(directory.oncall, (email_or_id,), now)
+    return schedules_for(directory.oncall, (email_or_id,), now, provider)
+
+
+# --- schedules read from an incident tool -------------------------------------------------------------------
+
+Purpose = Literal["approve", "hold"]
+APPROVE_MAX_AGE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderShift:
+    """One on-call entry of an incident tool's answer: ``email`` is on from ``start`` until ``end``.
+
+    None for ``start`` means "already on when the tool answered", None for ``end`` "until further notice"
+    (Opsgenie's flat answer has neither; PagerDuty's entries have both, ``end`` None for a permanent one).
+    """
+
+    email: str
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def covers(self, moment: datetime) -> bool:
+        return (self.start is None or self.start <= moment) and (self.end is None or moment < self.end)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderReading:
+    """What the incident tool answered for one schedule at ``read_at``."""
+
+    shifts: tuple[ProviderShift, ...]
+    read_at: datetime
+
+    def on_call(self, moment: datetime) -> frozenset[str]:
+        """The case-folded emails on call at ``moment`` according to this answer."""
+        return frozenset(s.email.casefold() for s in self.shifts if s.covers(moment))
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderState:
+    """A schedule's last good answer and whether the latest attempt to read it failed."""
+
+    last_good: ProviderReading | None = None
+    failing: bool = False
+
+
+def provider_on_call(
+    state: ProviderState, now: datetime, purpose: Purpose, *, max_age: timedelta = APPROVE_MAX_AGE
+) -> frozenset[str] | None:
+    """Who is on call for a schedule read from an incident tool, as far as ``purpose`` may trust it.
+
+    ``approve``: the emails of a fresh good answer, else nobody (never None). ``hold``: the last good answer,
+    kept through failures; None before any good answer (unknown: keep what is held). See the module docstring.
+    """
+    _require_aware(now)
+    reading = state.last_good
+    if purpose == "approve":
+        if reading is None or state.failing or now - reading.read_at > max_age:
+            return frozenset()
+        return reading.on_call(now)
+    if reading is None:
+        return None
+    if state.failing:
+        return reading.on_call(reading.read_at) | reading.on_call(now)
+    return reading.on_call(now)

@@ -105,7 +105,7 @@ def _problem_from_error(err: Any, data: Any, node: yaml.Node | None) -> ConfigPr
         message = message[len("Value error, ") :]
     ctx = err.get("ctx") or {}
     if err["type"] == "config_rule" and ctx.get("at"):
-        loc = (*loc, *str(ctx["at"]).split("."))
+        loc = (*loc, *(int(p) if p.isdigit() else p for p in str(ctx["at"]).split(".") if p))
     elif err["type"] == "union_tag_invalid":
         key = str(ctx.get("discriminator", "type")).strip("'")
         loc = (*loc, key)
@@ -120,7 +120,59 @@ def _problem_from_error(err: Any, data: Any, node: yaml.Node | None) -> ConfigPr
             message += f"; allowed keys: {', '.join(allowed)}"
     elif err["type"] == "missing":
         message = "required key is missing"
+    else:
+        message = _written_and_allowed(err, loc, message)
     return ConfigProblem(format_path(loc), message, _line_of(node, loc))
+
+
+_ALLOWED_BY_TYPE = {
+    "bool_parsing": "true, false",
+    "bool_type": "true, false",
+    "int_parsing": "a whole number",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "string_type": "text",
+    "list_type": "a list ([a, b] or one `- item` per line)",
+    "dict_type": "a mapping (key: value)",
+    "model_type": "a mapping (key: value)",
+    "model_attributes_type": "a mapping (key: value)",
+}
+
+
+def _written(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "…'"
+
+
+def _written_and_allowed(err: Any, loc: Loc, message: str) -> str:
+    """``op: 'equalz' — allowed: is, is_not, …``: what was written, then what may be written instead."""
+    kind = err["type"]
+    if "input" not in err or kind in {"config_rule", "union_tag_invalid", "extra_forbidden"}:
+        return message
+    written = _written(err["input"])
+    ctx = err.get("ctx") or {}
+    if kind == "literal_error":
+        allowed = [a.strip().strip("'") for a in str(ctx.get("expected", "")).replace(" or ", ", ").split(",")]
+        allowed = [a for a in allowed if a]
+        hint = difflib.get_close_matches(str(err["input"]), allowed, n=1)
+        if loc and loc[-1] == "when":
+            allowed.append("or a window {days, from, to, timezone}")
+        return f"{written}" + (f" (did you mean {hint[0]!r}?)" if hint else "") + f" — allowed: {', '.join(allowed)}"
+    if kind in _ALLOWED_BY_TYPE:
+        return f"{written} — allowed: {_ALLOWED_BY_TYPE[kind]}"
+    if written in message:  # the message quotes it already ("a duration must be positive, got '-1h'")
+        return message
+    if message.startswith("Input should be "):  # "less than or equal to 10", "a valid date or date-time", …
+        return f"{written} — allowed: {message[len('Input should be '):]}"
+    return f"{written}: {message}"
 
 
 def _data_loc(loc: Loc, data: Any) -> Loc:

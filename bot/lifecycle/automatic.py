@@ -255,7 +255,7 @@ class Reconciler:
         if any(c.flow.type == "automatic" for c in policy.flows.values()):
             for identity in self.directory.candidates(now):
                 people.setdefault(identity.key, identity)
-            holders = holders | {m for s in policy.config.directory.oncall for m in s.rotation.members}
+            holders = holders | {m for s in policy.config.directory.oncall if s.rotation for m in s.rotation.members}
         known = {name for identity in people.values() for name in identity.ids}
         unresolved: set[str] = set()
         for name in sorted(holders):

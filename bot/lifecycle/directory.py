@@ -6,8 +6,10 @@ import dataclasses
 from datetime import datetime
 from typing import Protocol
 
+from bot.lifecycle.oncall import OncallReadings, OncallUnknown, on_call_emails, provider_oncall
 from bot.lifecycle.policy_holder import PolicyHolder
 from policy.identity import Identity
+from policy.oncall import Purpose
 
 
 class IdentityProvider(Protocol):
@@ -29,23 +31,38 @@ class IdentityProvider(Protocol):
 
 
 class ConfigDirectory:
-    """Identities from ``accessbot.yml``'s directory alone (the CLI, and tests without Slack)."""
+    """Identities from ``accessbot.yml``'s directory alone (the CLI, and tests without Slack).
 
-    def __init__(self, holder: PolicyHolder) -> None:
+    With ``oncall``, the schedules read from an incident tool count too, trusted as ``purpose`` allows
+    (:func:`policy.oncall.provider_on_call`); :meth:`for_held_access` is the view the automatic flows use.
+    """
+
+    def __init__(self, holder: PolicyHolder, oncall: OncallReadings | None = None,
+                 purpose: Purpose = "approve") -> None:
         self.holder = holder
+        self.oncall = oncall
+        self.purpose = purpose
+
+    def for_held_access(self) -> ConfigDirectory:
+        return ConfigDirectory(self.holder, self.oncall, "hold")
 
     def identity(self, user: str, now: datetime) -> Identity:
         policy = self.holder.current
         known = policy.directory.user(user)
         email = known.email if known else (user if "@" in user else None)
         slack_id = (known.slack_id if known else None) or (None if "@" in user else user)
-        identity = policy.directory.build_identity(slack_id=slack_id or email, email=email, now=now)
+        identity = policy.directory.build_identity(slack_id=slack_id or email, email=email, now=now,
+                                                   provider_oncall=provider_oncall(self.oncall, now, self.purpose))
         return dataclasses.replace(identity, owner_of=policy.owned_integrations(identity))
 
     def candidates(self, now: datetime) -> list[Identity]:
-        return [
-            self.identity(u.slack_id or u.email, now) for u in self.holder.current.config.directory.users
-        ]
+        users = [u.slack_id or u.email for u in self.holder.current.config.directory.users]
+        try:
+            on_call = on_call_emails(provider_oncall(self.oncall, now, self.purpose))
+        except OncallUnknown:
+            return []  # held access: nobody is looked up as a candidate until the tool has answered once
+        known = {u.email.lower() for u in self.holder.current.config.directory.users}
+        return [self.identity(key, now) for key in [*users, *(e for e in on_call if e not in known)]]
 
     def forget_user(self, slack_id: str) -> None:
         """Nothing is cached: the config is read as it is."""

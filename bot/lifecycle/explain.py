@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from bot.lifecycle.directory import ConfigDirectory
 from bot.lifecycle.policy_holder import PolicyHolder
 from policy.conditions import matches
 from policy.config import ConditionSet, Config, Flow
-from policy.describe import describe_conditions
+from policy.describe import describe_conditions, describe_labels
 from policy.durations import format_duration
 from policy.windows import describe_window
 
@@ -27,6 +28,7 @@ def explain_user(config: Config, user: str, now: datetime, *, resource_text: str
     automatic = policy.usable_flows(identity, now, kind="automatic")
     if not flows and not automatic:
         lines.append("No flow lets this user request anything right now.")
+    providers = {s.schedule: s.provider for s in config.directory.oncall if s.provider}
     needle = resource_text.lower()
     for compiled in [*flows, *automatic]:
         flow = compiled.flow
@@ -43,7 +45,9 @@ def explain_user(config: Config, user: str, now: datetime, *, resource_text: str
             continue
         lines.append("")
         kind = "automatic flow (held while the user matches)" if flow.type == "automatic" else "self-serve flow"
-        lines.append(f"flow {flow.name} — {kind}, {describe_window(flow.when, config.timezone)}")
+        labels = describe_labels(flow)
+        lines.append(f"flow {flow.name} — {kind}, {describe_window(flow.when, config.timezone)}"
+                     + (f"; {labels}" if labels else ""))
         shown = [f"{key} ({', '.join(sorted(perms))})" for key, perms in sorted(offered.items())]
         lines.append(f"  resources: {', '.join(shown[:MAX_LISTED])}" + (
             f" … and {len(shown) - MAX_LISTED} more" if len(shown) > MAX_LISTED else ""))
@@ -69,6 +73,9 @@ def explain_user(config: Config, user: str, now: datetime, *, resource_text: str
             people = [c.label() for c in everyone
                       if not (flow.settings.no_self_approval and c.same_person(identity))
                       and matches(group, c, owned_integrations=c.owner_of & owned)]
+            read = _read_at_click(group, providers)
+            if read:
+                return ", ".join(people + [read])
             return ", ".join(people) or "nobody eligible right now"
 
         for index, group in enumerate(approval.groups):
@@ -79,3 +86,11 @@ def explain_user(config: Config, user: str, now: datetime, *, resource_text: str
                              f"{index + 1}: {describe_conditions(tier)} → {who(tier)}")
         lines.append(f"  unanswered requests time out after {format_duration(approval.pending_timeout)}")
     return "\n".join(lines)
+
+
+def _read_at_click(group: ConditionSet, providers: Mapping[str, str]) -> str:
+    """``whoever PagerDuty has on call for dba-oncall at the click``, for on-call read from an incident tool."""
+    names = {"pagerduty": "PagerDuty", "opsgenie": "Opsgenie"}
+    found = [f"whoever {names[providers[v]]} has on call for {v} at the click"
+             for c in group.conditions if c.attribute == "oncall" and c.op == "is" for v in c.values if v in providers]
+    return "; ".join(found)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import threading
@@ -13,8 +14,10 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.lifecycle.oncall import OncallReadings, OncallUnknown, on_call_emails, provider_oncall
 from bot.lifecycle.policy_holder import PolicyHolder
 from policy.identity import Identity
+from policy.oncall import Purpose
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +63,19 @@ class SlackDirectory:
         *,
         ttl: float = TTL_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
+        oncall: OncallReadings | None = None,
     ) -> None:
         self.client = client
         self.holder = holder
         self._cache = _Cache(ttl, monotonic)
+        self.oncall = oncall  # schedules read from an incident tool
+        self.purpose: Purpose = "approve"
+
+    def for_held_access(self) -> SlackDirectory:
+        """The same directory (and cache) for the automatic flows: on-call answers kept through an outage."""
+        view = copy.copy(self)
+        view.purpose = "hold"
+        return view
 
     # --- Slack reads (cached) ------------------------------------------------------------
 
@@ -136,6 +148,7 @@ class SlackDirectory:
             is_bot=bool((profile or {}).get("is_bot")),
             timezone=(profile or {}).get("tz"),
             display_name=(profile or {}).get("real_name") or None,
+            provider_oncall=provider_oncall(self.oncall, now, self.purpose),
         )
         return dataclasses.replace(identity, owner_of=policy.owned_integrations(identity))
 
@@ -149,6 +162,12 @@ class SlackDirectory:
         for handle, members in self._usergroups().items():
             if handle in named_groups:
                 keys.update(dict.fromkeys(sorted(members)))
+        try:
+            on_call = on_call_emails(provider_oncall(self.oncall, now, self.purpose))
+        except OncallUnknown:
+            return []  # held access: nobody is looked up as a candidate until the tool has answered once
+        listed = {user.email.lower() for user in config.directory.users}
+        keys.update(dict.fromkeys(email for email in on_call if email not in listed))
         out = []
         for key in keys:
             try:

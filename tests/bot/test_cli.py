@@ -38,9 +38,10 @@ flows:
     [
         ("typo'd key", "    targets: [{bundle: b1}]", "    targets: [{bundle: b1}]\n    grant_fro: 4h",
          "line 10: flows[0].grant_fro: unknown key 'grant_fro' (did you mean 'grant_for'?)"),
-        ("bad op", "op: is,", "op: iss,", "line 8: flows[0].requestors.conditions[0].op: Input should be 'is'"),
+        ("bad op", "op: is,", "op: iss,",
+         "line 8: flows[0].requestors.conditions[0].op: 'iss' (did you mean 'is'?) — allowed: is, is_not, contains"),
         ("max_times 11", "    targets: [{bundle: b1}]", "    targets: [{bundle: b1}]\n    extend: {max_times: 11}",
-         "flows[0].extend.max_times: Input should be less than or equal to 10"),
+         "flows[0].extend.max_times: 11 — allowed: less than or equal to 10"),
         ("negative duration", "    targets: [{bundle: b1}]", "    targets: [{bundle: b1}]\n    grant_for: -1h",
          "line 10: flows[0].grant_for: a duration must be positive"),
         ("unknown bundle", "{bundle: b1}]", "{bundle: b2}]",
@@ -164,9 +165,9 @@ def test_an_admin_resets_a_users_mfa_from_the_shell(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import pyotp
-    from bot.security.mfa import MfaService
 
     from bot.cli import _container
+    from bot.security.mfa import MfaService
     from bot.settings import Settings
 
     _shell(tmp_path, monkeypatch)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from socketserver import ThreadingMixIn
@@ -18,6 +18,7 @@ from slack_sdk.models.views import View
 
 from bot.clock import FakeClock
 from bot.container import Container, build
+from bot.lifecycle.oncall import OncallReadings
 from bot.lifecycle.policy_holder import PolicyHolder
 from bot.security.crypto import SecretBox
 from bot.settings import Settings
@@ -103,7 +104,12 @@ def bot(db: Database) -> Iterator[Bot]:
 
 
 @contextmanager
-def running_bot(db: Database, config_text: str = CONFIG, fake: FakeSlack | None = None) -> Iterator[Bot]:
+def running_bot(
+    db: Database,
+    config_text: str = CONFIG,
+    fake: FakeSlack | None = None,
+    oncall: Callable[[PolicyHolder, FakeClock], OncallReadings] | None = None,
+) -> Iterator[Bot]:
     fake = fake or FakeSlack()
     fake.start()
     for user_id, email in USERS.items():
@@ -119,7 +125,7 @@ def running_bot(db: Database, config_text: str = CONFIG, fake: FakeSlack | None 
         policy=holder,
         secrets=SecretBox([Fernet.generate_key().decode()]),
         clock=clock,
-        directory=SlackDirectory(client, holder),
+        directory=SlackDirectory(client, holder, oncall=oncall(holder, clock) if oncall else None),
         connectors={"db": noop},
     )
     settings = Settings(

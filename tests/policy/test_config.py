@@ -33,6 +33,10 @@ directory:                              # identity attributes beyond Slack's own
     - schedule: sre-primary
       timezone: Europe/Berlin
       rotation: {every: 7d, starts: 2026-01-05T09:00, members: [alice@example.com, bob@example.com]}
+    - schedule: payments-oncall           # or read from the incident tool (cached; an outage never revokes)
+      pagerduty: {schedule_id: PABC123, token_env: PAGERDUTY_TOKEN}
+    - schedule: payments-secondary
+      opsgenie: {schedule: payments, token_env: OPSGENIE_TOKEN}
 
 integrations:
   - name: prod-postgres
@@ -91,6 +95,8 @@ flows:
     approval:
       type: approvers                   # or automatic (default)
       combine: any_of                   # any_of: one approval from any group; all_of: one per group
+      channel: C0DBA                    # optional: also post the request, with Approve/Deny, to this channel
+      notify: both                      # dm (default) | channel | both
       distinct_approvers: false         # all_of only: true = each group needs a different person
       groups:
         - match: any
@@ -106,6 +112,7 @@ flows:
       require_justification: true
       require_approver_reason: true     # reason <= 124 characters on approve and deny
       no_self_approval: true            # requester and grantee can never approve
+      break_glass: false                # true: granted at once; approvers review afterwards
     description: ''                     # empty: generated from name, requestors and resources
 """
 
@@ -497,7 +504,81 @@ UNKNOWN_KEY_MESSAGES: list[Any] = [
         "a bad op lists the ops",
         spec_with(("op: is, values: [sre, backend]", "op: equals, values: [sre, backend]")),
         "flows[0].requestors.conditions[0].op",
-        ["'is_not'", "'starts_with'"],
+        ["'equals'", "allowed: is, is_not, contains, does_not_contain, starts_with, ends_with"],
+    ),
+    (
+        "a bad flow type says what was written, the closest and what is allowed",
+        spec_with(("type: self_serve", "type: selfserve")),
+        "flows[0].type",
+        ["'selfserve' (did you mean 'self_serve'?) — allowed: self_serve, automatic"],
+    ),
+    (
+        "a bad combine",
+        spec_with(("combine: any_of", "combine: one")),
+        "flows[0].approval.combine",
+        ["'one' — allowed: any_of, all_of"],
+    ),
+    (
+        "a bad notify",
+        spec_with(("notify: both", "notify: slack")),
+        "flows[0].approval.notify",
+        ["'slack' — allowed: dm, channel, both"],
+    ),
+    (
+        "a bad request_for",
+        spec_with(("request_for: [themselves, direct_reports, others]", "request_for: [themselves, me]")),
+        "flows[0].request_for[1]",
+        ["'me' — allowed: themselves, direct_reports, others"],
+    ),
+    (
+        "a bad day",
+        spec_with(("when: always", "when: {days: [mon, thurs], from: '08:00', to: '20:00'}")),
+        "flows[0].when.days[1]",
+        ["'thurs' (did you mean 'thu'?) — allowed: mon, tue, wed, thu, fri, sat, sun"],
+    ),
+    (
+        "a bad `when` word",
+        spec_with(("when: always", "when: sometimes")),
+        "flows[0].when",
+        ["'sometimes' — allowed: always, or a window"],
+    ),
+    (
+        "a bad match",
+        spec_with(("match: all                        # all = AND", "match: some                        # all = AND")),
+        "flows[0].requestors.match",
+        ["'some' — allowed: all, any"],
+    ),
+    (
+        "a bad true/false",
+        spec_with(("require_duration: true ", "require_duration: maybe ")),
+        "flows[0].require_duration",
+        ["'maybe' — allowed: true, false"],
+    ),
+    (
+        "notify on a channel needs the channel",
+        spec_with(("      channel: C0DBA", "      # no channel")),
+        "flows[0].approval.notify",
+        ["`notify: both` needs `channel: C…`"],
+    ),
+    (
+        "grant_for under one minute",
+        spec_with(("grant_for: 4h", "grant_for: 30s")),
+        "flows[0].grant_for",
+        ["grant_for 30s is under one minute; allowed: 1m or more, or `indefinite`"],
+    ),
+    (
+        "owner among the requestor conditions",
+        spec_with(("- {attribute: group, op: is, values: [sre, backend]}",
+                   "- {attribute: owner, op: is, values: [true]}")),
+        "flows[0].requestors.conditions[0].attribute",
+        ["attribute `owner` applies to approvers only", "not to requestors"],
+    ),
+    (
+        "owner among the grantee conditions",
+        spec_with(("conditions: [{attribute: group, op: is, values: [sre, contractors]}]",
+                   "conditions: [{attribute: group, op: is, values: [sre]}, {attribute: owner, values: [true]}]")),
+        "flows[0].grantees.conditions[1].attribute",
+        ["attribute `owner` applies to approvers only", "not to grantees"],
     ),
     (
         "a negative duration says it must be positive",
@@ -578,7 +659,9 @@ def test_the_spec_example_validates_with_every_key() -> None:
         "require_justification": True,
         "require_approver_reason": True,
         "no_self_approval": True,
+        "break_glass": False,
     }
+    assert (approval.channel, approval.notify) == ("C0DBA", "both")
     assert flow.description == ""
     assert config.admins == ["secops@example.com"]
     assert config.spaces[0].name == "payments" and config.spaces[0].admins == ["pat@example.com"]
@@ -586,7 +669,12 @@ def test_the_spec_example_validates_with_every_key() -> None:
     assert config.directory.slack_usergroups is True
     assert config.directory.users[0].attributes == {"department": "eng"}
     rotation = config.directory.oncall[0].rotation
+    assert rotation is not None
     assert rotation.every.days == 7 and rotation.members == ["alice@example.com", "bob@example.com"]
+    pagerduty, opsgenie = config.directory.oncall[1].pagerduty, config.directory.oncall[2].opsgenie
+    assert pagerduty is not None and (pagerduty.schedule_id, pagerduty.token_env) == ("PABC123", "PAGERDUTY_TOKEN")
+    assert opsgenie is not None and (opsgenie.schedule, opsgenie.token_env) == ("payments", "OPSGENIE_TOKEN")
+    assert [s.provider for s in config.directory.oncall] == [None, "pagerduty", "opsgenie"]
     assert [i.type for i in config.integrations] == ["postgresql", "slack_usergroup", "webhook"]
     postgres = config.integrations[0]
     assert postgres.owners == ["dba@example.com"] and postgres.risk_level == "high"
