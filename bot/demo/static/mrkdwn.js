@@ -75,16 +75,12 @@ function styles(html) {
     .replace(/:([a-z0-9_+-]+):/g, (all, name) => EMOJI[name] || all);
 }
 
-// Inline text (no code): tokens, then escaping, then the styles.
+// Inline text (no code): the <…> tokens become placeholders, the rest is escaped and styled (so that
+// *<@U1>* is a bold mention), then the tokens are put back.
 function inline(text, ctx) {
-  let out = "";
-  let last = 0;
-  for (const m of text.matchAll(/<([^<>\n]+)>/g)) {
-    out += styles(escapeHtml(unescapeSlack(text.slice(last, m.index))));
-    out += token(m[1], ctx);
-    last = m.index + m[0].length;
-  }
-  return out + styles(escapeHtml(unescapeSlack(text.slice(last))));
+  const tokens = [];
+  const marked = text.replace(/<([^<>\n]+)>/g, (all, inner) => `\u0000${tokens.push(token(inner, ctx)) - 1}\u0000`);
+  return styles(escapeHtml(unescapeSlack(marked))).replace(/\u0000(\d+)\u0000/g, (all, i) => tokens[Number(i)]);
 }
 
 function paragraph(text, ctx) {
