@@ -137,3 +137,32 @@ def test_a_whole_lifecycle_in_the_browser(demo: Demo, page: Any, tmp_path: Path)
     if target:
         for shot in sorted(shots.directory.glob("*.png")):
             shutil.copy(shot, Path(target) / shot.name)
+
+
+MRKDWN = [  # (description, Slack mrkdwn, the HTML the page renders)
+    ("bold, italic, strike", "*a* _b_ ~c~", "<b>a</b> <i>b</i> <s>c</s>"),
+    ("a bold mention", "*<@UALICE>* asks", '<b><span class="mention" data-user="UALICE">@Alice</span></b> asks'),
+    ("code is not formatted", "`*x*` and ```a *b*```", "<code>*x*</code> and <pre>a *b*</pre>"),
+    ("a labelled link", "<https://example.com/a?b=1&amp;c=2|the docs>",
+     '<a href="https://example.com/a?b=1&amp;c=2" target="_blank" rel="noopener noreferrer">the docs</a>'),
+    ("escaped user text stays text", "&lt;script&gt; &amp; *not bold*x", "&lt;script&gt; &amp; *not bold*x"),
+    ("a date in the reader's zone", "<!date^1796169600^{date_num} {time}|fallback>",
+     '<time class="date" title="fallback">2026-12-02 00:00 UTC</time>'),
+    ("a quote", "> why\nnext", "<blockquote>why</blockquote>next"),
+    ("emoji", ":warning: careful", "⚠️ careful"),
+    ("a javascript: link is text", "<javascript:alert(1)|click>", "click"),
+]
+
+
+def test_mrkdwn_renders_as_slack_shows_it(page: Any) -> None:
+    expect(page.locator(".person[data-user=UALICE]")).to_be_visible()
+    rendered = page.evaluate(
+        """async (cases) => {
+            const { mrkdwn } = await import("/static/mrkdwn.js");
+            const ctx = { userName: (id) => ({ UALICE: "Alice" })[id] || id, channelName: (id) => id, now: 0 };
+            return cases.map((text) => mrkdwn(text, ctx));
+        }""",
+        [text for _, text, _ in MRKDWN],
+    )
+    for (description, _, expected), got in zip(MRKDWN, rendered, strict=True):
+        assert got == expected, description

@@ -122,7 +122,7 @@ export function mrkdwn(text, ctx) {
     flush();
     flushPlain();
   });
-  return html.join("<br>").replace(/(<\/blockquote>|<\/pre>)<br>/g, "$1");
+  return html.join("");
 }
 
 export function plainText(obj) {
