@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright import sync_api
+from playwright.sync_api import expect
 
 from bot.demo.server import Demo
 from tests.demo.conftest import assert_valid_block_kit
@@ -23,10 +25,9 @@ from tests.demo.conftest import assert_valid_block_kit
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no browser: {CHROMIUM} is absent (apt-get install chromium)"),
+    pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                       reason=f"no browser: {CHROMIUM} is absent (apt-get install chromium)"),
 ]
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
-expect = sync_api.expect
 
 
 @pytest.fixture

@@ -69,8 +69,8 @@ def test_a_request_escalates_is_approved_granted_and_expires(demo: Demo) -> None
     asked = next(m for m in dm(demo, "UBOB") if "needs your decision" in m["text"])
     approve = next(e for b in asked["blocks"] if b["type"] == "actions" for e in b["elements"]
                    if e["action_id"] == "approve")
-    act(demo, user="UBOB", type="click", container={"type": "message", "channel_id": "DUBOB", "message_ts": asked["ts"]},
-        action={**approve, "block_id": "decision"})
+    act(demo, user="UBOB", type="click", action={**approve, "block_id": "decision"},
+        container={"type": "message", "channel_id": "DUBOB", "message_ts": asked["ts"]})
     updated = wait_for("the DM updated in place", lambda: next(
         (m for m in dm(demo, "UBOB") if m["ts"] == asked["ts"] and "edited" in m), None))
     assert "Approved" in updated["text"]
