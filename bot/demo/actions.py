@@ -138,16 +138,17 @@ class PageActions:
         if target is None:
             return False
         message: dict[str, Any] = {k: body[k] for k in ("text", "blocks") if k in body}
+        original = {"channel": target["channel"], "ts": target["message_ts"]}
+        if body.get("delete_original") and target["message_ts"]:  # what Slack does with each kind of answer
+            method, args = "chat.delete", original
+        elif body.get("replace_original") and target["message_ts"]:
+            method, args = "chat.update", {**original, **message}
+        elif body.get("response_type") == "in_channel":
+            method, args = "chat.postMessage", {"channel": target["channel"], **message}
+        else:
+            method, args = "chat.postEphemeral", {"channel": target["channel"], "user": target["user"], **message}
         with self.ws.lock:
-            if body.get("delete_original") and target["message_ts"]:
-                webapi.chat_delete(self.ws, {"channel": target["channel"], "ts": target["message_ts"]})
-            elif body.get("replace_original") and target["message_ts"]:
-                webapi.chat_update(self.ws, {"channel": target["channel"], "ts": target["message_ts"], **message})
-            elif body.get("response_type") == "in_channel":
-                webapi.chat_post_message(self.ws, {"channel": target["channel"], **message})
-            else:
-                webapi.chat_post_ephemeral(self.ws, {"channel": target["channel"], "user": target["user"],
-                                                     **message})
+            webapi.METHODS[method](self.ws, args)
         self.ws.record("api", "response_url", f"{target['user']} {str(body.get('text') or '')[:80]}",
                        {"request": body, "target": target})
         return True
