@@ -52,6 +52,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="0.0.0.0")
     serve.set_defaults(func=_serve)
 
+    from bot.demo.main import add_arguments
+    from bot.demo.main import run as run_demo
+
+    demo = sub.add_parser("demo", help="the whole product in a browser, no Slack workspace needed")
+    add_arguments(demo)
+    demo.set_defaults(func=run_demo)
+
     check = sub.add_parser("check-config", help="validate the config and describe each flow")
     check.add_argument("file", nargs="?", help="default: $ACCESSBOT_CONFIG or ./accessbot.yml")
     check.add_argument("--schema", action="store_true", help="print the JSON Schema of the file")
