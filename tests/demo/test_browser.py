@@ -19,13 +19,12 @@ import pytest
 from playwright import sync_api
 from playwright.sync_api import expect
 
-# a loaded 2-core CI machine: every expectation waits up to 20 s for its condition (never a fixed sleep)
-expect.set_options(timeout=20_000)
-
 from bot.demo.server import Demo
 from tests.demo.conftest import assert_valid_block_kit
 
 CHROMIUM = "/usr/bin/chromium"
+# a loaded 2-core CI machine: every expectation waits up to 20 s for its condition (never a fixed sleep)
+expect.set_options(timeout=20_000)
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not Path(CHROMIUM).exists(),
