@@ -11,11 +11,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from store.claims import claim
-from store.models import DueWork
+from store.models import DueWork, Grant
 
 
 class JobKind(StrEnum):
@@ -215,9 +215,11 @@ def retry_work(*, session: Session, work_id: int, due_at: datetime, error: str) 
 
 
 def pending_work(*, session: Session, request_id: int | None = None) -> list[DueWork]:
+    """Work not done, soonest first: all of it, or a request's (its own rows and its grants' rows)."""
     stmt = select(DueWork).where(DueWork.done_at.is_(None)).order_by(DueWork.due_at)
     if request_id is not None:
-        stmt = stmt.where(DueWork.request_id == request_id)
+        grants = select(Grant.id).where(Grant.request_id == request_id)
+        stmt = stmt.where(or_(DueWork.request_id == request_id, DueWork.grant_id.in_(grants)))
     return list(session.scalars(stmt))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from bot.container import discover_resources
 from bot.lifecycle.requests import RequestInput
@@ -42,14 +43,17 @@ def test_discovered_databases_are_offered(tmp_path: object) -> None:
         {k: v for k, v in build_connectors(container.policy.current.config, {"TEST_PG_DSN": PG},
                                            installation_id=container.installation_id).items() if k == "pg"}
     )
+    name = make_url(PG).database  # the database the server runs the tests in, whatever it is called
+    assert name
+    key = f"pg/database/{name}"
     alice = container.directory.identity("UALICE", clock.now())
-    assert not [r for r in container.policy.current.requestable_resources(alice, clock.now(), "test")
+    assert not [r for r in container.policy.current.requestable_resources(alice, clock.now(), name)
                 if r.integration == "pg"]
     counts = discover_resources(container)
     assert counts["pg"] >= 1
-    offered = [r for r in container.policy.current.requestable_resources(alice, clock.now(), "test")
+    offered = [r for r in container.policy.current.requestable_resources(alice, clock.now(), name)
                if r.integration == "pg"]
-    assert "pg/database/test" in [r.key for r in offered]
-    out = container.service.submit(RequestInput(alice, ["pg/database/test"], "connect", justification="look"))
+    assert key in [r.key for r in offered]
+    out = container.service.submit(RequestInput(alice, [key], "connect", justification="look"))
     assert out.request.state == "active"
     assert container.revoking.revoke(out.request.id, alice).state == "revoked"
