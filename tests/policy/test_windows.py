@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -151,9 +151,21 @@ def test_in_window(when: Window | str, now: datetime, expected: bool) -> None:
     assert in_window(when, now, "UTC") is expected  # type: ignore[arg-type]
 
 
-def test_in_window_needs_an_aware_now() -> None:
-    with pytest.raises(ValueError, match="timezone-aware"):
-        in_window(OFFICE, datetime(2026, 1, 5, 9), "UTC")
+class _NoOffset(tzinfo):
+    """A tzinfo that does not know its offset: ``now`` is then as good as naive."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+
+@pytest.mark.parametrize("now", [datetime(2026, 1, 5, 9), datetime(2026, 1, 5, 9, tzinfo=_NoOffset())],
+                         ids=["naive", "tzinfo without an offset"])
+def test_in_window_needs_an_aware_now(now: datetime) -> None:
+    with pytest.raises(ValueError, match="^in_window needs a timezone-aware `now`$"):
+        in_window(OFFICE, now, "UTC")
 
 
 def test_night_window_length_across_dst() -> None:
@@ -193,6 +205,7 @@ def test_window_and_its_complement_cover_every_moment(start: Any, end: Any, mome
         pytest.param(["fri", "sat", "sun", "mon"], "Fri–Mon", id="run over the weekend"),
         pytest.param(["wed", "mon", "tue", "fri"], "Mon–Wed, Fri", id="unordered with a run"),
         pytest.param(["mon", "mon"], "Mon", id="duplicates"),
+        pytest.param(["sun", "tue", "wed", "thu"], "Tue–Thu, Sun", id="a run, then a day before the week's end"),
     ],
 )
 def test_describe_days(days: list[Any], expected: str) -> None:
