@@ -94,9 +94,9 @@ def action_ids(blocks: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
             ["resource", "duration_hours", "justification"],
         ),
         (
-            "a chosen resource shows its permissions",
+            "chosen resources show their permissions",
             request_modal.ModalState(
-                resource=("db/database/billing", "billing"),
+                resources=(("r:aaaa", "billing · database"), ("r:bbbb", "ledger · database")),
                 permissions=(("read_only", "ro"), ("read_write", "rw")),
                 max_hours=4,
             ),
@@ -104,8 +104,13 @@ def action_ids(blocks: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
         ),
         (
             "flows for others add grantees; mfa adds the code",
-            request_modal.ModalState(show_grantees=True, require_mfa=True, require_duration=True),
+            request_modal.ModalState(grantees="optional", require_mfa=True, require_duration=True),
             ["resource", "grantees", "duration_hours", "justification", "mfa_code"],
+        ),
+        (
+            "no flow asks for hours: no duration field",
+            request_modal.ModalState(show_duration=False),
+            ["resource", "justification"],
         ),
     ],
 )
@@ -116,18 +121,36 @@ def test_request_modal_blocks(description: str, state: request_modal.ModalState,
     assert [b["block_id"] for b in view["blocks"]] == expected, description
     for block in view["blocks"]:
         assert block["element"]["action_id"] == block["block_id"]
-    resource = view["blocks"][0]
-    assert resource["element"]["type"] == "external_select" and resource["element"]["min_query_length"] == 0
+    resource = view["blocks"][0]["element"]
+    assert resource["type"] == "multi_external_select" and resource["min_query_length"] == 0
+    assert resource["max_selected_items"] == 100
+    assert [o["value"] for o in resource.get("initial_options", [])] == [v for v, _ in state.resources]
+    grantees = next((b for b in view["blocks"] if b["block_id"] == "grantees"), None)
+    if grantees is not None:
+        assert grantees["element"]["max_selected_items"] == 20
 
 
 def test_request_modal_hint_shows_the_max_and_single_permission_is_preselected() -> None:
     view = request_modal.build(
-        request_modal.ModalState(resource=("k", "billing"), permissions=(("read_only", "ro"),), max_hours=1.5)
+        request_modal.ModalState(resources=(("r:k", "billing"),), permissions=(("read_only", "ro"),), max_hours=1.5)
     )
     duration = next(b for b in view["blocks"] if b["block_id"] == "duration_hours")
     assert "at most 1.5" in duration["hint"]["text"]
     permission = next(b for b in view["blocks"] if b["block_id"] == "permission")
     assert permission["element"]["initial_option"]["value"] == "read_only"
+
+
+@pytest.mark.parametrize(
+    ("description", "state", "hint"),
+    [
+        ("unknown yet: never 'no limit'", request_modal.ModalState(), "up to the flow's maximum"),
+        ("every flow has a limit", request_modal.ModalState(max_hours=4), "at most 4"),
+        ("an indefinite flow applies", request_modal.ModalState(indefinite=True), "no upper limit"),
+    ],
+)
+def test_duration_hint(description: str, state: request_modal.ModalState, hint: str) -> None:
+    duration = next(b for b in request_modal.build(state)["blocks"] if b["block_id"] == "duration_hours")
+    assert hint in duration["hint"]["text"] and "no limit" not in duration["hint"]["text"], description
 
 
 def test_parse_submission() -> None:
@@ -151,17 +174,39 @@ def test_parse_submission() -> None:
     }
     parsed = request_modal.parse(view)
     assert parsed == request_modal.Submission(
-        "db/database/billing", "read_only", ["UBOB"], "1.5", "why", None
+        ["db/database/billing"], "read_only", ["UBOB"], "1.5", "why", None
     )
+    values = view["state"]["values"]
+    values["resource"]["resource"] = {"type": "multi_external_select", "selected_options": [
+        {"value": "r:one"}, {"value": "b:two"}]}
+    assert request_modal.parse(view).resources == ["r:one", "b:two"]
 
 
-def test_approval_dm_has_decision_buttons_and_escapes_user_text() -> None:
+def mrkdwn_texts(blocks: list[dict[str, Any]]) -> str:
+    """Everything Slack would parse as mrkdwn in these blocks (section and context texts)."""
+    out = []
+    for b in blocks:
+        if b["type"] == "section":
+            out.append(b["text"]["text"])
+        elif b["type"] == "context":
+            out.extend(e.get("text", "") for e in b["elements"])
+    return "\n".join(out)
+
+
+def quoted(blocks: list[dict[str, Any]]) -> list[str]:
+    """The plain texts of the rich_text quotes (inert user text)."""
+    return [e["text"] for b in blocks if b["type"] == "rich_text" for q in b["elements"]
+            if q["type"] == "rich_text_quote" for e in q["elements"] if e["type"] == "text"]
+
+
+def test_approval_dm_has_decision_buttons_and_shows_user_text_inert() -> None:
     message = approval.approval_message(record())
     valid_message(message)
     assert action_ids(message["blocks"]) == [("approve", "3"), ("deny", "3")]
-    text = str(message["blocks"])
-    assert "<!channel>" not in text and "<http://evil" not in text and "@here" not in text
-    assert "&lt;!channel&gt;" in text
+    text = mrkdwn_texts(message["blocks"])
+    assert "<!channel>" not in text and "<http://evil" not in text and "@here" not in text and "INC-1" not in text
+    assert quoted(message["blocks"]) == ["INC-1 <!channel> & @here <http://evil|click>"]
+    assert "<@UALICE>" in message["text"] and "UALICE needs" not in message["text"]  # named, never a raw id
 
 
 def test_decided_dm_has_no_buttons_and_says_who_when_why_until() -> None:
@@ -169,8 +214,9 @@ def test_decided_dm_has_no_buttons_and_says_who_when_why_until() -> None:
     message = approval.decided_message(decided)
     valid_message(message)
     assert action_ids(message["blocks"]) == []
-    text = str(message["blocks"])
-    assert "<@UDANA>" in text and "Until" in text and "&lt;@UBOB&gt;" in text and "<!date^" in text
+    text = mrkdwn_texts(message["blocks"])
+    assert "<@UDANA>" in text and "Until" in text and "<!date^" in text and "UBOB" not in text
+    assert "ok <@UBOB>" in quoted(message["blocks"])
     denied = approval.decided_message(record("denied", decided_by="UERIN", decided_at=NOW))
     assert "Denied" in denied["text"] and action_ids(denied["blocks"]) == []
 
@@ -252,6 +298,11 @@ def test_app_home_shows_grants_under_way_and_failing() -> None:
         "grantee_mfa",
         "grantee_mfa_waiting",
         "grantee_mfa_expired",
+        "request_approved",
+        "request_escalated",
+        "break_glass_notice",
+        "break_glass_reviewed",
+        "channel_thread",
     ],
 )
 def test_every_notification_renders_valid_blocks(kind: str) -> None:
@@ -295,7 +346,7 @@ def test_grantee_confirmation_dm_has_the_button_only_while_it_waits() -> None:
     waiting = grantee_mfa.confirm_message(for_dana("awaiting_mfa"), "UDANA")
     valid_message(waiting)
     assert action_ids(waiting["blocks"]) == [("confirm_mfa", "3")]
-    assert "<@UALICE>" in waiting["text"] and "&lt;!channel&gt;" in str(waiting["blocks"])  # who and why
+    assert "<@UALICE>" in waiting["text"] and "INC-1 <!channel>" in quoted(waiting["blocks"])[0]  # who and why
     for state, outcome in [("active", "confirmed"), ("timed_out", "passed"), ("revoked", "no longer")]:
         settled = grantee_mfa.confirm_message(for_dana(state), "UDANA")
         valid_message(settled)
@@ -334,10 +385,56 @@ def test_outcome_tells_an_unconfirmed_approval_from_a_request_nobody_decided() -
     assert approval.outcome(waiting) == "✅ Approved — waiting for the grantee to confirm with MFA"
 
 
-def test_a_request_for_many_long_named_resources_still_shows_why_and_how_long() -> None:
-    keys = tuple(f"db/database/{'x' * 180}{i:03d}" for i in range(100))
+def test_a_request_for_many_long_named_resources_stays_within_slacks_limits() -> None:
+    keys = tuple(f"db/database/{'x' * 190}{i:03d}" for i in range(100))
     message = approval.approval_message(record(resource_keys=keys, justification="INC-9 " + "y" * 900))
-    text = message["blocks"][1]["text"]["text"]
-    assert len(text) <= 3000 and "and " in text and " more" in text
-    assert "*Duration:*" in text and "INC-9" in text
     valid_message(message)
+    assert len(message["blocks"]) <= 50 and len(message["text"]) <= 4000
+    assert all(len(t) <= 3000 for t in mrkdwn_texts(message["blocks"]).split("\n\n"))
+    head = message["blocks"][1]
+    assert head["accessory"]["action_id"] == "show_resources" and head["accessory"]["value"] == "3"
+    assert " more" in head["text"]["text"] and "*Duration:*" in head["text"]["text"]
+    assert quoted(message["blocks"]) == ["INC-9 " + "y" * 900]
+    everything = approval.resource_list_modal(record(resource_keys=keys))
+    valid_view(everything)
+    listed = " ".join(b["text"]["text"] for b in everything["blocks"])
+    assert all(k.split("/")[-1] in listed for k in keys)  # the full names, none cut
+    assert all(len(b["text"]["text"]) <= 3000 for b in everything["blocks"])
+
+
+def test_no_risk_is_shown_when_none_is_configured() -> None:
+    assert "Risk" not in mrkdwn_texts(approval.approval_message(record(risk=None))["blocks"])
+    assert "*Risk:* high" in mrkdwn_texts(approval.approval_message(record(risk="high"))["blocks"])
+    assert request_modal.permission_label("read_only", None) == "read_only"
+
+
+def test_app_home_offers_extend_only_where_the_flow_allows_it_and_says_until_revoked() -> None:
+    grant = record("active").grants[0]
+    no_extend = record("active", extend_max_times=0)
+    used_up = record("active", grants=(dataclasses.replace(grant, extensions_used=2),))
+    indefinite = record("active", grants=(dataclasses.replace(grant, expires_at=None),), extend_max_times=0,
+                        flow_snapshot={"flow": {"type": "self_serve"}})
+    automatic = dataclasses.replace(indefinite, id=9, flow_snapshot={"flow": {"type": "automatic"}})
+    view = home.build(home.HomeData("UALICE", active=[no_extend, used_up, indefinite, automatic]))
+    valid_view(view)
+    assert [a for a, _ in action_ids(view["blocks"])] == ["new_request", "revoke", "revoke", "revoke", "revoke"]
+    texts = [b["text"]["text"] for b in view["blocks"] if b["type"] == "section"]
+    assert "until revoked" in texts[2] and "held while you match" not in texts[2]
+    assert "held while you match the flow" in texts[3]
+
+
+def test_break_glass_review_message_and_its_settled_form() -> None:
+    waiting = approval.approval_message(record("active", break_glass=True), "UDANA")
+    valid_message(waiting)
+    assert action_ids(waiting["blocks"]) == [("acknowledge", "3"), ("review_revoke", "3")]
+    assert "Break-glass" in waiting["text"] and "without approval" in waiting["text"]
+    done = approval.decided_message(record("active", break_glass=True, reviewed_at=NOW, reviewed_by="UDANA",
+                                           review_outcome="acknowledged"))
+    valid_message(done)
+    assert action_ids(done["blocks"]) == [] and "Acknowledged" in done["text"] and "<@UDANA>" in done["text"]
+
+
+def test_channel_post_says_who_may_decide() -> None:
+    posted = approval.approval_message(record(), "C0DBA")
+    valid_message(posted)
+    assert "from an approver" in posted["text"] and "Only eligible approvers" in mrkdwn_texts(posted["blocks"])
