@@ -20,6 +20,7 @@ from handlers.views.common import (
     context,
     escape,
     hours,
+    listed,
     names_within,
     plain,
     quote,
@@ -64,7 +65,7 @@ def summary(record: RequestRecord) -> list[Block]:
     """Who asks, for whom, what, how long, which flow, labels, risk, tier; then why (quoted, inert)."""
     grantees = ", ".join(user(g) for g in record.grantee_ids[:20])
     shown, hidden = names_within(record.resource_names)
-    what = ", ".join(shown) + (f" and {hidden} more" if hidden else "")
+    what = listed(shown, hidden)
     facts = [f"*Duration:* {hours(record.duration) if record.duration else 'until revoked'}",
              f"*Flow:* {escape(record.flow_name, 100)}"]
     if record.labels:

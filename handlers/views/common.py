@@ -130,9 +130,15 @@ def names_within(names: list[str], *, limit: int = 10, budget: int = 600) -> tup
     return shown, len(names) - len(shown)
 
 
+def listed(shown: list[str], hidden: int) -> str:
+    """``a``, ``a and b``, ``a, b and c``, ``a, b and 12 more``."""
+    if hidden:
+        return f"{', '.join(shown)} and {hidden} more"
+    if len(shown) <= 1:
+        return "".join(shown) or "nothing"
+    return f"{', '.join(shown[:-1])} and {shown[-1]}"
+
+
 def resource_list(names: list[str], *, limit: int = 10) -> str:
     """```billing`, `ledger` and 12 more``: a request's resources within Slack's limits."""
-    shown, hidden = names_within(names, limit=limit)
-    if not hidden:
-        return ", ".join(shown[:-1]) + (" and " if len(shown) > 1 else "") + shown[-1] if shown else "nothing"
-    return f"{', '.join(shown)} and {hidden} more"
+    return listed(*names_within(names, limit=limit))
