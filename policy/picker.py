@@ -6,8 +6,9 @@ key (``r:…``) or of the bundle's name (``b:…``) — resolved back through th
 resource whose name is 200 characters long stays requestable, and an id never goes stale while the resource
 exists (the hash does not depend on the catalog's order). Exact catalog keys are accepted too (scripts).
 
-A bundle is offered as one item ("billing-debug — bundle, 3 resources") when the user may request all of its
-resources under one flow, and expands to them when chosen. Options are grouped by integration.
+A bundle is offered as one item ("billing-debug — bundle, 3 resources") when one of the user's flows offers one
+of the bundle's permissions on all of its resources, and expands to them when chosen. Options are grouped by
+integration.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class OptionGroup:
 @dataclass(frozen=True, slots=True)
 class _Index:
     resources: dict[str, str]  # option id -> resource key
-    bundles: dict[str, tuple[str, tuple[str, ...]]]  # option id -> (bundle name, resource keys)
+    bundles: dict[str, tuple[str, tuple[str, ...], frozenset[str]]]  # id -> (name, resource keys, permissions)
 
 
 _indexes: WeakKeyDictionary[Catalog, _Index] = WeakKeyDictionary()
@@ -79,7 +80,8 @@ def _index(catalog: Catalog, config: Config) -> _Index:
         keys: dict[str, None] = {}
         for rule in catalog.rules_for(BundleTarget(bundle=bundle.name)):
             keys.update(dict.fromkeys(r.key for r in catalog.offered(rule)))
-        bundles[bundle_option_id(bundle.name)] = (bundle.name, tuple(keys))
+        permissions = frozenset(p for t in bundle.targets for p in t.permissions)
+        bundles[bundle_option_id(bundle.name)] = (bundle.name, tuple(keys), permissions)
     found = _Index(resources, bundles)
     with _lock:
         _indexes[catalog] = found
@@ -137,11 +139,12 @@ def options(policy: CompiledPolicy, identity: Identity, now: datetime, text: str
     needle = text.strip().lower()
     groups: dict[str, list[PickerOption]] = {}
     count = 0
-    for option_id, (name, keys) in index.bundles.items():
+    for option_id, (name, keys, permissions) in index.bundles.items():
         if count >= MAX_OPTIONS or (needle and needle not in name.lower()):
             continue
         resources = [policy.catalog.resources[k] for k in keys]
-        if not resources or not common_permissions(flows, policy.catalog, resources):
+        offered = common_permissions(flows, policy.catalog, resources) if resources else []
+        if not any(p.name in permissions for p in offered):  # some flow offers the bundle's own access
             continue
         integrations = {r.integration for r in resources}
         group = next(iter(integrations)) if len(integrations) == 1 else "Bundles"

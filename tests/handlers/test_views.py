@@ -438,3 +438,16 @@ def test_channel_post_says_who_may_decide() -> None:
     posted = approval.approval_message(record(), "C0DBA")
     valid_message(posted)
     assert "from an approver" in posted["text"] and "Only eligible approvers" in mrkdwn_texts(posted["blocks"])
+
+
+def test_a_closed_window_says_when_the_flow_opens_next_and_for_others_only_needs_someone() -> None:
+    from policy.request_form import RequestForm
+
+    opens = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+    view = request_modal.build(request_modal.state_of(RequestForm(opens_next=("office-write", opens))))
+    valid_view(view)
+    notice = view["blocks"][0]["text"]["text"]
+    assert "opens next" in notice and "office-write" in notice and f"<!date^{int(opens.timestamp())}^" in notice
+    others_only = request_modal.build(request_modal.ModalState(grantees="required", grantee_hint="pick people"))
+    grantees = next(b for b in others_only["blocks"] if b.get("block_id") == "grantees")
+    assert grantees["optional"] is False and grantees["hint"]["text"] == "pick people"
