@@ -1,4 +1,6 @@
-"""Approve / Deny buttons and the reason modal: every click is re-authorized by the service (SPEC §5, §8)."""
+"""Approve / Deny buttons, the reason modal, break-glass reviews (Acknowledge / Revoke now) and "Show all" of
+a request's resources: every click is re-authorized by the service (SPEC §5, §8). In a flow's approval
+channel anyone may click; only eligible approvers' clicks count, anyone else is told so ephemerally."""
 
 from __future__ import annotations
 
@@ -25,10 +27,11 @@ def decide(deps: Deps, user_id: str, request_id: int, decision: str, reason: str
 
 
 def _request_id(body: dict[str, Any]) -> int:
-    try:
-        return int(body["actions"][0].get("value") or "")
-    except ValueError as error:
-        raise NotFound("That button no longer points at a request.") from error
+    """The request id a button carries: ASCII digits, bounded (anything else points at nothing)."""
+    value = str((body.get("actions") or [{}])[0].get("value") or "")
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):
+        raise NotFound("That button no longer points at a request.")
+    return int(value)
 
 
 def register(app: App, deps: Deps) -> None:
@@ -56,6 +59,37 @@ def register(app: App, deps: Deps) -> None:
     @app.action(Ids.DENY)
     def deny(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         clicked("deny", ack, body, client)
+
+    @app.action(Ids.ACKNOWLEDGE)
+    def acknowledge(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        try:
+            outcome = deps.service.review(_request_id(body), identity(deps, user_id_of(body)), "acknowledged")
+            tell(client, body, f"Acknowledged: break-glass request #{outcome.request.id} stays as it is.")
+        except AccessError as error:
+            tell(client, body, reply(error))
+
+    @app.action(Ids.REVIEW_REVOKE)
+    def revoke_at_review(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        reviewer = identity(deps, user_id_of(body))
+        try:
+            request_id = _request_id(body)
+            deps.service.review(request_id, reviewer, "revoked")  # authorizes the reviewer and records it
+            deps.revoking.revoke(request_id, reviewer, reason="revoked at break-glass review", as_admin=True)
+            tell(client, body, f"Revoking the access of break-glass request #{request_id}.")
+        except AccessError as error:
+            tell(client, body, reply(error))
+
+    @app.action(Ids.SHOW_RESOURCES)
+    def show_resources(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        try:
+            record = deps.service.visible(_request_id(body), identity(deps, user_id_of(body)))
+        except AccessError as error:
+            tell(client, body, reply(error))
+            return
+        client.views_open(trigger_id=body["trigger_id"], view=view.resource_list_modal(record))
 
     @app.view(Ids.REASON_MODAL)
     def reason_given(ack: Ack, body: dict[str, Any], client: WebClient) -> None:

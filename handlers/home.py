@@ -35,19 +35,20 @@ def register(app: App, deps: Deps) -> None:
 
     @app.action(Ids.REQUEST_AGAIN)
     def request_again(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        """A new modal pre-filled from one of the clicker's own requests (anyone else's pre-fills nothing)."""
         ack()
-        try:
-            record = deps.service.get(int(body["actions"][0]["value"]))
-        except (AccessError, ValueError, KeyError):
+        user_id = user_id_of(body)
+        value = str((body.get("actions") or [{}])[0].get("value") or "")
+        record = None
+        if value.isascii() and value.isdigit() and len(value) <= 18:
+            try:
+                record = deps.service.get(int(value))
+            except AccessError:
+                record = None
+        if record is not None and record.requester_id != user_id:
             record = None
-        open_modal(
-            deps,
-            client,
-            body["trigger_id"],
-            user_id_of(body),
-            record.resource_keys[0] if record and record.resource_keys else None,
-            record.permission if record else None,
-        )
+        open_modal(deps, client, body["trigger_id"], user_id,
+                   record.resource_keys if record else (), record.permission if record else None)
 
     def act(body: dict[str, Any], client: WebClient, verb: str) -> None:
         user_id = user_id_of(body)

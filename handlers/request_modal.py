@@ -1,30 +1,40 @@
-"""The request modal: open it, load resource options, follow the chosen resource, submit (SPEC §6)."""
+"""The request modal: open it, load resource options, follow the chosen resources, submit (SPEC §6).
+
+A submission makes at most one request per Slack view id (SPEC §8): a replayed or retried delivery of the same
+signed ``view_submission`` is acknowledged and changes nothing.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import logging
+from collections.abc import Sequence
 from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.errors import field_errors
 from bot.lifecycle.requests import RequestInput
 from handlers.common import Deps, identity
 from handlers.views import request_modal as view
 from handlers.views.common import Ids
+from policy import picker
 from policy.errors import AccessError
 from policy.identity import Identity
 from policy.request_form import request_form
+
+log = logging.getLogger(__name__)
 
 MODAL_FIELDS = {Ids.RESOURCE, Ids.PERMISSION, Ids.GRANTEES, Ids.DURATION, Ids.JUSTIFICATION, Ids.MFA_CODE}
 
 
 def modal_state(
-    deps: Deps, user: Identity, resource_key: str | None = None, permission: str | None = None
+    deps: Deps, user: Identity, resource_keys: Sequence[str] = (), permission: str | None = None
 ) -> view.ModalState:
     """What the modal offers this user now (policy only: no database)."""
-    return view.state_of(request_form(deps.policy.current, user, deps.clock.now(), resource_key, permission))
+    return view.state_of(request_form(deps.policy.current, user, deps.clock.now(), resource_keys, permission))
 
 
 def open_modal(
@@ -32,35 +42,55 @@ def open_modal(
     client: WebClient,
     trigger_id: str,
     user_id: str,
-    resource_key: str | None = None,
+    resource_keys: Sequence[str] = (),
     permission: str | None = None,
 ) -> None:
     """Open at once (the trigger expires in 3 s), then fill in what the user's flows allow."""
     opened = client.views_open(trigger_id=trigger_id, view=view.build(view.ModalState()))
-    state = modal_state(deps, identity(deps, user_id), resource_key, permission)
+    state = modal_state(deps, identity(deps, user_id), resource_keys, permission)
     if state != view.ModalState():
         client.views_update(view_id=opened["view"]["id"], hash=opened["view"]["hash"], view=view.build(state))
 
 
+def _keys(deps: Deps, values: Sequence[str]) -> list[str]:
+    """The chosen resources' keys, for redrawing the modal (what no longer resolves is dropped)."""
+    policy = deps.policy.current
+    keys: list[str] = []
+    for value in values:
+        try:
+            keys.extend(picker.resolve(policy, [value]))
+        except AccessError:
+            continue
+    return list(dict.fromkeys(keys))
+
+
 def submit(deps: Deps, user_id: str, raw_view: dict[str, Any]) -> dict[str, str] | None:
-    """Submit the request; the field errors to show, or None when it went through."""
+    """Submit the request; the field errors to show, or None when it went through (or already had)."""
+    view_id = str(raw_view.get("id") or "") or None
+    if view_id is not None and deps.service.submitted_from(view_id) is not None:
+        return None  # Slack delivered this submission again: the request exists
     values = view.parse(raw_view)
     present = {b.get("block_id") for b in raw_view.get("blocks") or []} or MODAL_FIELDS
     try:
         requester = identity(deps, user_id)
+        policy = deps.policy.current
+        keys = picker.resolve(policy, values.resources)
         permission = values.permission
-        if permission is None and values.resource:
-            options = deps.policy.current.permissions_for(requester, deps.clock.now(), values.resource)
-            if len(options) != 1:
+        if permission is None and keys:
+            form = request_form(policy, requester, deps.clock.now(), keys)
+            if form.problem:
+                raise AccessError(form.problem, field=Ids.RESOURCE)
+            if len(form.permissions) != 1:
                 raise AccessError("Choose a permission.", field=Ids.PERMISSION)
-            permission = options[0].name
+            permission = form.permissions[0][0].name
         request = RequestInput(
             requester=requester,
-            resource_keys=[values.resource] if values.resource else [],
+            resource_keys=keys,
             permission=permission or "",
-            grantees=[identity(deps, g) for g in values.grantees],
+            grantees=[identity(deps, g) for g in dict.fromkeys(values.grantees)],
             duration_hours=values.duration_hours,
             justification=values.justification,
+            view_id=view_id,
         )
         choice = deps.service.preview(request)  # validate everything before a one-time code is spent
         if choice.require_mfa:
@@ -73,23 +103,36 @@ def submit(deps: Deps, user_id: str, raw_view: dict[str, Any]) -> dict[str, str]
     return None
 
 
+def _redraw(deps: Deps, client: WebClient, body: dict[str, Any], keys: Sequence[str], permission: str | None) -> None:
+    state = modal_state(deps, identity(deps, body["user"]["id"]), keys, permission)
+    try:
+        client.views_update(view_id=body["view"]["id"], hash=body["view"]["hash"], view=view.build(state))
+    except SlackApiError as error:  # the user changed it again meanwhile: that change redraws it
+        if error.response.get("error") != "hash_conflict":
+            raise
+        log.info("request modal changed while it was redrawn; keeping the newer one")
+
+
 def register(app: App, deps: Deps) -> None:
     @app.options(Ids.RESOURCE)
     def resource_options(ack: Ack, body: dict[str, Any]) -> None:
         user = identity(deps, body["user"]["id"])
-        found = deps.policy.current.requestable_resources(user, deps.clock.now(), body.get("value") or "")
-        ack(options=[view.option(r.key, view.resource_label(r)) for r in found[: view.MAX_OPTIONS]])
+        groups = picker.options(deps.policy.current, user, deps.clock.now(), body.get("value") or "")
+        ack(**view.option_groups(groups))
 
     @app.action(Ids.RESOURCE)
-    def resource_chosen(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def resources_chosen(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
-        chosen = (body["actions"][0].get("selected_option") or {}).get("value")
-        state = modal_state(deps, identity(deps, body["user"]["id"]), chosen)
-        client.views_update(view_id=body["view"]["id"], hash=body["view"]["hash"], view=view.build(state))
+        chosen = view.selected_resources(body["actions"][0])
+        submitted = view.parse(body["view"])
+        _redraw(deps, client, body, _keys(deps, chosen), submitted.permission)
 
     @app.action(Ids.PERMISSION)
-    def permission_chosen(ack: Ack) -> None:
+    def permission_chosen(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
+        permission = (body["actions"][0].get("selected_option") or {}).get("value")
+        submitted = view.parse(body["view"])
+        _redraw(deps, client, body, _keys(deps, submitted.resources), permission)
 
     @app.view(Ids.REQUEST_MODAL)
     def submitted(ack: Ack, body: dict[str, Any]) -> None:
@@ -98,4 +141,3 @@ def register(app: App, deps: Deps) -> None:
             ack(response_action="errors", errors=errors)
         else:
             ack()
-

@@ -202,7 +202,15 @@ def describe_flow(flow: Flow, config: Config) -> str:
             parts.append(
                 f"extendable {times} time{'s' if times != 1 else ''} by {format_duration(flow.extend.each)}"
             )
-        parts.append(_approval(flow.approval))
+        if flow.settings.break_glass:
+            reviewers = _approval(flow.approval).replace("approved by", "reviewed afterwards by", 1)
+            parts.append("break-glass: granted at once without approval"
+                         + ("" if flow.approval.type == "automatic" else f", {reviewers} (Acknowledge / Revoke now)"))
+        else:
+            parts.append(_approval(flow.approval))
+        if flow.approval.channel:
+            parts.append(f"asked in channel {flow.approval.channel}"
+                         + (" only" if flow.approval.notify == "channel" else " and by DM"))
         parts.extend(_requirements(flow))
     if flow.when != "always":
         parts.append(describe_window(flow.when, config.timezone))

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -49,6 +51,7 @@ class Base(DeclarativeBase):
 
 class AccessRequest(Base):
     __tablename__ = "access_requests"
+    __table_args__ = (UniqueConstraint("slack_view_id", name="uq_access_requests_slack_view_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     state: Mapped[str] = mapped_column(String(20), index=True)
@@ -69,6 +72,13 @@ class AccessRequest(Base):
     pending_until: Mapped[datetime | None]
     decided_by: Mapped[str | None] = mapped_column(String(64))
     decision_reason: Mapped[str | None] = mapped_column(Text)
+    # the modal it was submitted from: one request per view, however often Slack delivers it (migration 0003)
+    slack_view_id: Mapped[str | None] = mapped_column(String(64))
+    # settings.break_glass: granted at once, reviewed by the approvers afterwards (acknowledged / revoked)
+    break_glass: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    reviewed_at: Mapped[datetime | None]
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    review_outcome: Mapped[str | None] = mapped_column(String(20))
 
     grants: Mapped[list[Grant]] = relationship(back_populates="request", order_by="Grant.id")
     votes: Mapped[list[ApprovalVote]] = relationship(back_populates="request", order_by="ApprovalVote.id")

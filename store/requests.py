@@ -47,3 +47,9 @@ def get_requests(request_ids: Sequence[int], *, session: Session, for_update: bo
     if for_update:
         stmt = stmt.with_for_update()
     return list(session.scalars(stmt.options(selectinload(AccessRequest.grants))))
+
+
+def get_request_by_view(view_id: str, *, session: Session) -> AccessRequest | None:
+    """The request submitted from this Slack view (``slack_view_id`` is unique)."""
+    stmt = select(AccessRequest).where(AccessRequest.slack_view_id == view_id)
+    return session.scalars(stmt.options(selectinload(AccessRequest.grants), selectinload(AccessRequest.votes))).first()

@@ -1,7 +1,8 @@
 """Audit events and notifications, written in the caller's transaction.
 
 Every transition writes an append-only audit event; when ``audit_channel`` is configured the event is also
-queued for the channel. Notifications are queued in the durable outbox as *what happened* (kind, recipient,
+queued for the channel, and the events of :data:`THREAD_EVENTS` go to the thread under the request's message
+in its flow's approval channel. Notifications are queued in the durable outbox as *what happened* (kind, recipient,
 request) — the Slack layer renders them from the request's state when it sends them.
 """
 
@@ -13,9 +14,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bot.lifecycle.records import approval_channel
 from store import audit as audit_log
 from store import outbox as outbox_store
 from store.models import AccessRequest, Grant
+
+THREAD_EVENTS = frozenset({
+    "escalated", "granted", "revoked", "expired", "grant_failed", "revoke_failed",
+    "break_glass_acknowledged", "break_glass_revoked",
+})
+"""Events told in the thread under a request's channel approval message (``approval.channel``)."""
 
 
 class Events:
@@ -38,6 +46,11 @@ class Events:
         audit_log.add_audit(at=now, event=event, actor=actor, request_id=request_id, grant_id=grant_id,
             details=details, session=session
         )
+        in_channel = approval_channel(request.flow_snapshot or {}) if request is not None else None
+        if in_channel and event in THREAD_EVENTS:
+            outbox_store.enqueue(now=now, kind="channel_thread", recipient=in_channel, request_id=request_id,
+                                 grant_id=grant_id, payload={"event": event, "actor": actor, "details": details or {}},
+                                 session=session)
         channel = self._audit_channel()
         if channel:
             outbox_store.enqueue(now=now,

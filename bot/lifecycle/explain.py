@@ -62,11 +62,20 @@ def explain_user(config: Config, user: str, now: datetime, *, resource_text: str
         lines.append(f"  requires: {', '.join(needs) or 'nothing more'}")
         approval = flow.approval
         if approval.type == "automatic":
-            lines.append("  approval: automatic")
+            lines.append("  approval: automatic" + (" (break-glass: granted at once)" if flow.settings.break_glass
+                                                     else ""))
             continue
         combine = "any one of" if approval.combine == "any_of" else "one from each of"
-        lines.append(f"  approval: {combine} these groups"
-                     + (" (different people)" if approval.distinct_approvers else ""))
+        if flow.settings.break_glass:
+            lines.append(f"  approval: BREAK-GLASS — granted at once, without approval; then reviewed by {combine} "
+                         "these groups (Acknowledge / Revoke now); the audit channel is alerted; an unreviewed "
+                         "grant escalates")
+        else:
+            lines.append(f"  approval: {combine} these groups"
+                         + (" (different people)" if approval.distinct_approvers else ""))
+        if approval.channel:
+            lines.append(f"  asked in channel {approval.channel}"
+                         + (" only (no DMs)" if approval.notify == "channel" else " and by DM"))
         owned = frozenset(i.name for i in config.integrations)
 
         def who(group: ConditionSet, flow: Flow = flow, owned: frozenset[str] = owned) -> str:

@@ -82,13 +82,34 @@ class RequestRecord:
     decided_by: str | None
     decision_reason: str | None
     pending_until: datetime | None
-    risk: str
+    risk: str | None  # None: no risk level was configured for what it asks (nothing is shown)
     require_approver_reason: bool
     extend_max_times: int
     extend_each: timedelta
     grants: tuple[GrantRecord, ...]
     votes: tuple[VoteRecord, ...]
     flow_snapshot: Mapping[str, Any] = field(default_factory=dict)  # the flow as it was when requested
+    break_glass: bool = False  # granted at once; the approvers review it afterwards
+    reviewed_at: datetime | None = None
+    reviewed_by: str | None = None
+    review_outcome: str | None = None  # acknowledged | revoked
+
+    @property
+    def flow_type(self) -> str:
+        return str(self.flow_snapshot.get("flow", {}).get("type", "self_serve"))
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.flow_snapshot.get("flow", {}).get("labels") or ())
+
+    @property
+    def approval_channel(self) -> str | None:
+        """The team channel the request is posted to for approval (``approval.channel``), if any."""
+        return approval_channel(self.flow_snapshot)
+
+    @property
+    def awaiting_review(self) -> bool:
+        return self.break_glass and self.reviewed_at is None
 
     def flow(self) -> Flow | None:
         """The flow the request was made under (its snapshot: a later config change never alters it)."""
@@ -127,14 +148,25 @@ class RequestRecord:
             decided_by=row.decided_by,
             decision_reason=row.decision_reason,
             pending_until=row.pending_until,
-            risk=str(snapshot.get("risk", "medium")),
+            risk=None if snapshot.get("risk") is None else str(snapshot["risk"]),
             require_approver_reason=bool(flow.get("settings", {}).get("require_approver_reason", False)),
             extend_max_times=int(extend.get("max_times", 0)),
             extend_each=parse_duration(extend.get("each", "30m")),
             grants=tuple(GrantRecord.of(g) for g in row.grants),
             votes=tuple(VoteRecord(v.approver_id, v.decision, v.reason, v.created_at) for v in row.votes),
             flow_snapshot=snapshot,
+            break_glass=bool(row.break_glass),
+            reviewed_at=row.reviewed_at,
+            reviewed_by=row.reviewed_by,
+            review_outcome=row.review_outcome,
         )
+
+
+def approval_channel(snapshot: Mapping[str, Any]) -> str | None:
+    """The channel a request's flow snapshot posts approvals to (``approval.channel``), or None."""
+    approval = (snapshot.get("flow") or {}).get("approval") or {}
+    channel = approval.get("channel")
+    return str(channel) if channel else None
 
 
 def flow_of(row: AccessRequest) -> Flow:

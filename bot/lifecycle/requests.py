@@ -12,13 +12,13 @@ import builtins
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
-from bot.lifecycle import confirmations
+from bot.lifecycle import asking, break_glass, confirmations, submitting, viewing
 from bot.lifecycle import intents as grant_intents
 from bot.lifecycle.approvers import approver_groups, approvers_or_refuse, eligible_approvers
 from bot.lifecycle.connector_work import RunNow, run_later
@@ -26,13 +26,13 @@ from bot.lifecycle.directory import IdentityProvider
 from bot.lifecycle.events import Events
 from bot.lifecycle.policy_holder import PolicyHolder
 from bot.lifecycle.records import HomeData, RequestRecord, flow_of
+from bot.lifecycle.request_input import duration_of, grantees_of, justification_of, reason_of
 from policy.approvals import TIER_BASE, Vote, approval_state
-from policy.durations import parse_requested_hours
 from policy.errors import AlreadyDecided, InvalidRequest, InvalidState, NotEligible, NotFound
 from policy.flows import FlowChoice
 from policy.identity import Identity
-from policy.resources import RISK_ORDER
-from policy.states import UNFINISHED, RequestState
+from policy.picker import configured_risk
+from policy.states import RequestState
 from store import due_work, slack_events
 from store import requests as request_store
 from store.db import Database
@@ -40,9 +40,6 @@ from store.due_work import JobKey, JobKind
 from store.models import AccessRequest, ApprovalVote
 
 log = logging.getLogger(__name__)
-
-MAX_JUSTIFICATION = 1000
-MAX_REASON = 124
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +51,7 @@ class RequestInput:
     duration_hours: str | float | None = None
     justification: str | None = None
     mfa_verified: bool = False  # the caller checked the requester's TOTP code (bot.security.mfa) before submitting
+    view_id: str | None = None  # the Slack modal it was submitted from: one request per view
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +96,12 @@ class AccessService:
             rows = request_store.list_requests(states=states, user_id=user_id, limit=limit, session=session)
             return [RequestRecord.of(r) for r in rows]
 
+    def submitted_from(self, view_id: str) -> RequestRecord | None:
+        """The request made from this Slack view, if one was (a replayed submission makes no second one)."""
+        with self.db.begin() as session:
+            row = request_store.get_request_by_view(view_id, session=session)
+            return RequestRecord.of(row) if row is not None else None
+
     def first_delivery(self, event_id: str) -> bool:
         """True the first time Slack delivers an event id; False for a retry of one already handled."""
         if not event_id:
@@ -113,115 +117,62 @@ class AccessService:
     def preview(self, request: RequestInput) -> FlowChoice:
         """Decide which flow applies and validate the input, without writing anything."""
         now = self.clock.now()
+        grantees = grantees_of(request.requester, request.grantees)
         choice = self.policy.current.choose_flow(
-            request.requester, now, request.resource_keys, request.permission, request.grantees
+            request.requester, now, request.resource_keys, request.permission, grantees if request.grantees else (),
         )
-        self._duration(choice, request.duration_hours)
-        self._justification(choice, request.justification)
+        duration_of(choice, request.duration_hours)
+        justification_of(choice, request.justification)
         return choice
 
     def submit(self, request: RequestInput) -> Outcome:
+        """Write the request; approved at once (automatic, break-glass) or asked of its approvers."""
         now = self.clock.now()
         choice = self.preview(request)
         flow = choice.flow
-        duration = self._duration(choice, request.duration_hours)
-        justification = self._justification(choice, request.justification)
+        duration = duration_of(choice, request.duration_hours)
+        justification = justification_of(choice, request.justification)
         if choice.require_mfa and not request.mfa_verified:
             raise InvalidRequest("This access needs your MFA code.", field="mfa_code")
-        grantees = list(request.grantees) or [request.requester]
+        grantees = grantees_of(request.requester, request.grantees)
+        at_once = choice.automatic_approval or flow.settings.break_glass
         approvers: list[Identity] = []
-        if not choice.automatic_approval:
+        if flow.settings.break_glass and not choice.automatic_approval:  # reviewers: nobody is refused access
+            approvers = [i for i, _ in eligible_approvers(self.directory, flow, request.requester, grantees,
+                                                          {choice.permission.integration}, now, tiers=0)]
+        elif not at_once:
             approvers = approvers_or_refuse(self.directory, flow, request.requester, grantees, choice, now, tiers=0)
-        risk = max((r.risk for r in choice.resources), key=RISK_ORDER.__getitem__, default="medium")
-        if RISK_ORDER[choice.permission.risk] > RISK_ORDER[risk]:
-            risk = choice.permission.risk
-        with self.db.begin() as session:
-            row = AccessRequest(
-                state="pending",
-                flow_name=flow.name,
-                flow_snapshot={"flow": flow.model_dump(mode="json", by_alias=True), "risk": risk},
-                requester_id=request.requester.key,
-                requester_email=request.requester.email,
-                grantee_ids=[g.key for g in grantees],
-                integration=choice.permission.integration,
-                permission=choice.permission.name,
-                resource_keys=[r.key for r in choice.resources],
-                duration_seconds=None if duration is None else int(duration.total_seconds()),
-                justification=justification,
-                escalation_tier=0,
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(row)
-            session.flush()
-            actor = request.requester.key
-            self.events.record(session, now, "submitted", actor, row, details={
-                "flow": flow.name, "resources": row.resource_keys, "permission": row.permission,
-                "grantees": row.grantee_ids, "duration_seconds": row.duration_seconds,
-            })
-            for grantee in grantees:
-                asked_at_once = choice.automatic_approval and confirmations.needs_confirmation(
-                    choice.require_mfa, grantee, request.requester)  # the confirmation DM tells them all
-                if not grantee.same_person(request.requester) and not asked_at_once:
-                    self.events.notify(session, now, "grantee_notice", grantee.key, row)
-            if choice.automatic_approval:
-                self.events.record(session, now, "approved", "accessbot", row, details={"automatic": True})
-                grant_intents.write(session, self.events, row, request.requester, grantees, choice, now)
-            else:
-                row.pending_until = now + flow.approval.pending_timeout
-                due_work.schedule(key=JobKey(JobKind.TIMEOUT, row.id), due_at=row.pending_until, session=session)
-                if flow.approval.escalation is not None:
-                    due_work.schedule(key=JobKey(JobKind.ESCALATE, row.id),
-                                      due_at=now + flow.approval.escalation.every, session=session)
-                for approver in approvers:
-                    self.events.notify(session, now, "approval_request", approver.key, row)
-                self.events.notify(session, now, "request_submitted", row.requester_id, row,
-                                   payload={"approvers": [a.key for a in approvers]})
-            session.flush()
-            record = RequestRecord.of(row)
-        if choice.automatic_approval:
+        risk = configured_risk(self.policy.current.config, choice.resources, choice.permission)
+        try:
+            with self.db.begin() as session:
+                row = submitting.write(session, self.events, submitting.Written(
+                    request.requester, grantees, choice, duration, justification, risk, request.view_id), now)
+                record = submitting.route(session, self.events, row, request.requester, grantees, choice,
+                                          approvers, now)
+        except IntegrityError:
+            if request.view_id is None:
+                raise
+            existing = self.submitted_from(request.view_id)  # a concurrent delivery of the same view won
+            if existing is None:
+                raise
+            return Outcome(existing, changed=False, message=f"Request #{existing.id} was already submitted.")
+        if at_once:
             self.run_now(JobKey(JobKind.GRANT, record.id))
             record = self.get(record.id)
         return Outcome(record, approvers=tuple(a.key for a in approvers))
 
-    def _duration(self, choice: FlowChoice, raw: str | float | None) -> timedelta | None:
-        blank = raw is None or (isinstance(raw, str) and not raw.strip())
-        if choice.require_duration or not blank:
-            return parse_requested_hours(raw, choice.max_duration)
-        return choice.max_duration
-
-    def _justification(self, choice: FlowChoice, text: str | None) -> str:
-        text = (text or "").strip()
-        if choice.require_justification and not text:
-            raise InvalidRequest("Say why you need this access.", field="justification")
-        if len(text) > MAX_JUSTIFICATION:
-            raise InvalidRequest(f"Keep the justification under {MAX_JUSTIFICATION} characters.",
-                                 field="justification")
-        return text
-
     def home(self, user_id: str) -> HomeData:
-        """What a user's App Home shows: their live and pending requests, what waits for their approval (judged
-        by each request's flow snapshot), and recent history."""
-        now = self.clock.now()
-        mine = self.list(user_id=user_id, limit=50)
-        # held, being granted, waiting for a grantee's MFA, being revoked or failing to revoke: all still need eyes
-        active = [
-            r for r in mine
-            if any(g.state in UNFINISHED and user_id in (g.grantee_id, r.requester_id) for g in r.grants)
-        ]
-        pending = [r for r in mine if r.state == RequestState.PENDING and r.requester_id == user_id]
-        history = [r for r in mine if r.state != RequestState.PENDING and r not in active][:10]
-        me = self.directory.identity(user_id, now)
-        to_approve = []
-        for record in self.list(states=[RequestState.PENDING], limit=50):
-            flow = record.flow()
-            if flow is None or record.requester_id == user_id:
-                continue
-            requester = self.directory.identity(record.requester_id, now)
-            grantees = [self.directory.identity(g, now) for g in record.grantee_ids]
-            if approver_groups(flow, me, requester, grantees, {record.integration}, tiers=record.escalation_tier):
-                to_approve.append(record)
-        return HomeData(user_id, active, pending, to_approve, history)
+        """What a user's App Home shows (:func:`bot.lifecycle.viewing.home_data`)."""
+        return viewing.home_data(self.list, self.directory, user_id, self.clock.now())
+
+    def visible(self, request_id: int, viewer: Identity) -> RequestRecord:
+        """The request, for someone allowed to see its details (parties, approvers, admins)."""
+        record = self.get(request_id)
+        flow = record.flow()
+        admin = self.policy.current.is_admin(viewer, space=flow.space if flow else None)
+        if not viewing.may_view(self.directory, record, viewer, self.clock.now(), admin=admin):
+            raise NotEligible(f"Request #{request_id} is not yours to see.")
+        return record
 
     # --- decisions ------------------------------------------------------------------------------------------
 
@@ -234,9 +185,7 @@ class AccessService:
     def _decide(self, request_id: int, approver: Identity, decision: str, reason: str | None) -> Outcome:
         """Record a vote, re-authorized now, inside the transaction that writes it (one vote per approver)."""
         now = self.clock.now()
-        reason = (reason or "").strip() or None
-        if reason is not None and len(reason) > MAX_REASON:
-            raise InvalidRequest(f"Keep the reason to {MAX_REASON} characters.", field="reason")
+        reason = reason_of(reason)
         requester, grantees = self._parties(request_id, now)
         try:
             with self.db.begin() as session:
@@ -294,6 +243,7 @@ class AccessService:
                     choice = grant_intents.choice_of(self.policy.current, row, flow)
                     grant_intents.write(session, self.events, row, requester, grantees, choice, now)
                     self.events.notify(session, now, "approval_update", None, row)
+                    self.events.notify(session, now, "request_approved", row.requester_id, row)
                     record = RequestRecord.of(row)
         except IntegrityError:  # a concurrent click of the same approver won the unique vote
             return Outcome(self.get(request_id), changed=False, message="You already decided.")
@@ -337,14 +287,18 @@ class AccessService:
             return Outcome(RequestRecord.of(row))
 
     def escalate(self, request_id: int) -> Outcome:
-        """Reach the next tier: its members become eligible and are DMed; the next escalation is scheduled."""
+        """Reach the next tier: its members become eligible and are asked; the next escalation is scheduled.
+
+        A pending request escalates, and so does a break-glass request nobody has reviewed yet.
+        """
         now = self.clock.now()
         requester, grantees = self._parties(request_id, now)
         with self.db.begin() as session:
             row = self._locked(session, request_id)
             flow = flow_of(row)
             escalation = flow.approval.escalation
-            if row.state != "pending" or escalation is None or row.escalation_tier >= len(escalation.tiers):
+            waiting = row.state == "pending" or (row.break_glass and row.reviewed_at is None)
+            if not waiting or escalation is None or row.escalation_tier >= len(escalation.tiers):
                 return Outcome(RequestRecord.of(row), changed=False)
             row.escalation_tier += 1
             row.updated_at = now
@@ -357,12 +311,32 @@ class AccessService:
             self.events.record(session, now, "escalated", "accessbot", row, details={
                 "tier": tier, "approvers": [a.key for a in new],
             })
-            for approver in new:
-                self.events.notify(session, now, "approval_request", approver.key, row)
+            asking.ask(session, self.events, row, flow, new, now, channel_too=False)  # the thread tells the channel
+            if row.state == "pending":
+                self.events.notify(session, now, "request_escalated", row.requester_id, row,
+                                   payload={"tier": tier, "approvers": [a.key for a in new]})
             if tier < len(escalation.tiers):
                 due_work.schedule(key=JobKey(JobKind.ESCALATE, row.id), due_at=now + escalation.every,
                                   session=session)
             return Outcome(RequestRecord.of(row), approvers=tuple(a.key for a in new))
+
+    def review(self, request_id: int, reviewer: Identity, outcome: str) -> Outcome:
+        """A break-glass review: ``acknowledged`` or ``revoked`` (the caller then revokes), by an approver of the
+        flow (checked now, escalation tiers reached included) or an admin."""
+        if outcome not in break_glass.OUTCOMES:
+            raise InvalidRequest(f"A review is one of {', '.join(break_glass.OUTCOMES)}.")
+        now = self.clock.now()
+        requester, grantees = self._parties(request_id, now)
+        with self.db.begin() as session:
+            row = self._locked(session, request_id)
+            flow = flow_of(row)
+            groups = approver_groups(flow, reviewer, requester, grantees, {row.integration},
+                                     tiers=row.escalation_tier)
+            space = flow.space
+            if not groups and not self.policy.current.is_admin(reviewer, space=space):
+                raise NotEligible(f"You are not a reviewer of request #{row.id} (flow {flow.name}).")
+            break_glass.settle(session, self.events, row, reviewer, groups, outcome, now)
+            return Outcome(RequestRecord.of(row), message=f"Request #{row.id}: review {outcome}.")
 
     # --- grantee MFA confirmation (bot.lifecycle.confirmations) -------------------------------------------------------
 

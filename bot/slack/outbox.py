@@ -144,10 +144,18 @@ class OutboxSender:
             return []
         if row.recipient is None:
             return []
+        if row.kind == "channel_thread" and row.request_id is not None:  # under the request's channel message
+            message = {**message, **self._thread_of(row.request_id, row.recipient)}
         posted = self.client.chat_postMessage(channel=row.recipient, **message)
         if row.kind == "approval_request" and row.request_id is not None:
             return [(row.recipient, str(posted["channel"]), str(posted["ts"]))]
         return []
+
+    def _thread_of(self, request_id: int, channel: str) -> dict[str, str]:
+        """``thread_ts`` of the approval message posted in ``channel`` (none yet: the reply goes top-level)."""
+        with self.db.begin() as session:
+            refs = outbox_store.message_refs(request_id=request_id, purpose="approval", session=session)
+            return next(({"thread_ts": r.ts} for r in refs if r.user_id == channel), {})
 
     def _failed(self, row: _Claimed, error: SlackApiError) -> None:
         now = self.clock.now()

@@ -35,6 +35,10 @@ class Ids(StrEnum):
     NEW_REQUEST = "new_request"
     CONFIRM_MFA = "confirm_mfa"
     GRANTEE_MFA_MODAL = "grantee_mfa"
+    SHOW_RESOURCES = "show_resources"  # "Show all" of a request's resources (value = request id)
+    RESOURCE_LIST_MODAL = "resource_list"
+    ACKNOWLEDGE = "acknowledge"  # break-glass review (value = request id)
+    REVIEW_REVOKE = "review_revoke"
 
 
 _BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
@@ -105,3 +109,36 @@ def mfa_code_input(*, optional: bool = False) -> Block:
     if optional:  # some flows for the resource may not need it; the submit says when it does
         block["optional"] = True
     return block
+
+
+def quote(text: str) -> Block:
+    """User text shown inert: a ``rich_text`` quote of plain text (no mrkdwn, mentions, links or broadcasts)."""
+    return {"type": "rich_text", "elements": [
+        {"type": "rich_text_quote", "elements": [{"type": "text", "text": text[:MAX_TEXT]}]}]}
+
+
+def names_within(names: list[str], *, limit: int = 10, budget: int = 600) -> tuple[list[str], int]:
+    """As many names as fit (``limit`` names, ``budget`` characters), and how many are left out."""
+    shown: list[str] = []
+    used = 0
+    for name in names[:limit]:
+        item = f"`{escape(name, 60)}`"
+        if shown and used + len(item) + 2 > budget:
+            break
+        shown.append(item)
+        used += len(item) + 2
+    return shown, len(names) - len(shown)
+
+
+def listed(shown: list[str], hidden: int) -> str:
+    """``a``, ``a and b``, ``a, b and c``, ``a, b and 12 more``."""
+    if hidden:
+        return f"{', '.join(shown)} and {hidden} more"
+    if len(shown) <= 1:
+        return "".join(shown) or "nothing"
+    return f"{', '.join(shown[:-1])} and {shown[-1]}"
+
+
+def resource_list(names: list[str], *, limit: int = 10) -> str:
+    """```billing`, `ledger` and 12 more``: a request's resources within Slack's limits."""
+    return listed(*names_within(names, limit=limit))

@@ -7,16 +7,29 @@ from typing import Any
 
 from bot.lifecycle.records import HomeData, RequestRecord
 from handlers.views.approval import outcome
-from handlers.views.common import Block, Ids, actions, button, escape, section, user, when
+from handlers.views.common import Block, Ids, actions, button, escape, quote, resource_list, section, user, when
 
 MAX_PER_SECTION = 10
 
 
-
-
 def _line(record: RequestRecord) -> str:
-    names = ", ".join(f"`{escape(n, 100)}`" for n in record.resource_names[:5])
-    return f"*#{record.id}* {escape(record.permission, 60)} on {names}"
+    return f"*#{record.id}* {escape(record.permission, 60)} on {resource_list(record.resource_names, limit=5)}"
+
+
+def _until(record: RequestRecord) -> str:
+    """Until when the access runs: a time, "until revoked" (self-serve, indefinite) or, for an automatic flow,
+    as long as the user matches it."""
+    if record.expires_at is not None:
+        return f"until {when(record.expires_at)}"
+    return "held while you match the flow" if record.flow_type == "automatic" else "until revoked"
+
+
+def extendable(record: RequestRecord) -> bool:
+    """Extend is offered only where the flow allows it and some live grant has extensions left."""
+    return record.extend_max_times > 0 and any(
+        g.state == "active" and g.expires_at is not None and g.extensions_used < record.extend_max_times
+        for g in record.grants
+    )
 
 
 def _header(text: str) -> Block:
@@ -29,7 +42,7 @@ def _status(record: RequestRecord, user_id: str) -> str:
     states = {g.state for g in grants}
     notes = []
     if "active" in states:
-        notes.append(f"until {when(record.expires_at)}" if record.expires_at else "held while you match the flow")
+        notes.append(_until(record))
     if "granting" in states:
         failing = [g for g in grants if g.state == "granting" and g.last_error]
         notes.append(
@@ -53,7 +66,7 @@ def _status(record: RequestRecord, user_id: str) -> str:
 def _active_buttons(record: RequestRecord, user_id: str) -> list[Block]:
     states = {g.state for g in record.grants}
     buttons = []
-    if "active" in states and record.expires_at is not None:  # held-while-matching access has nothing to extend
+    if extendable(record):
         buttons.append(button("Extend", Ids.EXTEND, str(record.id)))
     if any(g.state == "awaiting_mfa" and g.grantee_id == user_id for g in record.grants):
         buttons.append(button("Confirm with MFA", Ids.CONFIRM_MFA, str(record.id), "primary"))
@@ -69,11 +82,15 @@ def _part(
     prefix: str,
     line: Callable[[RequestRecord], str],
     buttons: Callable[[RequestRecord], list[Block]],
+    why: bool = False,
 ) -> list[Block]:
-    """One App Home section: a header, then a line and its buttons per request (or what to say when none)."""
+    """One App Home section: a header, then a line and its buttons per request (or what to say when none);
+    with ``why``, the justification quoted under each line (inert text)."""
     blocks = [_header(title)]
     for r in records[:MAX_PER_SECTION]:
         blocks.append(section(line(r)))
+        if why and r.justification:
+            blocks.append(quote(r.justification[:300]))
         elements = buttons(r)
         if elements:
             blocks.append(actions(f"{prefix}_{r.id}", *elements))
@@ -92,9 +109,9 @@ def build(data: HomeData) -> dict[str, Any]:
                lambda r: f"{_line(r)} · waiting since {when(r.created_at)}",
                lambda r: [button("Cancel", Ids.CANCEL, str(r.id))]),
         *_part("Waiting for my approval", data.to_approve, "_Nothing to decide._", "approve",
-               lambda r: f"{_line(r)} · from {user(r.requester_id)}\n*Why:* {escape(r.justification, 300)}",
+               lambda r: f"{_line(r)} · from {user(r.requester_id)}",
                lambda r: [button("Approve", Ids.APPROVE, str(r.id), "primary"),
-                          button("Deny", Ids.DENY, str(r.id), "danger")]),
+                          button("Deny", Ids.DENY, str(r.id), "danger")], why=True),
         *_part("Recent history", data.history, "_No requests yet._", "history",
                lambda r: f"{_line(r)} · {outcome(r)}",
                lambda r: [button("Request again", Ids.REQUEST_AGAIN, str(r.id))]),

@@ -7,15 +7,25 @@ from typing import Any
 from bot.lifecycle.records import GrantRecord, Notice, RequestRecord
 from handlers.views import grantee_mfa
 from handlers.views.approval import OUTCOME, approval_message, decided_message, summary
-from handlers.views.common import Ids, actions, button, escape, section, user, when
+from handlers.views.common import Block, Ids, actions, button, escape, quote, resource_list, section, user, when
+from handlers.views.threads import audit_text, thread_text
+
+PEOPLE_LISTED = 10
 
 
 def _what(grant: GrantRecord | None, record: RequestRecord) -> str:
     if grant is not None:
         return f"*{escape(grant.permission, 100)}* on `{escape(grant.resource_name, 200)}`"
-    return f"*{escape(record.permission, 100)}* on " + ", ".join(
-        f"`{escape(n, 200)}`" for n in record.resource_names
-    )
+    return f"*{escape(record.permission, 100)}* on {resource_list(record.resource_names)}"
+
+
+def _people(keys: list[str]) -> str:
+    named = ", ".join(user(k) for k in keys[:PEOPLE_LISTED])
+    return named + (f" and {len(keys) - PEOPLE_LISTED} more" if len(keys) > PEOPLE_LISTED else "")
+
+
+def _with_reason(text: str, reason: str | None) -> list[Block]:
+    return [section(text), section("*Reason:*"), quote(reason)] if reason else [section(text)]
 
 
 def _credentials(values: dict[str, Any]) -> str:
@@ -27,13 +37,7 @@ def render(notice: Notice) -> dict[str, Any] | None:
     """The message for a notification, or None when there is nothing to say (an unknown kind)."""
     record = notice.request
     if notice.kind == "audit_post":
-        details = notice.payload.get("details") or {}
-        actor = user(str(notice.payload.get("actor", "")))
-        text = f"`{escape(str(notice.payload.get('event')), 60)}` by {actor}"
-        if record is not None:
-            text += f" · request #{record.id} ({escape(record.flow_name, 100)})"
-        if details:
-            text += "\n" + escape(", ".join(f"{k}={v}" for k, v in details.items()), 1500)
+        text = audit_text(notice.payload, record)
         return {"text": text, "blocks": [section(text)]}
     if notice.kind == "revoke_failing":
         error = escape(str(notice.payload.get("error", "")), 500)
@@ -46,14 +50,21 @@ def render(notice: Notice) -> dict[str, Any] | None:
     value = str(record.id)
     match notice.kind:
         case "approval_request":  # sent late (rate limit, escalation race): show the outcome, not buttons
-            return approval_message(record) if record.state == "pending" else decided_message(record)
+            if record.state == "pending" or record.awaiting_review:
+                return approval_message(record, notice.recipient)
+            return decided_message(record)
         case "approval_update":
             return decided_message(record)
+        case "channel_thread":
+            text = thread_text(notice.payload, record, grant)
+            return {"text": text, "blocks": [section(text)]}
         case "request_submitted":
-            approvers = notice.payload.get("approvers") or []
+            approvers = list(notice.payload.get("approvers") or [])
+            channel = notice.payload.get("channel")
             text = (
                 f"Your request #{record.id} is waiting for approval"
-                + (" from " + ", ".join(user(a) for a in approvers[:10]) if approvers else "")
+                + (" from " + _people(approvers) if approvers else "")
+                + (f" (also posted in <#{escape(str(channel), 20)}>)" if channel else "")
                 + "."
             )
             return {
@@ -64,6 +75,26 @@ def render(notice: Notice) -> dict[str, Any] | None:
                     actions(f"own_{record.id}", button("Cancel", Ids.CANCEL, value)),
                 ],
             }
+        case "request_approved":
+            approvers = [v.approver_id for v in record.votes if v.decision == "approve"] or [record.decided_by or ""]
+            text = f"✅ {_people(approvers)} approved your request #{record.id}; granting it now."
+            return {"text": text, "blocks": _with_reason(text, record.decision_reason)}
+        case "request_escalated":
+            tier = notice.payload.get("tier")
+            approvers = list(notice.payload.get("approvers") or [])
+            text = (f"⏫ Your request #{record.id} was escalated (tier {escape(str(tier), 4)})"
+                    + (f": {_people(approvers)} can now approve it too." if approvers else "."))
+            return {"text": text, "blocks": [section(text)]}
+        case "break_glass_notice":
+            reviewers = list(notice.payload.get("reviewers") or [])
+            text = (f"🚨 Request #{record.id} is granted at once under break-glass, without approval. "
+                    + (f"{_people(reviewers)} will review it" if reviewers else "The admins will review it")
+                    + "; every step is in the audit trail.")
+            return {"text": text, "blocks": [section(text), *summary(record)]}
+        case "break_glass_reviewed":
+            verdict = "acknowledged" if notice.payload.get("outcome") == "acknowledged" else "revoked at review"
+            text = f"Break-glass request #{record.id} was {verdict} by {user(record.reviewed_by or '')}."
+            return {"text": text, "blocks": [section(text)]}
         case "approval_progress":
             approver = user(str(notice.payload.get("approver", "")))
             waiting = escape(str(notice.payload.get("waiting_for") or "more approvals"), 200)
@@ -83,9 +114,7 @@ def render(notice: Notice) -> dict[str, Any] | None:
             text = f"Request #{record.id}: {OUTCOME.get(state, state)}"
             if record.decided_by and state == "denied":
                 text += f" by {user(record.decided_by)}"
-            if record.decision_reason:
-                text += f"\n*Reason:* {escape(record.decision_reason, 124)}"
-            return {"text": text, "blocks": [section(text)]}
+            return {"text": text, "blocks": _with_reason(text, record.decision_reason)}
         case "access_granted":
             text = f"✅ You have {_what(grant, record)} until {when(until)} (request #{record.id})."
             blocks = [section(text)]
@@ -104,7 +133,7 @@ def render(notice: Notice) -> dict[str, Any] | None:
         case "expiry_reminder":
             text = f"⏰ {_what(grant, record)} ends {when(until)} (request #{record.id})."
             buttons = [button("Revoke now", Ids.REVOKE, value)]
-            if grant is None or grant.extensions_used < record.extend_max_times:
+            if record.extend_max_times > 0 and (grant is None or grant.extensions_used < record.extend_max_times):
                 buttons.insert(0, button("Extend", Ids.EXTEND, value, "primary"))
             return {"text": text, "blocks": [section(text), actions(f"remind_{record.id}", *buttons)]}
         case "access_ended":

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
 from store import audit as audit_log
 from tests.handlers.conftest import Bot
-from tests.handlers.test_e2e import submit_request
+from tests.handlers.test_e2e import choose_resource, open_modal, submit_request, values
 
 
 def at_once(*clicks: Callable[[], Any]) -> list[Any]:
@@ -80,3 +82,29 @@ def test_an_escalation_timer_and_an_approval_at_once(bot: Bot) -> None:
     bot.container.worker.run_due(now=bot.clock.advance(hours=3))  # later timers find it decided
     assert bot.container.service.get(request_id).state in ("active", "expired")
     assert audit(bot, request_id).count("timed_out") == 0
+
+
+def _submission_bytes(bot: Bot) -> bytes:
+    """One signed-ready ``view_submission`` body, byte for byte what Slack would (re)deliver."""
+    view = choose_resource(bot, open_modal(bot))
+    payload = bot.sender._interactive(  # noqa: SLF001 — the sender's own envelope, sent as raw bytes
+        "view_submission", "UALICE", trigger_id=bot.sender.new_trigger_id(),
+        view=bot.sender._view(view, values("2")), response_urls=[])  # noqa: SLF001
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+@pytest.mark.parametrize("when", ["one after another", "at once"])
+def test_the_same_signed_submission_three_times_makes_one_request_and_one_set_of_dms(bot: Bot, when: str) -> None:
+    body = _submission_bytes(bot)
+
+    def deliver() -> tuple[int, bytes]:
+        reply = bot.sender.raw(body, "application/x-www-form-urlencoded")
+        return reply.status, reply.body.strip(b"{} ")
+
+    replies = [deliver() for _ in range(3)] if when == "one after another" else at_once(deliver, deliver, deliver)
+    assert replies == [(200, b"")] * 3  # each delivery is acknowledged, none shows an error
+    (request,) = bot.container.service.list()
+    bot.outbox.send_due()
+    dms = [c["channel"] for c in bot.fake.calls_to("chat.postMessage")]
+    assert sorted(dms) == ["UALICE", "UDANA", "UERIN"]
+    assert audit(bot, request.id).count("submitted") == 1

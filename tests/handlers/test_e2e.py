@@ -8,11 +8,24 @@ from urllib.parse import urlencode
 
 import pytest
 
+from policy.picker import resource_option_id
 from store import outbox as outbox_store
 from tests.handlers.conftest import Bot
-from tests.support.slack_sender import external_select_value, input_values, select_value, text_value
+from tests.support.slack_sender import input_values, select_value, text_value
 
 BILLING = "db/database/billing"
+SEARCH = "db/database/search"
+
+
+def multi_value(*values: str) -> dict[str, Any]:
+    """The resource picker's state value: a ``multi_external_select`` with these option values."""
+    return {"type": "multi_external_select", "selected_options": [
+        {"text": {"type": "plain_text", "text": v, "emoji": True}, "value": v} for v in values]}
+
+
+def option_values(reply: Any) -> list[str]:
+    """Every option value of an options load's answer (``option_groups``)."""
+    return [o["value"] for g in reply.json()["option_groups"] for o in g["options"]]
 
 
 def open_modal(bot: Bot, user: str = "UALICE") -> dict[str, Any]:
@@ -23,25 +36,25 @@ def open_modal(bot: Bot, user: str = "UALICE") -> dict[str, Any]:
 
 
 def choose_resource(
-    bot: Bot, view: dict[str, Any], key: str = BILLING, user: str = "UALICE"
+    bot: Bot, view: dict[str, Any], key: str = BILLING, user: str = "UALICE", *more: str
 ) -> dict[str, Any]:
+    """Pick resources in the modal's picker (by their option ids, as Slack sends them back)."""
+    chosen = multi_value(*(resource_option_id(k) if "/" in k else k for k in (key, *more)))
     reply = bot.sender.block_actions(
-        user,
-        "resource",
-        view=view,
-        action_type="external_select",
-        action={"selected_option": {"text": {"type": "plain_text", "text": key}, "value": key}},
+        user, "resource", view=view, action_type="multi_external_select",
+        action={"selected_options": chosen["selected_options"]},
     )
     assert reply.status == 200, reply.text
     return bot.valid_view(bot.fake.last_view("access_request"))
 
 
 def values(
-    duration: str | None, justification: str | None = "INC-1 debugging", permission: str = "read_only"
+    duration: str | None, justification: str | None = "INC-1 debugging", permission: str = "read_only",
+    resources: tuple[str, ...] = (BILLING,),
 ) -> dict[str, Any]:
     return input_values(
         {
-            "resource": external_select_value(BILLING, "billing"),
+            "resource": multi_value(*(resource_option_id(k) if "/" in k else k for k in resources)),
             "permission": select_value(permission, permission),
             "duration_hours": text_value(duration),
             "justification": text_value(justification),
@@ -71,10 +84,11 @@ def submit_request(bot: Bot) -> int:
 
 def test_request_approve_grant_round_trip(bot: Bot) -> None:
     view = open_modal(bot)
-    options = bot.sender.block_suggestion("UALICE", "resource", "bill", view=view).json()["options"]
-    assert [o["value"] for o in options] == [BILLING]
-    everything = bot.sender.block_suggestion("UALICE", "resource", "", view=view).json()["options"]
-    assert {o["value"] for o in everything} == {BILLING, "db/database/search"}
+    found = bot.sender.block_suggestion("UALICE", "resource", "bill", view=view)
+    assert option_values(found) == [resource_option_id(BILLING)]
+    assert [g["label"]["text"] for g in found.json()["option_groups"]] == ["db"]  # grouped by integration
+    everything = option_values(bot.sender.block_suggestion("UALICE", "resource", "", view=view))
+    assert set(everything) == {resource_option_id(BILLING), resource_option_id(SEARCH)}
     view = choose_resource(bot, view)
     permission = next(b for b in view["blocks"] if b["block_id"] == "permission")
     assert {o["value"] for o in permission["element"]["options"]} == {"read_only", "read_write"}

@@ -8,6 +8,7 @@ import re
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pyotp
 import pytest
@@ -92,8 +93,10 @@ def test_enroll_then_request_with_a_code(mfa_bot: Bot) -> None:
     ok = bot.sender.view_submission("UALICE", view, form)
     assert ok.status == 200 and not ok.body.strip(b"{} "), ok.text
     assert len(requests(bot)) == 1
-    replay = bot.sender.view_submission("UALICE", view, form).json()
-    assert set(replay["errors"]) == {"mfa_code"} and len(requests(bot)) == 1
+    replay = bot.sender.view_submission("UALICE", view, form)  # the same view again: nothing new, no code spent
+    assert replay.status == 200 and not replay.body.strip(b"{} ") and len(requests(bot)) == 1
+    again = bot.sender.view_submission("UALICE", choose_resource(bot, open_modal(bot)), form).json()
+    assert set(again["errors"]) == {"mfa_code"} and len(requests(bot)) == 1  # a new modal: the code is spent
 
 
 def test_enrolment_dm_has_the_uri_and_a_qr_code_and_never_logs_the_secret(
@@ -130,14 +133,14 @@ def test_concurrent_submissions_of_one_code_let_exactly_one_through(mfa_bot: Bot
     bot = mfa_bot
     totp = enroll(bot, "UALICE")
     code = totp.at(bot.clock.now())
-    view = choose_resource(bot, open_modal(bot))
+    views = [choose_resource(bot, open_modal(bot)) for _ in range(4)]  # four modals, one code
     form = values("2")
     form["mfa_code"] = {"mfa_code": {"type": "plain_text_input", "value": code}}
     service = MfaService(bot.container.db, bot.clock, bot.container.secrets)
     start = threading.Barrier(4)
     results: list[bool] = []
 
-    def attempt() -> None:
+    def attempt(view: dict[str, Any]) -> None:
         start.wait()
         if through == "service":
             results.append(service.verify("UALICE", code))
@@ -145,7 +148,7 @@ def test_concurrent_submissions_of_one_code_let_exactly_one_through(mfa_bot: Bot
             reply = bot.sender.view_submission("UALICE", view, form)
             results.append(reply.status == 200 and not reply.body.strip(b"{} "))
 
-    threads = [threading.Thread(target=attempt) for _ in range(4)]
+    threads = [threading.Thread(target=attempt, args=(view,)) for view in views]
     for thread in threads:
         thread.start()
     for thread in threads:
