@@ -1,4 +1,6 @@
-"""What an admin alerts on, for ``GET /metrics``: grants by state, due work and outbox backlogs.
+"""What an admin alerts on, for ``GET /metrics``: grants by state, requests by flow and state, due work and
+outbox backlogs. (Slack API and connector calls are counted where they happen: :mod:`bot.slack_metrics`,
+:mod:`bot.connector_metrics`.)
 
 Read from the database at scrape time (every replica reports the same shared figures), each with an indexed query
 that does not grow with history. Alert on ``accessbot_grants{state="revoke_failed"} > 0`` (access that could
@@ -15,6 +17,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from bot.clock import Clock
+from store import figures
 from store import repository as repo
 from store.db import Database
 
@@ -30,10 +33,16 @@ class StateCollector(Collector):
             grants = repo.live_grant_counts(session)
             pending, overdue, oldest = repo.pending_work_figures(session, now=now)
             unsent = repo.unsent_outbox_count(session)
+            requests = figures.request_counts(session)
         by_state = GaugeMetricFamily("accessbot_grants", "Grants that still need the bot, by state", labels=["state"])
         for state, count in sorted(grants.items()):
             by_state.add_metric([state], count)
         yield by_state
+        by_flow = GaugeMetricFamily("accessbot_requests", "Requests by flow and state (outcome), all time",
+                                    labels=["flow", "state"])
+        for (flow, state), count in sorted(requests.items()):
+            by_flow.add_metric([flow, state], count)
+        yield by_flow
         yield GaugeMetricFamily("accessbot_due_work_pending", "Timers not done yet (expiries, reminders, …)",
                                 value=pending)
         yield GaugeMetricFamily("accessbot_due_work_overdue", "Timers past their time, not done yet", value=overdue)

@@ -1,0 +1,144 @@
+"""Logging for ``accessbot serve``: level and format from settings, context fields, and the noise taken out.
+
+``ACCESSBOT_LOG_FORMAT=json`` writes one JSON object per line (python-json-logger) with ``time``, ``level``,
+``logger``, ``message`` and, where known, the context of what the bot is doing: ``delivery_id`` (one Slack
+delivery), ``user_id`` (who clicked or typed), ``action`` (the command, button, modal or event) and
+``request_id`` (the access request). ``text`` writes the same as one readable line.
+
+The context lives in a :class:`contextvars.ContextVar`: the Bolt app opens a scope per delivery and its middleware
+binds the fields once the signature is checked (:mod:`bot.slack_logging`); every line logged meanwhile carries them.
+
+At INFO and above APScheduler's per-tick lines ("Running job …", "executed successfully") and waitress's start
+line are dropped, and so is Bolt's "`token` will be unused" warning (the bot hands Bolt its own client on
+purpose); at DEBUG the scheduler's ticks appear.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from types import MappingProxyType
+from typing import Any, Literal, TextIO
+
+from pythonjsonlogger.json import JsonFormatter
+
+LogFormat = Literal["text", "json"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+CONTEXT_FIELDS = ("delivery_id", "user_id", "action", "request_id")
+
+_context: ContextVar[Mapping[str, str]] = ContextVar("accessbot_log_context", default=MappingProxyType({}))
+
+# one line per tick of each scheduler, and the start-up chatter of libraries the bot drives
+_QUIET_BELOW_DEBUG = ("apscheduler", "waitress")
+# Bolt logs each refused signature at INFO with the whole body (bot.slack_logging.SignatureRefusals says it briefly)
+_ALWAYS_QUIET = {"alembic": logging.WARNING, "slack_bolt.RequestVerification": logging.WARNING}
+_DROPPED_MESSAGES = ("As you gave `client` as well, `token` will be unused.",)
+
+
+@contextmanager
+def log_context(**fields: object) -> Iterator[None]:
+    """Every line logged inside the block (in this thread or task) carries ``fields`` (None values are left out)."""
+    merged = {**_context.get(), **{k: str(v) for k, v in fields.items() if v is not None and v != ""}}
+    token = _context.set(merged)
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+def bind(**fields: object) -> None:
+    """Add ``fields`` to the innermost :func:`log_context` block (outside one, nothing happens)."""
+    current = _context.get()
+    if isinstance(current, dict):
+        current.update({k: str(v) for k, v in fields.items() if v is not None and v != ""})
+
+
+def current_context() -> Mapping[str, str]:
+    return _context.get()
+
+
+class ContextFilter(logging.Filter):
+    """Copies the bound context onto each record (as attributes, which the JSON formatter emits as fields)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in _context.get().items():
+            if not hasattr(record, key):
+                setattr(record, key, value)
+        return True
+
+
+class DropMessages(logging.Filter):
+    def __init__(self, messages: tuple[str, ...]) -> None:
+        super().__init__()
+        self.messages = frozenset(messages)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() not in self.messages
+
+
+class TextFormatter(logging.Formatter):
+    """``time LEVEL logger: message [user_id=… action=…]``; a traceback follows on its own lines."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 — logging's naming
+        line = super().formatMessage(record)
+        fields = [f"{key}={getattr(record, key)}" for key in CONTEXT_FIELDS if hasattr(record, key)]
+        return f"{line} [{' '.join(fields)}]" if fields else line
+
+
+def json_formatter() -> logging.Formatter:
+    return JsonFormatter(
+        "%(asctime)s %(levelname)s %(name)s %(message)s",
+        rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        datefmt="%Y-%m-%dT%H:%M:%S%z",
+    )
+
+
+def configure(level: LogLevel = "INFO", fmt: LogFormat = "text", *, stream: TextIO | None = None) -> None:
+    """Set up the root logger once, in the entry point (replaces any handler set up before)."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(json_formatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(ContextFilter())
+    handler.addFilter(DropMessages(_DROPPED_MESSAGES))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    quiet = logging.getLevelName(level) > logging.DEBUG
+    for name in _QUIET_BELOW_DEBUG:
+        logging.getLogger(name).setLevel(logging.WARNING if quiet else logging.NOTSET)
+    for name, floor in _ALWAYS_QUIET.items():
+        logging.getLogger(name).setLevel(floor)
+
+
+class RateLimitedLog:
+    """Logs at most one line per ``every`` seconds; the next line says how many were held back meanwhile."""
+
+    def __init__(self, logger: logging.Logger, every: float = 60.0, level: int = logging.WARNING) -> None:
+        self.logger = logger
+        self.every = every
+        self.level = level
+        self._lock = threading.Lock()
+        self._last: float | None = None
+        self._held_back = 0
+
+    def log(self, message: str, *args: Any) -> bool:
+        """Returns True when the line was written."""
+        now = time.monotonic()
+        with self._lock:
+            if self._last is not None and now - self._last < self.every:
+                self._held_back += 1
+                return False
+            held_back, self._held_back, self._last = self._held_back, 0, now
+        if held_back:
+            message += f" (and {held_back} more since the last such line)"
+        self.logger.log(self.level, message, *args)
+        return True
