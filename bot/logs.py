@@ -72,12 +72,22 @@ class ContextFilter(logging.Filter):
         return True
 
 
-class DropMessages(logging.Filter):
-    def __init__(self, messages: tuple[str, ...]) -> None:
+class Quieten(logging.Filter):
+    """On the handler (libraries reset their loggers' levels, e.g. Bolt copies the root's when it builds one):
+    drops records of the ``floors`` loggers (and their children) below their floor, and the ``messages``."""
+
+    def __init__(self, floors: Mapping[str, int], messages: tuple[str, ...]) -> None:
         super().__init__()
+        self.floors = dict(floors)
         self.messages = frozenset(messages)
 
     def filter(self, record: logging.LogRecord) -> bool:
+        name = record.name
+        while name:
+            floor = self.floors.get(name)
+            if floor is not None:
+                return record.levelno >= floor and record.getMessage() not in self.messages
+            name = name.rpartition(".")[0]
         return record.getMessage() not in self.messages
 
 
@@ -105,18 +115,16 @@ def configure(level: LogLevel = "INFO", fmt: LogFormat = "text", *, stream: Text
     """Set up the root logger once, in the entry point (replaces any handler set up before)."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(json_formatter() if fmt == "json" else TextFormatter())
+    floors = dict(_ALWAYS_QUIET)
+    if logging.getLevelName(level) > logging.DEBUG:
+        floors.update(dict.fromkeys(_QUIET_BELOW_DEBUG, logging.WARNING))
+    handler.addFilter(Quieten(floors, _DROPPED_MESSAGES))
     handler.addFilter(ContextFilter())
-    handler.addFilter(DropMessages(_DROPPED_MESSAGES))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    quiet = logging.getLevelName(level) > logging.DEBUG
-    for name in _QUIET_BELOW_DEBUG:
-        logging.getLogger(name).setLevel(logging.WARNING if quiet else logging.NOTSET)
-    for name, floor in _ALWAYS_QUIET.items():
-        logging.getLogger(name).setLevel(floor)
 
 
 class RateLimitedLog:

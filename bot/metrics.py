@@ -9,11 +9,13 @@ not be taken away) and on ``accessbot_due_work_overdue_seconds`` growing (nobody
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping
 from datetime import UTC
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from bot.clock import Clock
@@ -54,7 +56,35 @@ class StateCollector(Collector):
         yield GaugeMetricFamily("accessbot_outbox_unsent", "Slack messages waiting to be sent", value=unsent)
 
 
-def state_metrics(db: Database, clock: Clock) -> CollectorRegistry:
+class Ticking(Protocol):
+    ticks: int
+    last_progress: float | None
+
+
+class TickCollector(Collector):
+    """This replica's schedulers: ticks so far, and how long since one last made progress (alert when it grows)."""
+
+    def __init__(self, schedulers: Mapping[str, Ticking]) -> None:
+        self.schedulers = schedulers
+
+    def collect(self) -> Iterator[Metric]:
+        ticks = CounterMetricFamily("accessbot_scheduler_ticks", "Scheduler ticks on this replica",
+                                    labels=["scheduler"])
+        idle = GaugeMetricFamily("accessbot_scheduler_idle_seconds",
+                                 "Seconds since the scheduler last started a tick or finished a task",
+                                 labels=["scheduler"])
+        now = time.monotonic()
+        for name, scheduler in sorted(self.schedulers.items()):
+            ticks.add_metric([name], scheduler.ticks)
+            if scheduler.last_progress is not None:
+                idle.add_metric([name], now - scheduler.last_progress)
+        yield ticks
+        yield idle
+
+
+def state_metrics(db: Database, clock: Clock, schedulers: Mapping[str, Ticking] | None = None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StateCollector(db, clock))
+    if schedulers:
+        registry.register(TickCollector(schedulers))
     return registry

@@ -56,6 +56,9 @@ class Runtime:
     def running(self) -> bool:
         return self.scheduler.running and self.outbox.running
 
+    def schedulers(self) -> dict[str, Scheduler]:
+        return {"due_work": self.scheduler, "outbox": self.outbox}
+
     def health(self) -> Health:
         return Health(self.container.db, [self.scheduler, self.outbox], lambda: self.slack_connection())
 
@@ -192,7 +195,7 @@ def _serve_http(runtime: Runtime, host: str, port: int, started: str) -> None:
     from bot.http import wsgi_app
     from bot.metrics import state_metrics
 
-    metrics = state_metrics(runtime.container.db, runtime.container.clock)
+    metrics = state_metrics(runtime.container.db, runtime.container.clock, runtime.schedulers())
     server = create_server(wsgi_app(runtime.app, health=runtime.health().report, metrics=metrics),
                            host=host, port=port, threads=8)
     log.info("%s: HTTP on %s:%d (POST /slack/events, GET /healthz, GET /metrics)", started, host, port)
@@ -230,7 +233,7 @@ def _health_server(runtime: Runtime, host: str, port: int) -> BaseWSGIServer:
     from bot.http import wsgi_app
     from bot.metrics import state_metrics
 
-    metrics = state_metrics(runtime.container.db, runtime.container.clock)
+    metrics = state_metrics(runtime.container.db, runtime.container.clock, runtime.schedulers())
     server = create_server(wsgi_app(None, health=runtime.health().report, metrics=metrics), host=host, port=port,
                            threads=2)
     threading.Thread(target=server.run, name="health", daemon=True).start()

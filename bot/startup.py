@@ -3,8 +3,8 @@
 In order: the settings parse; the tokens are of the right kind (``SLACK_BOT_TOKEN`` ``xoxb-…``,
 ``SLACK_APP_TOKEN`` ``xapp-…``) and a signing secret is set in HTTP mode; the database URL has a scheme the bot
 speaks; the config file exists and validates; the database answers (within seconds) and takes the migrations;
-Slack accepts the bot token (``auth.test``). An operator then learns at start, in one line, what a first click
-would otherwise have shown as a traceback.
+Slack accepts the bot token (``auth.test``) and, in Socket Mode, the app token (``apps.connections.open``).
+An operator then learns at start, in one line, what a first click would otherwise have shown as a traceback.
 """
 
 from __future__ import annotations
@@ -119,6 +119,18 @@ def check_bot_token(client: WebClient) -> str:
     return f"{reply.get('team')} as {reply.get('user')}"
 
 
+def check_app_token(client: WebClient, app_token: str) -> None:
+    """``apps.connections.open`` with the app-level token (Socket Mode asks for a connection the same way)."""
+    try:
+        client.apps_connections_open(app_token=app_token)
+    except SlackApiError as exc:
+        error = exc.response.get("error") if exc.response is not None else None
+        raise StartupError(f"Slack refused SLACK_APP_TOKEN (apps.connections.open: {error}); use an app-level "
+                           "token with connections:write from the app's Basic Information page") from None
+    except Exception as exc:  # noqa: BLE001
+        raise StartupError(f"cannot reach Slack at {client.base_url}: {first_line(exc)}") from None
+
+
 def migrate(url: str) -> None:
     from store.db import Database
 
@@ -140,4 +152,7 @@ def check_before_start(settings: Settings, *, socket_mode: bool, client: WebClie
         settings.secret_box()
     except ValueError as exc:
         raise StartupError(str(exc)) from None
-    return check_bot_token(client)
+    identity = check_bot_token(client)
+    if socket_mode and settings.slack_app_token is not None:
+        check_app_token(client, settings.slack_app_token.get_secret_value())
+    return identity
