@@ -1,4 +1,8 @@
-"""The ``accessbot`` command line (SPEC §2). Errors go to stderr with a non-zero exit code."""
+"""The ``accessbot`` command line (SPEC §2). Errors go to stderr with a non-zero exit code.
+
+Exit codes: 0 done, 1 the command failed (a config that does not validate, a request that cannot be revoked),
+2 wrong usage or the bot cannot start (``serve``'s start-up checks, :mod:`bot.startup`), 130 interrupted.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +17,13 @@ from datetime import UTC, datetime
 
 from bot.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, cli_message, exit_code
 from bot.settings import Settings
+from bot.startup import StartupError, load_settings
 from policy.errors import AccessError
 from policy.validation import ConfigError, load_config_file, warnings
 
 MAX_ID = 2**31 - 1  # ids are INTEGER columns
 REQUEST_STATES = ("pending", "granting", "active", "denied", "canceled", "timed_out", "failed", "expired", "revoked")
+EXIT_INTERRUPTED = 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,6 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(args.func(args) or 0)
+    except StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_ERROR
@@ -43,7 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from bot.version import version
+
     parser = argparse.ArgumentParser(prog="accessbot", description="Just-in-time access from Slack.")
+    parser.add_argument("--version", action="version", version=f"accessbot {version()}")
     sub = parser.add_subparsers(metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the bot (Socket Mode with SLACK_APP_TOKEN, else HTTP)")
@@ -72,6 +86,11 @@ def _parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="database operations").add_subparsers(metavar="ACTION")
     db.add_parser("upgrade", help="apply migrations").set_defaults(func=_db_upgrade)
+    db.add_parser("current", help="the migration the database is at").set_defaults(func=_db_current)
+    db.add_parser("history", help="every migration, newest first").set_defaults(func=_db_history)
+    downgrade = db.add_parser("downgrade", help="undo migrations down to REV (base: all of them)")
+    downgrade.add_argument("revision", metavar="REV", help="a revision from `accessbot db history`, -1, or base")
+    downgrade.set_defaults(func=_db_downgrade)
 
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(metavar="ACTION")
     export = audit.add_parser("export", help="print the audit trail")
@@ -115,8 +134,12 @@ def _bounded(low: int, high: int) -> Callable[[str], int]:
 # --- config -------------------------------------------------------------------------------------------------
 
 
+def _settings() -> Settings:
+    return load_settings()
+
+
 def _config_path(explicit: str | None) -> str:
-    return explicit or Settings().config_path
+    return explicit or _settings().config_path
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -164,12 +187,50 @@ def _container(settings: Settings):  # type: ignore[no-untyped-def]
                  env=os.environ)
 
 
-def _db_upgrade(args: argparse.Namespace) -> int:
+def _database():  # type: ignore[no-untyped-def]
+    from bot.startup import check_database, check_database_url
     from store.db import Database
 
-    settings = Settings()
-    Database(settings.database_url).upgrade()
+    url = _settings().database_url
+    check_database_url(url)
+    check_database(url)
+    return Database(url)
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    _database().upgrade()
     print("database is at the latest schema")
+    return EXIT_OK
+
+
+def _db_current(args: argparse.Namespace) -> int:
+    import io
+
+    from store import schema
+
+    out = io.StringIO()
+    schema.current(_database(), stdout=out)
+    print(out.getvalue().strip() or "no migration applied (an empty database): run `accessbot db upgrade`")
+    return EXIT_OK
+
+
+def _db_history(args: argparse.Namespace) -> int:
+    from store import schema
+
+    schema.history()
+    return EXIT_OK
+
+
+def _db_downgrade(args: argparse.Namespace) -> int:
+    import io
+
+    from store import schema
+
+    db = _database()
+    schema.downgrade(db, args.revision)
+    out = io.StringIO()
+    schema.current(db, stdout=out)
+    print(f"database is at {out.getvalue().strip() or 'base (no migration applied)'}")
     return EXIT_OK
 
 
@@ -184,7 +245,7 @@ def _audit_export(args: argparse.Namespace) -> int:
         except ValueError:
             raise ValueError(f"--since {args.since!r} is not an ISO date or date-time") from None
         since = since if since.tzinfo else since.replace(tzinfo=UTC)
-    settings = Settings()
+    settings = _settings()
     db = Database(settings.database_url)
     db.upgrade()
     with db.begin() as session:
@@ -208,7 +269,7 @@ def _audit_export(args: argparse.Namespace) -> int:
 def _requests_list(args: argparse.Namespace) -> int:
     from policy.durations import format_duration
 
-    container = _container(Settings())
+    container = _container(_settings())
     records = container.service.list(states=args.state, limit=args.limit)
     print(f"{'ID':>6}  {'STATE':<10} {'FLOW':<20} {'REQUESTER':<24} {'WHAT':<40} {'DURATION':>9}  GRANTS")
     for r in records:
@@ -227,7 +288,7 @@ def _requests_list(args: argparse.Namespace) -> int:
 def _requests_revoke(args: argparse.Namespace) -> int:
     from policy.identity import Identity
 
-    container = _container(Settings())
+    container = _container(_settings())
     operator = Identity(slack_id=None, email="shell-admin@accessbot")
     record = container.revoking.revoke(args.id, operator, reason=args.reason, as_admin=True)
     states = ", ".join(f"grant {g.id}: {g.state}" for g in record.grants) or "no grants"
@@ -252,14 +313,7 @@ def _mfa_reset(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from bot.runtime import serve
 
-    try:
-        return serve(Settings(), http=args.http, host=args.host, port=args.port)
-    except ConfigError as exc:
-        print(f"error: the config does not validate; fix it and start again:\n{exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+    return serve(_settings(), http=args.http, host=args.host, port=args.port)  # StartupError: exit 2, one line
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.clock import Clock, SystemClock
+from bot.connector_metrics import MeteredConnector, unwrapped
 from bot.jobs.worker import LEASE, Handlers, Worker
 from bot.lifecycle.automatic import Reconciler
 from bot.lifecycle.directory import ConfigDirectory, IdentityProvider
@@ -65,21 +66,24 @@ def build_connectors(
     """One connector per integration; one that cannot be built (a missing secret) becomes unavailable.
 
     The bot still starts and every other integration works; the broken one's grants fail with the reason and
-    are retried until an admin fixes it (see :func:`refresh_connectors`).
+    are retried until an admin fixes it (see :func:`refresh_connectors`). Each is metered for ``/metrics``.
     """
     context = ConnectorContext(env=env, slack_client=slack_client, installation_id=installation_id)
     connectors: dict[str, Connector] = {}
     for integration in config.integrations:
+        connector: Connector
         try:
-            connectors[integration.name] = connector_factory(integration.type)(integration, context)
+            connector = connector_factory(integration.type)(integration, context)
         except ConnectorError as exc:
             log.error("integration %s is unavailable: %s", integration.name, exc)
-            connectors[integration.name] = UnavailableConnector(integration.name, str(exc))
+            connector = UnavailableConnector(integration.name, str(exc))
+        connectors[integration.name] = MeteredConnector(connector)
     return connectors
 
 
 def unavailable_integrations(connectors: Mapping[str, Connector]) -> dict[str, str]:
-    return {name: c.reason for name, c in connectors.items() if isinstance(c, UnavailableConnector)}
+    return {name: inner.reason for name, c in connectors.items()
+            if isinstance(inner := unwrapped(c), UnavailableConnector)}
 
 
 def refresh_connectors(container: Container, env: Mapping[str, str], slack_client: Any = None) -> list[str]:
@@ -93,7 +97,7 @@ def refresh_connectors(container: Container, env: Mapping[str, str], slack_clien
     changed = [
         name for name, integration in wanted.items()
         if name not in container.connectors
-        or isinstance(container.connectors[name], UnavailableConnector)
+        or isinstance(unwrapped(container.connectors[name]), UnavailableConnector)
         or container.integration_configs.get(name) != integration
     ]
     if changed:

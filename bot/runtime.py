@@ -3,6 +3,10 @@
 The scheduler runs on every replica: due work and the outbox are claimed atomically in the database, so
 replicas cooperate. SIGHUP (and a change of the file) reloads the config; a file that does not validate is
 refused, logged and posted to the audit channel, and the old configuration stays in force.
+
+Before anything starts, :mod:`bot.startup` checks tokens, config, database and Slack (one line, exit 2 on a
+failure). SIGTERM stops the bot as Ctrl-C does (:mod:`bot.shutdown`): work in progress is drained, leases are
+handed back, exit 0. ``/healthz`` and ``/metrics`` are served in both modes (:mod:`bot.health`).
 """
 
 from __future__ import annotations
@@ -10,16 +14,22 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from bot.health import OK, Health
 from bot.settings import Settings
+from bot.shutdown import DrainingExecutor, Stopping, drain_and_release
+from bot.startup import StartupError, check_before_start
+from store.leases import LeaseTracker
 
 if TYPE_CHECKING:
     from slack_bolt import App
     from slack_sdk import WebClient
+    from waitress.server import BaseWSGIServer
 
     from bot.container import Container
     from bot.jobs.scheduler import Scheduler
@@ -34,6 +44,9 @@ class Runtime:
     scheduler: Scheduler  # due work: expiries, reminders, escalations, retries, automatic flows
     outbox: Scheduler  # Slack messages
     client: WebClient
+    background: DrainingExecutor  # connector calls a click started
+    leases: LeaseTracker
+    slack_connection: Callable[[], str] = field(default=lambda: OK)  # Socket Mode sets it
     oncall: Scheduler | None = None  # re-reads on-call schedules from PagerDuty / Opsgenie
 
     def start(self) -> None:
@@ -46,6 +59,20 @@ class Runtime:
     def running(self) -> bool:
         return self.scheduler.running and self.outbox.running
 
+    def schedulers(self) -> dict[str, Scheduler]:
+        return {"due_work": self.scheduler, "outbox": self.outbox}
+
+    def health(self) -> Health:
+        return Health(self.container.db, [self.scheduler, self.outbox], lambda: self.slack_connection())
+
+    def stop(self, deadline: float) -> bool:
+        """Drain the work in progress until ``deadline`` (monotonic) and hand back the leases; True if all finished."""
+        if self.oncall is not None:
+            self.oncall.shutdown(wait=False)
+        finished = drain_and_release([self.scheduler, self.outbox, self.background], self.leases, deadline)
+        self.container.db.dispose()
+        return finished
+
     def shutdown(self) -> None:
         self.scheduler.shutdown(wait=False)
         self.outbox.shutdown(wait=False)
@@ -53,7 +80,7 @@ class Runtime:
             self.oncall.shutdown(wait=False)
 
 
-def assemble(settings: Settings) -> Runtime:
+def assemble(settings: Settings, client: WebClient | None = None) -> Runtime:
     from bot.container import build, refresh_connectors, unavailable_integrations
     from bot.jobs.scheduler import DatabaseClock, Scheduler, run_due_by_db_clock
     from bot.lifecycle.oncall import Endpoints, OncallReadings
@@ -66,7 +93,8 @@ def assemble(settings: Settings) -> Runtime:
         raise ValueError("SLACK_BOT_TOKEN is not set (xoxb-…); see README, “Install in your workspace”")
     db = Database(settings.database_url)
     db.upgrade()
-    client = slack_client(settings)
+    leases = LeaseTracker(db)  # before the first claim
+    client = client or slack_client(settings)
     holder = PolicyHolder.from_file(settings.config_path)
     clock = DatabaseClock(db)
     clock.sync()
@@ -103,7 +131,8 @@ def assemble(settings: Settings) -> Runtime:
 
     report_unavailable()
     # connector calls a click starts (approve, revoke now, MFA confirmation) run after Slack gets its answer
-    container.worker.background = ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="connector")
+    background = DrainingExecutor(settings.worker_threads, thread_name_prefix="connector")
+    container.worker.background = background
     container.worker.reconciler.every = timedelta(seconds=settings.reconcile_seconds)
     container.worker.reconciler.ensure_scheduled()  # automatic flows: the first pass runs at the first tick
     holder.on_reloaded.append(reloaded)
@@ -124,7 +153,7 @@ def assemble(settings: Settings) -> Runtime:
             pass
     # on-call from the incident tools, re-read every minute on its own thread (a slow API never delays due work)
     refresher = Scheduler([oncall.refresh_due], 5.0)
-    return Runtime(container, app, scheduler, outbox, client, refresher)
+    return Runtime(container, app, scheduler, outbox, client, background, leases, oncall=refresher)
 
 
 def discover(container: Container) -> None:
@@ -139,31 +168,82 @@ def discover(container: Container) -> None:
 
 
 def serve(settings: Settings, *, http: bool = False, host: str = "0.0.0.0", port: int = 3000) -> int:  # noqa: S104
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    """Run until SIGTERM or Ctrl-C; returns 0 after a clean stop. Raises :class:`StartupError` before starting."""
+    from bot.logs import configure
+    from bot.slack.app import slack_client
+    from bot.version import version
+
+    configure(settings.log_level, settings.log_format)
+    stopping = Stopping()
+    stopping.install()
     socket_mode = settings.slack_app_token is not None and not http
-    if not socket_mode and settings.slack_signing_secret is None:
-        raise ValueError("SLACK_SIGNING_SECRET is required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)")
-    runtime = assemble(settings)
+    client = slack_client(settings)
+    identity = check_before_start(settings, socket_mode=socket_mode, client=client)
+    runtime = assemble(settings, client)
     runtime.start()
+    started = f"accessbot {version()} ({identity})"
+    finished = False
     try:
         if socket_mode:
-            assert settings.slack_app_token is not None
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-            log.info("accessbot: Socket Mode")
-            SocketModeHandler(runtime.app, settings.slack_app_token.get_secret_value()).start()
+            _serve_socket_mode(runtime, settings, host, started)
         else:
-            from waitress import serve as waitress_serve
-
-            from bot.slack.http import wsgi_app
-
-            log.info("accessbot: HTTP on %s:%d (POST /slack/events, GET /healthz, GET /metrics)", host, port)
-            from bot.metrics import state_metrics
-
-            metrics = state_metrics(runtime.container.db, runtime.container.clock)
-            waitress_serve(wsgi_app(runtime.app, healthy=runtime.running, metrics=metrics), host=host, port=port,
-                           threads=8)
+            _serve_http(runtime, host, port, started)
+    except KeyboardInterrupt:
+        pass
     finally:
-        runtime.shutdown()
+        finished = runtime.stop(stopping.deadline())
+    if not finished:  # a thread is still in a connector call: its work was handed back, do not wait for it
+        logging.shutdown()
+        os._exit(0)
     return 0
+
+
+def _serve_http(runtime: Runtime, host: str, port: int, started: str) -> None:
+    from waitress import create_server
+
+    from bot.metrics import state_metrics
+    from bot.slack.http import wsgi_app
+
+    metrics = state_metrics(runtime.container.db, runtime.container.clock, runtime.schedulers())
+    server = create_server(wsgi_app(runtime.app, health=runtime.health().report, metrics=metrics),
+                           host=host, port=port, threads=8)
+    log.info("%s: HTTP on %s:%d (POST /slack/events, GET /healthz, GET /metrics)", started, host, port)
+    server.run()  # returns on Ctrl-C/SIGTERM once the requests in progress are answered (waitress: up to 5 s)
+
+
+def _serve_socket_mode(runtime: Runtime, settings: Settings, host: str, started: str) -> None:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_sdk.errors import SlackApiError
+
+    assert settings.slack_app_token is not None
+    handler = SocketModeHandler(runtime.app, settings.slack_app_token.get_secret_value())
+    runtime.slack_connection = lambda: OK if handler.client.is_connected() else "disconnected from Slack"
+    health_server = _health_server(runtime, host, settings.health_port) if settings.health_port else None
+    try:
+        try:
+            handler.connect()
+        except SlackApiError as exc:
+            error = exc.response.get("error") if exc.response is not None else None
+            raise StartupError(f"Slack refused SLACK_APP_TOKEN (apps.connections.open: {error}); use an app-level "
+                               "token with connections:write from the app's Basic Information page") from None
+        log.info("%s: Socket Mode%s", started,
+                 f" (GET /healthz, GET /metrics on {host}:{settings.health_port})" if health_server else "")
+        threading.Event().wait()  # until Ctrl-C or SIGTERM (bot.shutdown.Stopping)
+    finally:
+        handler.close()
+        if health_server is not None:
+            health_server.close()
+
+
+def _health_server(runtime: Runtime, host: str, port: int) -> BaseWSGIServer:
+    """``/healthz`` and ``/metrics`` on their own port, on a daemon thread (Socket Mode has no HTTP server)."""
+    from waitress import create_server
+
+    from bot.metrics import state_metrics
+    from bot.slack.http import wsgi_app
+
+    metrics = state_metrics(runtime.container.db, runtime.container.clock, runtime.schedulers())
+    server = create_server(wsgi_app(None, health=runtime.health().report, metrics=metrics), host=host, port=port,
+                           threads=2)
+    threading.Thread(target=server.run, name="health", daemon=True).start()
+    return server

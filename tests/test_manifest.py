@@ -37,6 +37,8 @@ METHOD_SCOPES = {
     "views_open": set(),
     "views_update": set(),
     "views_publish": set(),
+    "auth_test": set(),  # the start-up check of the bot token
+    "apps_connections_open": set(),  # Socket Mode, with the app-level token (connections:write, not a bot scope)
 }
 CALL = re.compile(r"\.((?:chat|conversations|users|usergroups|views|files|team|apps|auth)_[A-Za-z0-9_]+)\(")
 

@@ -100,7 +100,7 @@ class Demo:
             for name, connector in list(connectors.items()):
                 connectors[name] = RecordingConnector(connector, self.workspace)
             self.workspace.now = runtime.container.clock.now
-            bot = wsgi_app(runtime.app, healthy=runtime.running)
+            bot = wsgi_app(runtime.app, health=runtime.health().report)
             self._servers.append(_serve(bot, 0))
             self.bot_url = f"http://127.0.0.1:{self._servers[1][0].server_port}/"
             web.attach(runtime, PageActions(self.workspace, f"{self.bot_url}slack/events", signing_secret))

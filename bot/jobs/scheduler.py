@@ -8,6 +8,8 @@ so a restart or crash loses nothing, and replicas share the work through atomic 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -99,14 +101,32 @@ class Scheduler:
         self.tick_seconds = tick_seconds
         self._scheduler = BackgroundScheduler(timezone=UTC)
         self.ticks = 0
+        self.last_progress: float | None = None  # time.monotonic() when a tick last started or finished a task
+        self._idle = threading.Condition()
+        self._in_tick = 0
 
     def tick(self) -> None:
+        with self._idle:
+            self._in_tick += 1
         self.ticks += 1
-        for task in self.tasks:
-            try:
-                task()
-            except Exception:  # noqa: BLE001 — a tick must never kill the scheduler; the work is retried
-                log.exception("scheduled task %s failed", getattr(task, "__qualname__", task))
+        self.last_progress = time.monotonic()
+        try:
+            for task in self.tasks:
+                try:
+                    task()
+                except Exception:  # noqa: BLE001 — a tick must never kill the scheduler; the work is retried
+                    log.exception("scheduled task %s failed", getattr(task, "__qualname__", task))
+                self.last_progress = time.monotonic()
+        finally:
+            with self._idle:
+                self._in_tick -= 1
+                self._idle.notify_all()
+
+    def drain(self, timeout: float) -> bool:
+        """Stop ticking and wait up to ``timeout`` seconds for a tick in progress; True when none is left."""
+        self.shutdown(wait=False)
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_tick == 0, timeout=max(timeout, 0.0))
 
     def start(self) -> None:
         """Start ticking; the first tick runs at once, so everything overdue at start is done immediately."""

@@ -14,6 +14,8 @@ from slack_sdk.webhook import WebhookClient
 
 from bot.container import Container
 from bot.settings import Settings
+from bot.slack.metered import MeteredWebClient
+from bot.slack.observed import ObservedApp, bind_delivery
 from bot.slack.outbox import OutboxSender
 from handlers import approvals, commands, directory_events, grantee_mfa, home, request_modal
 from handlers.common import tell, user_id_of
@@ -23,8 +25,9 @@ log = logging.getLogger(__name__)
 
 
 def slack_client(settings: Settings) -> WebClient:
+    """The bot's Web API client; its calls are counted by method and outcome for ``/metrics``."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    return WebClient(token=token, base_url=settings.slack_api_url)
+    return MeteredWebClient(token=token, base_url=settings.slack_api_url)
 
 
 def create_app(settings: Settings, container: Container, client: WebClient | None = None) -> App:
@@ -32,13 +35,14 @@ def create_app(settings: Settings, container: Container, client: WebClient | Non
     signing_secret = (
         settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     )
-    app = App(
+    app: App = ObservedApp(  # a log context per delivery (bot.slack.observed)
         signing_secret=signing_secret,
         client=client,
         process_before_response=True,
         token_verification_enabled=False,
         request_verification_enabled=signing_secret is not None,
     )
+    app.use(bind_delivery)
     for surface in (commands, request_modal, approvals, grantee_mfa, home, directory_events):
         surface.register(app, container)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -103,7 +102,7 @@ def test_serve_socket_mode_with_the_example_config(
     try:
         connected(socket_mode, process)
         opened = [c for c in fake.calls if c.method == "apps.connections.open"]
-        assert [(c.token, c.failed) for c in opened] == [(APP_TOKEN, False)]
+        assert [(c.token, c.failed) for c in opened] == [(APP_TOKEN, False)] * 2  # the start-up check, the link
         link = socket_mode.current
         assert link.path.startswith("/link/?ticket=")
 
@@ -142,14 +141,14 @@ def test_serve_socket_mode_with_the_example_config(
         # Slack refreshes connections: after `disconnect` the bot opens a new one and keeps answering
         socket_mode.disconnect()
         socket_mode.wait_connected(count=2, timeout=15)
-        assert [c.token for c in fake.calls if c.method == "apps.connections.open"] == [APP_TOKEN, APP_TOKEN]
+        assert [c.token for c in fake.calls if c.method == "apps.connections.open"] == [APP_TOKEN] * 3
         envelope_id = socket_mode.slash_command("UALICE", "help", response_url=f"{fake.hooks_url}commands/T0TEST/2")
         assert socket_mode.wait_for_ack(envelope_id, WAIT) == {"envelope_id": envelope_id}
         fake.wait_for("response_url", 2, timeout=WAIT)
     finally:
         output = stop(process)
-    assert process.returncode in (0, -signal.SIGTERM), output
-    assert "Bolt app is running" in output, output
+    assert process.returncode == 0, output
+    assert "Socket Mode" in output and "stopped: all work in progress finished" in output, output
     assert BOT_TOKEN not in output and APP_TOKEN not in output
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import urllib.request
 from collections.abc import Iterator
 
@@ -110,7 +111,7 @@ def test_new_request_button_opens_the_modal(bot: Bot) -> None:
 
 def test_health_and_metrics(bot: Bot) -> None:
     with urllib.request.urlopen(bot.url + "/healthz") as reply:
-        assert reply.status == 200 and reply.read() == b"ok"
+        assert reply.status == 200 and json.loads(reply.read())["status"] == "ok"
     with urllib.request.urlopen(bot.url + "/metrics") as reply:
         assert b"accessbot_http_requests" in reply.read()
 
