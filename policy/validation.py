@@ -25,6 +25,7 @@ from policy.problems import (
     with_line,
 )
 from policy.query import QueryError, parse_query
+from policy.yaml_source import compose_yaml, load_yaml
 
 __all__ = [
     "ConfigError",
@@ -39,8 +40,7 @@ __all__ = [
 def load_config_text(text: str, source: str = "accessbot.yml") -> Config:
     """Parse and validate a config; raises :class:`ConfigError` naming every problem's path and line."""
     try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -55,9 +55,10 @@ def load_config_text(text: str, source: str = "accessbot.yml") -> Config:
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(problems_from_validation_error(exc, data, node), source) from None
+        raise ConfigError(problems_from_validation_error(exc, data, compose_yaml(text)), source) from None
     errors = [p for p in reference_problems(config) if p.severity == "error"]
     if errors:
+        node = compose_yaml(text)
         raise ConfigError([with_line(p, node) for p in errors], source)
     return config
 
