@@ -32,9 +32,7 @@ class Size:
 
 SIZES: dict[str, Size] = {
     "small": Size("small", flows=10, users=100, groups=10, integrations=2, permissions=5, resources=1_000),
-    "large": Size(
-        "large", flows=1_000, users=10_000, groups=500, integrations=20, permissions=20, resources=100_000
-    ),
+    "large": Size("large", flows=1_000, users=10_000, groups=500, integrations=20, permissions=20, resources=100_000),
 }
 RESOURCE_TYPES = ("database", "schema", "bucket")
 ENVS = ("prod", "staging", "dev")
@@ -169,7 +167,10 @@ def _flow(k: int, size: Size, rng: random.Random, integrations: list[dict[str, A
                 {"conditions": [{"attribute": "group", "op": "is", "values": [group_name((k * 7) % size.groups)]}]},
                 {"conditions": [{"attribute": "owner", "op": "is", "values": [True]}]},
             ],
-            "escalation": {"every": "30m", "tiers": [{"conditions": [{"attribute": "user", "values": [user_email(1)]}]}]},
+            "escalation": {
+                "every": "30m",
+                "tiers": [{"conditions": [{"attribute": "user", "values": [user_email(1)]}]}],
+            },
         }
     return flow
 

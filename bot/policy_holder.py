@@ -30,7 +30,8 @@ class PolicyHolder:
         self._discovered: dict[str, list[Resource]] = {}
 
     def _compile(self, config: Config) -> CompiledPolicy:
-        return CompiledPolicy(config, Catalog(config, self._discovered))
+        # What did not change (an integration's type-ahead index) is taken over from the policy in force.
+        return CompiledPolicy(config, Catalog(config, self._discovered), previous=self._policy)
 
     def set_discovered(self, discovered: dict[str, list[Resource]]) -> None:
         """Resources the connectors discovered (``discover: true``); the policy is recompiled with them."""

@@ -75,7 +75,6 @@ class Catalog:
         self._bundles = {b.name: b for b in config.bundles}
         self._scopes = {s.name: parse_query(s.query) for s in config.access_scopes}
         self._rules: dict[str, tuple[TargetRule, ...]] = {}
-        self._haystacks: dict[str, str] = {}
         self._offered: dict[TargetRule, tuple[Resource, ...]] = {}
 
     def resource(self, key: str) -> Resource | None:
@@ -86,14 +85,6 @@ class Catalog:
 
     def permissions_of(self, integration: str) -> Iterable[Permission]:
         return self.permissions.get(integration, {}).values()
-
-    def haystack(self, resource: Resource) -> str:
-        """The lower-cased text type-ahead search looks in: name, path, type and integration."""
-        text = self._haystacks.get(resource.key)
-        if text is None:
-            text = f"{resource.name} {resource.path} {resource.type} {resource.integration}".lower()
-            self._haystacks[resource.key] = text
-        return text
 
     def offered(self, rule: TargetRule) -> tuple[Resource, ...]:
         """The resources a rule offers with some permission, in catalog order; computed once per rule."""
