@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from policy.config import BundleTarget, Config, ConditionSet, IntegrationTarget
+from policy.config import BundleTarget, ConditionSet, Config, IntegrationTarget
 from policy.errors import NotEligible
 from policy.flows import CompiledPolicy
 from policy.identity import Identity
@@ -105,7 +105,9 @@ def cedar_entities(policy: CompiledPolicy, identities: Sequence[Identity]) -> st
         }
         for identity in identities
     ]
-    entities += [{"uid": {"type": "Integration", "id": name}, "attrs": {}, "parents": []} for name in policy.catalog.integrations]
+    entities += [
+        {"uid": {"type": "Integration", "id": name}, "attrs": {}, "parents": []} for name in policy.catalog.integrations
+    ]
     entities += [
         {
             "uid": {"type": "Resource", "id": resource.key},
@@ -183,9 +185,7 @@ class Casbin:
                 objects = [name]
                 wanted = sorted(selector.tags.items())
                 sets.update(
-                    (r.key, name)
-                    for r in by_integration[target.integration]
-                    if all(r.tag(k) == v for k, v in wanted)
+                    (r.key, name) for r in by_integration[target.integration] if all(r.tag(k) == v for k, v in wanted)
                 )
             elif selector.names:
                 names = set(selector.names)
@@ -201,7 +201,9 @@ class Casbin:
         return bool(self.enforcer.enforce(case.identity.key, case.resource_key, case.permission))
 
 
-def agreement(policy: CompiledPolicy, cedar: Cedar | None, casbin: Casbin | None, cases: Sequence[Case], now: Any) -> str:
+def agreement(
+    policy: CompiledPolicy, cedar: Cedar | None, casbin: Casbin | None, cases: Sequence[Case], now: Any
+) -> str:
     """How many answers the engines share with accessbot, e.g. ``"2000/2000"``; allowed ones in brackets."""
     ours = [accessbot_decides(policy, c, now) for c in cases]
     parts = [f"{sum(ours)} of {len(ours)} allowed"]

@@ -3,9 +3,9 @@
 python -m bench.load_probe FILE
 
 Figures: ``load_s`` (read, parse, validate, cross-check: ``load_config_file``), ``compile_s`` (the compiled
-policy), ``rss_mb`` (resident memory after loading, garbage collected), ``peak_rss_mb`` (the most it held while loading),
-``first_search_s`` (the first type-ahead after load, which builds an integration's index), ``reload_s`` (the
-same file loaded again through ``PolicyHolder.reload``, taking over the indexes built so far).
+policy), ``rss_mb`` (resident memory after loading, garbage collected), ``peak_rss_mb`` (the most it held
+while loading), ``first_search_s`` (the first type-ahead after load, which builds an integration's index),
+``reload_s`` (the same file loaded again through ``PolicyHolder.reload``, taking over the indexes built so far).
 """
 
 from __future__ import annotations

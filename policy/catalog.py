@@ -90,11 +90,19 @@ class Catalog:
         """The resources a rule offers with some permission, in catalog order; computed once per rule."""
         found = self._offered.get(rule)
         if found is None:
-            found = tuple(
-                resource
-                for resource in self.candidates(rule)
-                if any(rule.allows(resource, p) for p in self.permissions_of(resource.integration))
-            )
+            if rule.query is None:
+                # Without a query the permission check does not depend on the resource: once per integration.
+                permitted = {
+                    name: any(rule.permissions is None or p in rule.permissions for p in permissions)
+                    for name, permissions in self.permissions.items()
+                }
+                found = tuple(r for r in self.candidates(rule) if permitted.get(r.integration, False))
+            else:
+                found = tuple(
+                    resource
+                    for resource in self.candidates(rule)
+                    if any(rule.allows(resource, p) for p in self.permissions_of(resource.integration))
+                )
             self._offered[rule] = found
         return found
 

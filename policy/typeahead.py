@@ -6,7 +6,8 @@ the text; those whose name starts with it come first, then by name and key. That
 Each integration's resources are indexed once, in rank order: by the first three letters of their names (for
 the matches that come first) and by every three-letter piece of their haystacks (for the others). A search walks
 only the postings of the text's rarest piece, keeping what the user's rules offer, and stops at ``limit``. What
-the rules of one set of flows offer is remembered per set of rules. An integration's index is built on its first
+each rule offers is remembered per rule (a position list and a membership byte map per integration), and
+a search merges the best of each rule the user's flows have. An integration's index is built on its first
 search and can be handed to the policy of the next config load when the integration's resources did not change.
 """
 
@@ -23,8 +24,6 @@ from policy.resources import Resource
 GRAM = 3
 SMALL_OFFER = 2048
 """An offer this small in an integration is scanned directly rather than through the postings."""
-OFFER_CACHE_SIZE = 4096
-"""How many distinct sets of rules' offers are remembered (per policy)."""
 
 _EMPTY = array("I")
 
@@ -80,11 +79,11 @@ class IntegrationIndex:
 
 @dataclass(frozen=True, slots=True)
 class _Offer:
-    """What a set of rules offers in one integration: every resource, or these positions (rank order)."""
+    """What one rule offers in one integration: every resource, or these positions (rank order)."""
 
     index: IntegrationIndex
-    positions: tuple[int, ...] | None  # None = the whole integration
-    members: frozenset[int] = field(default=frozenset(), compare=False)
+    positions: array[int] | None  # None = the whole integration
+    members: bytearray = field(default_factory=bytearray, compare=False)  # 1 at each offered position
 
     def search(self, needle: str, limit: int, small: int) -> tuple[list[Resource], list[Resource]]:
         """(prefix matches, other matches), each in rank order and at most ``limit`` long.
@@ -96,11 +95,11 @@ class _Offer:
             return _scan(index, self.positions, needle, limit)
         if self.positions is None and len(needle) < GRAM:
             return _scan(index, range(len(index.ranked)), needle, limit)
-        members = None if self.positions is None else self.members
+        members = None if self.positions is None else self.members  # members[position] is 1 when offered
         names, texts, ranked = index.names, index.haystacks, index.ranked
         first: list[Resource] = []
         for position in index.heads(needle):
-            if (members is None or position in members) and names[position].startswith(needle):
+            if (members is None or members[position]) and names[position].startswith(needle):
                 first.append(ranked[position])
                 if len(first) >= limit:
                     return first, []
@@ -109,7 +108,7 @@ class _Offer:
         exact = len(needle) == GRAM  # a three-letter needle is in every haystack of its posting
         for position in index.rarest(needle):
             if (
-                (members is None or position in members)
+                (members is None or members[position])
                 and (exact or needle in texts[position])
                 and not names[position].startswith(needle)
             ):
@@ -143,7 +142,7 @@ class Typeahead:
         self._catalog = catalog
         self._small = small_offer
         self._indexes: dict[str, IntegrationIndex] = {}
-        self._offers: dict[tuple[int, ...], tuple[_Offer, ...]] = {}
+        self._offers: dict[int, tuple[_Offer, ...]] = {}  # id(rule) -> its offers, one per integration
         if previous is not None:  # reuse the indexes of integrations whose resources did not change
             for name, index in previous._indexes.items():
                 if index.source == tuple(catalog.by_integration.get(name, ())):
@@ -171,41 +170,28 @@ class Typeahead:
             found += _take(heapq.merge(*rests, key=rank_key), limit - len(found))
         return found
 
-    def _offers_of(self, rules: Sequence[TargetRule]) -> tuple[_Offer, ...]:
-        key = tuple(sorted({id(rule) for rule in rules}))
-        offers = self._offers.get(key)
-        if offers is None:
-            offers = self._build_offers(rules)
-            if len(self._offers) >= OFFER_CACHE_SIZE:
-                try:
-                    del self._offers[next(iter(self._offers))]  # forget the oldest
-                except (KeyError, RuntimeError, StopIteration):  # another thread got there first
-                    pass
-            self._offers[key] = offers
+    def _offers_of(self, rules: Sequence[TargetRule]) -> list[_Offer]:
+        """The offers of the rules; each rule's are built once (rules are shared by the flows that repeat them)."""
+        offers: list[_Offer] = []
+        for rule in dict.fromkeys(rules):
+            found = self._offers.get(id(rule))
+            if found is None:
+                found = self._offers[id(rule)] = self._build_offers(rule)
+            offers += found
         return offers
 
-    def _build_offers(self, rules: Sequence[TargetRule]) -> tuple[_Offer, ...]:
-        by_integration: dict[str, set[int] | None] = {}
-        for rule in dict.fromkeys(rules):
-            offered = self._catalog.offered(rule)
-            for integration, resources in _by_integration(offered):
-                if integration in by_integration and by_integration[integration] is None:
-                    continue
-                index = self.index(integration)
-                if len(resources) == len(index.ranked):
-                    by_integration[integration] = None
-                    continue
-                positions = by_integration.setdefault(integration, set())
-                assert positions is not None
-                positions.update(index.position[r.key] for r in resources)
+    def _build_offers(self, rule: TargetRule) -> tuple[_Offer, ...]:
         offers = []
-        for integration, positions in by_integration.items():
+        for integration, resources in _by_integration(self._catalog.offered(rule)):
             index = self.index(integration)
-            if positions is None:
+            if len(resources) == len(index.ranked):
                 offers.append(_Offer(index, None))
-            else:
-                ordered = tuple(sorted(positions))
-                offers.append(_Offer(index, ordered, frozenset(ordered)))
+                continue
+            positions = array("I", sorted(index.position[r.key] for r in resources))
+            members = bytearray(len(index.ranked))
+            for position in positions:
+                members[position] = 1
+            offers.append(_Offer(index, positions, members))
         return tuple(offers)
 
 
