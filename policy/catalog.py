@@ -75,7 +75,6 @@ class Catalog:
         self._bundles = {b.name: b for b in config.bundles}
         self._scopes = {s.name: parse_query(s.query) for s in config.access_scopes}
         self._rules: dict[str, tuple[TargetRule, ...]] = {}
-        self._haystacks: dict[str, str] = {}
         self._offered: dict[TargetRule, tuple[Resource, ...]] = {}
 
     def resource(self, key: str) -> Resource | None:
@@ -87,23 +86,23 @@ class Catalog:
     def permissions_of(self, integration: str) -> Iterable[Permission]:
         return self.permissions.get(integration, {}).values()
 
-    def haystack(self, resource: Resource) -> str:
-        """The lower-cased text type-ahead search looks in: name, path, type and integration."""
-        text = self._haystacks.get(resource.key)
-        if text is None:
-            text = f"{resource.name} {resource.path} {resource.type} {resource.integration}".lower()
-            self._haystacks[resource.key] = text
-        return text
-
     def offered(self, rule: TargetRule) -> tuple[Resource, ...]:
         """The resources a rule offers with some permission, in catalog order; computed once per rule."""
         found = self._offered.get(rule)
         if found is None:
-            found = tuple(
-                resource
-                for resource in self.candidates(rule)
-                if any(rule.allows(resource, p) for p in self.permissions_of(resource.integration))
-            )
+            if rule.query is None:
+                # Without a query the permission check does not depend on the resource: once per integration.
+                permitted = {
+                    name: any(rule.permissions is None or p in rule.permissions for p in permissions)
+                    for name, permissions in self.permissions.items()
+                }
+                found = tuple(r for r in self.candidates(rule) if permitted.get(r.integration, False))
+            else:
+                found = tuple(
+                    resource
+                    for resource in self.candidates(rule)
+                    if any(rule.allows(resource, p) for p in self.permissions_of(resource.integration))
+                )
             self._offered[rule] = found
         return found
 

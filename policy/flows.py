@@ -25,6 +25,7 @@ from policy.directory import DirectoryIndex
 from policy.errors import InvalidRequest, NotEligible
 from policy.identity import Identity
 from policy.resources import Permission, Resource
+from policy.typeahead import Typeahead
 from policy.windows import compile_window
 
 MAX_RESOURCES_PER_REQUEST = 100
@@ -87,9 +88,13 @@ class _Usable:
 class CompiledPolicy:
     """The config compiled into indexes. Immutable; rebuild on config reload."""
 
-    def __init__(self, config: Config, catalog: Catalog | None = None) -> None:
+    def __init__(
+        self, config: Config, catalog: Catalog | None = None, *, previous: CompiledPolicy | None = None
+    ) -> None:
+        """``previous``: the policy this one replaces; what did not change is taken over from it."""
         self.config = config
         self.catalog = catalog or Catalog(config)
+        self.typeahead: Typeahead = Typeahead(self.catalog, previous.typeahead if previous is not None else None)
         self.directory = DirectoryIndex(config.directory)
         self.admins = frozenset(a.lower() for a in config.admins)
         self._spaces = {s.name: s for s in config.spaces}
@@ -210,23 +215,12 @@ class CompiledPolicy:
     def requestable_resources(
         self, identity: Identity, now: datetime, text: str = "", *, limit: int = 100
     ) -> list[Resource]:
-        """Resources the user may request now whose name, path or type contain ``text``, best first."""
-        needle = text.strip().lower()
-        found: dict[str, Resource] = {}
-        searched: set[int] = set()  # rules shared by several flows are searched once
-        for compiled in self.usable_flows(identity, now):
-            for rule in compiled.rules:
-                if id(rule) not in searched:
-                    searched.add(id(rule))
-                    for resource in self.catalog.offered(rule):
-                        if resource.key not in found and (
-                            not needle or needle in self.catalog.haystack(resource)
-                        ):
-                            found[resource.key] = resource
-                if len(found) >= limit * 4:
-                    break
-        ranked = sorted(found.values(), key=lambda r: (not r.name.lower().startswith(needle), r.name, r.key))
-        return ranked[:limit]
+        """Resources the user may request now whose name, path or type contain ``text``, best first.
+
+        Names that start with the text come first, then by name (see :mod:`policy.typeahead`).
+        """
+        rules = [rule for compiled in self.usable_flows(identity, now) for rule in compiled.rules]
+        return self.typeahead.search(rules, text, limit)
 
     def permissions_for(self, identity: Identity, now: datetime, resource_key: str) -> list[Permission]:
         resource = self.catalog.resource(resource_key)

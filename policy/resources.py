@@ -23,11 +23,11 @@ class Resource:
     source_id: str = ""
     tags: tuple[tuple[str, str], ...] = ()
     risk: Risk = "medium"
+    key: str = field(init=False, repr=False, compare=False)
+    """Stable identifier used in pickers and stored requests: ``integration/type/name`` (computed once)."""
 
-    @property
-    def key(self) -> str:
-        """Stable identifier used in pickers and stored requests: ``integration/type/name``."""
-        return f"{self.integration}/{self.type}/{self.name}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.integration}/{self.type}/{self.name}")
 
     def tag(self, key: str) -> str | None:
         for k, v in self.tags:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
-from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Iterator
 
 import yaml
 from pydantic import ValidationError
 
+from policy.approvability import Approvability
 from policy.config import (
     BundleTarget,
-    ConditionSet,
     Config,
     Flow,
     IntegrationBase,
@@ -28,6 +25,7 @@ from policy.problems import (
     with_line,
 )
 from policy.query import QueryError, parse_query
+from policy.yaml_source import compose_yaml, load_yaml
 
 __all__ = [
     "ConfigError",
@@ -39,14 +37,10 @@ __all__ = [
     "warnings",
 ]
 
-_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-
-
 def load_config_text(text: str, source: str = "accessbot.yml") -> Config:
     """Parse and validate a config; raises :class:`ConfigError` naming every problem's path and line."""
     try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -61,9 +55,10 @@ def load_config_text(text: str, source: str = "accessbot.yml") -> Config:
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(problems_from_validation_error(exc, data, node), source) from None
+        raise ConfigError(problems_from_validation_error(exc, data, compose_yaml(text)), source) from None
     errors = [p for p in reference_problems(config) if p.severity == "error"]
     if errors:
+        node = compose_yaml(text)
         raise ConfigError([with_line(p, node) for p in errors], source)
     return config
 
@@ -88,7 +83,7 @@ def reference_problems(config: Config) -> list[ConfigProblem]:
     problems += _duplicates("access_scopes", [s.name for s in config.access_scopes])
     problems += _duplicates("flows", [f.name for f in config.flows])
     problems += _duplicates("spaces", [s.name for s in config.spaces])
-    integrations = {i.name: i for i in config.integrations}
+    integrations = _KnownIntegrations(config)
     for b_index, bundle in enumerate(config.bundles):
         for t_index, bundle_target in enumerate(bundle.targets):
             problems += _integration_target(
@@ -100,6 +95,7 @@ def reference_problems(config: Config) -> list[ConfigProblem]:
     scopes = {s.name for s in config.access_scopes}
     spaces = {s.name for s in config.spaces}
     all_permissions = {p for i in config.integrations for p in i.permissions}
+    approvability = Approvability(config)
     for f_index, flow in enumerate(config.flows):
         base = f"flows[{f_index}]"
         if flow.space is not None and flow.space not in spaces:
@@ -126,7 +122,7 @@ def reference_problems(config: Config) -> list[ConfigProblem]:
             problems.append(
                 ConfigProblem(f"{base}.grantees", "grantees apply only when request_for includes `others`")
             )
-        problems += _approvability(base, flow, config)
+        problems += _approvability(base, flow, approvability)
     return problems
 
 
@@ -156,12 +152,28 @@ def _query(path: str, text: str) -> list[ConfigProblem]:
     return []
 
 
+class _KnownIntegrations:
+    """The integrations by name, with each one's resource types and names collected once per check."""
+
+    def __init__(self, config: Config) -> None:
+        self.by_name: dict[str, IntegrationBase] = {i.name: i for i in config.integrations}
+        self._known: dict[str, tuple[set[str], set[str]]] = {}
+
+    def types_and_names(self, integration: IntegrationBase) -> tuple[set[str], set[str]]:
+        known = self._known.get(integration.name)
+        if known is None:
+            resources = integration.resources
+            known = self._known[integration.name] = ({r.type for r in resources}, {r.name for r in resources})
+        return known
+
+
 def _integration_target(
-    path: str, target: IntegrationTarget, integrations: Mapping[str, IntegrationBase]
+    path: str, target: IntegrationTarget, integrations: _KnownIntegrations
 ) -> list[ConfigProblem]:
-    integration = integrations.get(target.integration)
+    integration = integrations.by_name.get(target.integration)
     if integration is None:
-        return [_unknown(f"{path}.integration", "integration", target.integration, set(integrations))]
+        known = set(integrations.by_name)
+        return [_unknown(f"{path}.integration", "integration", target.integration, known)]
     problems: list[ConfigProblem] = []
     for index, permission in enumerate(target.permissions):
         if permission not in integration.permissions:
@@ -171,10 +183,9 @@ def _integration_target(
                 )
             )
     discovers = bool(getattr(integration, "discover", False))
-    types_known = {r.type for r in integration.resources}
+    types_known, names_known = integrations.types_and_names(integration)
     if target.resource_type and not discovers and target.resource_type not in types_known:
         problems.append(_unknown(f"{path}.resource_type", "resource type", target.resource_type, types_known))
-    names_known = {r.name for r in integration.resources}
     selector = target.resources
     if selector.names and not discovers:
         for index, name in enumerate(selector.names):
@@ -185,33 +196,11 @@ def _integration_target(
     return problems
 
 
-def _approvability(base: str, flow: Flow, config: Config) -> list[ConfigProblem]:
-    """Warn about approver groups that no user of the directory can ever satisfy."""
+def _approvability(base: str, flow: Flow, approvability: Approvability) -> list[ConfigProblem]:
+    """Warn about a flow whose approver groups no user of the directory can ever satisfy."""
     approval = flow.approval
-    if approval.type != "approvers":
-        return []
-    from policy.conditions import matches
-    from policy.directory import DirectoryIndex
-
-    index = DirectoryIndex(config.directory)
-    everyone_oncall = frozenset(s.schedule for s in config.directory.oncall)
-    owners = {i.name: {o.lower() for o in i.owners} for i in config.integrations}
-    candidates = []
-    for user in config.directory.users:
-        identity = index.build_identity(slack_id=user.slack_id, email=user.email, now=_EPOCH)
-        owned = frozenset(name for name, emails in owners.items() if user.email.lower() in emails)
-        candidates.append(_replace_identity(identity, everyone_oncall, owned))
-    slack_side = config.directory.slack_usergroups or any(_mentions_slack_side(g) for g in approval.groups)
-    if slack_side:
-        return []
-    all_integrations = frozenset(owners)
-
-    def satisfiable(group: ConditionSet) -> bool:
-        return any(matches(group, c, owned_integrations=all_integrations) for c in candidates)
-
-    groups = approval.groups
-    failing = [i for i, g in enumerate(groups) if not satisfiable(g)]
-    if (approval.combine == "any_of" and len(failing) == len(groups)) or (
+    failing = approvability.failing_groups(approval)
+    if (approval.combine == "any_of" and failing and len(failing) == len(approval.groups)) or (
         approval.combine == "all_of" and failing
     ):
         where = ", ".join(f"groups[{i}]" for i in failing)
@@ -223,19 +212,6 @@ def _approvability(base: str, flow: Flow, config: Config) -> list[ConfigProblem]
             )
         ]
     return []
-
-
-def _mentions_slack_side(group: ConditionSet) -> bool:
-    """Conditions on Slack ids or arbitrary attributes may match users the directory does not list."""
-    return any(
-        c.attribute not in {"group", "manager", "oncall", "owner"}
-        and not (c.attribute == "user" and all("@" in v for v in c.values))
-        for c in group.conditions
-    )
-
-
-def _replace_identity(identity: Any, oncall: frozenset[str], owned: frozenset[str]) -> Any:
-    return dataclasses.replace(identity, oncall=oncall, owner_of=owned)
 
 
 def warnings(config: Config) -> list[ConfigProblem]:
