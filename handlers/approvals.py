@@ -8,8 +8,8 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from bot.errors import field_error, reply
-from bot.lifecycle.requests import Outcome
-from handlers.common import Deps, identity, tell, user_id_of
+from bot.lifecycle.requests import MAX_REASON, Outcome
+from handlers.common import Deps, fresh_identity, tell, user_id_of
 from handlers.home import publish
 from handlers.views import approval as view
 from handlers.views.common import Ids
@@ -17,11 +17,22 @@ from policy.errors import AccessError, NotFound
 
 
 def decide(deps: Deps, user_id: str, request_id: int, decision: str, reason: str | None = None) -> Outcome:
-    """Record the vote (raises AccessError when refused)."""
-    approver = identity(deps, user_id)
+    """Record the vote (raises AccessError when refused). Called after the ack: the clicker is read from Slack
+    now, so a deactivated approver cannot decide even when the ``user_change`` event was missed."""
+    approver = fresh_identity(deps, user_id)
     if decision == "approve":
         return deps.service.approve(request_id, approver, reason)
     return deps.service.deny(request_id, approver, reason)
+
+
+def reason_problem(reason: str) -> str | None:
+    """What is wrong with a reason typed in the reason modal (the service checks it again), before the ack."""
+    text = reason.strip()
+    if not text:
+        return "A reason is required for this decision."
+    if len(text) > MAX_REASON:
+        return f"Keep the reason to {MAX_REASON} characters."
+    return None
 
 
 def _request_id(body: dict[str, Any]) -> int:
@@ -60,13 +71,12 @@ def register(app: App, deps: Deps) -> None:
     @app.view(Ids.REASON_MODAL)
     def reason_given(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         request_id, decision, reason = view.parse_reason(body["view"])
+        problem = reason_problem(reason)
+        if problem:  # decided without Slack: the field error goes back in the ack
+            ack(response_action="errors", errors=field_error(Ids.REASON, problem))
+            return
+        ack()
         try:
             decide(deps, user_id_of(body), request_id, decision, reason)
         except AccessError as error:
-            if error.field == Ids.REASON:
-                ack(response_action="errors", errors=field_error(Ids.REASON, error.message))
-                return
-            ack()
             client.chat_postMessage(channel=user_id_of(body), text=reply(error))
-            return
-        ack()
