@@ -72,8 +72,10 @@ def assemble(settings: Settings) -> Runtime:
     clock.sync()
     oncall = OncallReadings(holder, clock, env=os.environ,
                             endpoints=Endpoints(settings.pagerduty_api_url, settings.opsgenie_api_url))
+    directory = SlackDirectory(client, holder, oncall=oncall)
+    directory.refresh_due()  # the workspace's users and groups, once (a failure: the first lookup loads it)
     container = build(db=db, policy=holder, clock=clock, secrets=settings.secret_box(),
-                      directory=SlackDirectory(client, holder, oncall=oncall), slack_client=client, env=os.environ,
+                      directory=directory, slack_client=client, env=os.environ,
                       worker_threads=settings.worker_threads)
     discover(container)
 
@@ -123,7 +125,7 @@ def assemble(settings: Settings) -> Runtime:
         except ValueError:  # not the main thread (tests)
             pass
     # on-call from the incident tools, re-read every minute on its own thread (a slow API never delays due work)
-    refresher = Scheduler([oncall.refresh_due], 5.0)
+    refresher = Scheduler([oncall.refresh_due, directory.refresh_due], 5.0)
     return Runtime(container, app, scheduler, outbox, client, refresher)
 
 
@@ -162,8 +164,9 @@ def serve(settings: Settings, *, http: bool = False, host: str = "0.0.0.0", port
             from bot.metrics import state_metrics
 
             metrics = state_metrics(runtime.container.db, runtime.container.clock)
-            waitress_serve(wsgi_app(runtime.app, healthy=runtime.running, metrics=metrics), host=host, port=port,
-                           threads=8)
+            secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+            waitress_serve(wsgi_app(runtime.app, healthy=runtime.running, metrics=metrics, signing_secret=secret),
+                           host=host, port=port, threads=8)
     finally:
         runtime.shutdown()
     return 0

@@ -20,13 +20,34 @@ from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry import HttpRequest, HttpResponse, RetryState
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 log = logging.getLogger(__name__)
 
 RATE_LIMIT_RETRIES = 3  # each waits Slack's Retry-After
+RATE_LIMIT_MAX_WAIT = 5  # seconds: a longer Retry-After is not waited for in the call (the outbox reschedules)
 CONNECTION_RETRIES = 2
 KEY_LIMIT = 100  # store.models.ProcessedEvent.event_id
+
+
+class ShortRateLimitRetry(RateLimitErrorRetryHandler):
+    """slack_sdk's 429 handler (waits ``Retry-After``, then retries), for short waits only: a thread is not held
+    for a long ``Retry-After``; the error reaches the caller (the outbox puts the row back for that long)."""
+
+    def __init__(self, max_retry_count: int = RATE_LIMIT_RETRIES, max_wait: int = RATE_LIMIT_MAX_WAIT) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.max_wait = max_wait
+
+    def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
+                   error: Exception | None = None) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        values = next((v for k, v in response.headers.items() if k.lower() == "retry-after"), ["1"])
+        try:
+            return int(values[0]) <= self.max_wait
+        except (ValueError, IndexError):
+            return True
 
 
 def web_client(token: str | None, base_url: str, *, timeout: int = 15) -> WebClient:
@@ -35,7 +56,7 @@ def web_client(token: str | None, base_url: str, *, timeout: int = 15) -> WebCli
         base_url=base_url,
         timeout=timeout,
         retry_handlers=[
-            RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
+            ShortRateLimitRetry(),
             ConnectionErrorRetryHandler(max_retry_count=CONNECTION_RETRIES),
         ],
     )

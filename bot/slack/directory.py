@@ -105,8 +105,8 @@ class SlackDirectory:
             return
         try:
             self.load()
-        except SlackApiError:
-            log.warning("could not reload the Slack directory; the copy in memory stays", exc_info=True)
+        except Exception:  # noqa: BLE001 — Slack down or unreachable: the copy in memory stays, retried next time
+            log.warning("could not (re)load the Slack directory; the copy in memory stays", exc_info=True)
 
     def _ensure_loaded(self) -> None:
         if self._loaded_at is None:  # not loaded at start (Slack was down): the first reader loads it

@@ -1,7 +1,13 @@
-"""HTTP mode (SPEC §2): ``POST /slack/events`` (Bolt), ``GET /healthz``, ``GET /metrics``; WSGI (waitress)."""
+"""HTTP mode (SPEC §2): ``POST /slack/events`` (Bolt), ``GET /healthz``, ``GET /metrics``; WSGI (waitress).
+
+``POST /slack/events`` goes through :mod:`bot.slack.ingress` first (size, signature, shape), so Bolt only sees
+signed, well-formed requests; a request no listener takes gets Slack's empty 200 for events and block actions
+(Slack would retry or show an error otherwise) and a 400 for anything else — never a 500 for bad input.
+"""
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -9,6 +15,10 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk.signature import SignatureVerifier
+
+from bot.slack.ingress import Refused, classify, read_body, refused
+from bot.slack.ingress import check_signature as check_signed
 
 log = logging.getLogger(__name__)
 
@@ -19,9 +29,38 @@ WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 def wsgi_app(
-    app: App, *, healthy: Callable[[], bool] = lambda: True, metrics: CollectorRegistry | None = None
+    app: App, *, healthy: Callable[[], bool] = lambda: True, metrics: CollectorRegistry | None = None,
+    signing_secret: str | None = None,
 ) -> WsgiApp:
+    """The WSGI app. ``signing_secret`` (HTTP mode always has one) is checked before the body is parsed."""
     slack = SlackRequestHandler(app, path="/slack/events")
+    verifier = SignatureVerifier(signing_secret) if signing_secret else None
+
+    def events(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        body: bytes | None = None
+        try:
+            body = read_body(environ)
+            if verifier is not None:
+                check_signed(verifier, environ, body)
+            delivery = classify(body, environ.get("CONTENT_TYPE") or "")
+        except Refused as error:
+            refused(environ, error, None if body is None else len(body))
+            start_response(_status(error.status), [("Content-Type", "text/plain; charset=utf-8")])
+            return [error.reason.encode()]
+        environ = {**environ, "wsgi.input": io.BytesIO(delivery.body), "CONTENT_LENGTH": str(len(delivery.body))}
+        answered: list[Any] = []
+
+        def capture(code: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
+            answered[:] = [code, headers]
+            return lambda data: None
+
+        out = b"".join(slack(environ, capture))
+        code, headers = answered or ["500 Internal Server Error", []]
+        if code.startswith("404"):  # no listener for it (an unknown callback or action id, an unknown event)
+            quiet = delivery.kind in ("event", "interactive:block_actions")
+            code, headers, out = ("200 OK", [], b"") if quiet else ("400 Bad Request", [], b"nothing handles this")
+        start_response(code, headers or [("Content-Type", "text/plain; charset=utf-8")])
+        return [out]
 
     def serve(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -42,7 +81,7 @@ def wsgi_app(
                 status.append(code.split()[0])
                 return start_response(code, headers, *exc)
 
-            body = slack(environ, recording)
+            body = events(environ, recording)
             REQUESTS.labels(path, status[0] if status else "?").inc()
             return body
         REQUESTS.labels("other", "404").inc()
@@ -50,4 +89,8 @@ def wsgi_app(
         return [b"not found"]
 
     return serve
+
+
+def _status(code: int) -> str:
+    return {400: "400 Bad Request", 401: "401 Unauthorized", 413: "413 Content Too Large"}.get(code, f"{code} Error")
 

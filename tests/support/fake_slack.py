@@ -55,6 +55,7 @@ class Call:
     token: str | None
     failed: bool = False
     error: str | None = None
+    at: float = 0.0  # time.monotonic() when the call reached the fake (before its latency)
 
 
 @dataclass
@@ -129,6 +130,11 @@ class FakeSlack:
     def calls(self) -> list[Call]:
         with self._lock:
             return list(self._calls)
+
+    def timed_calls(self, method: str) -> list[Call]:
+        """The calls to `method` that succeeded, with when they arrived (`Call.at`)."""
+        with self._lock:
+            return [call for call in self._calls if call.method == method and not call.failed]
 
     def calls_to(self, method: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -273,15 +279,16 @@ class FakeSlack:
     def _handle_api(
         self, method: str, args: dict[str, Any], token: str | None
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        arrived = time.monotonic()
         self._delay(method)
         with self._lock:
             failure = self._take_failure(method)
             if failure is not None:
-                self._calls.append(Call(method, args, token, failed=True, error=failure.error))
+                self._calls.append(Call(method, args, token, True, failure.error, arrived))
                 headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
                 return failure.status, {"ok": False, "error": failure.error}, headers
             if self._paced_out(method, args):
-                self._calls.append(Call(method, args, token, failed=True, error="ratelimited"))
+                self._calls.append(Call(method, args, token, True, "ratelimited", arrived))
                 return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}
             try:
                 if token is None:
@@ -299,19 +306,21 @@ class FakeSlack:
                 else:
                     body = implementation(self._workspace, args)
             except SlackError as exc:
-                self._calls.append(Call(method, args, token, failed=True, error=exc.error))
+                self._calls.append(Call(method, args, token, True, exc.error, arrived))
                 return 200, exc.body, {}
-            self._calls.append(Call(method, args, token))
+            self._calls.append(Call(method, args, token, at=arrived))
             return 200, body, {}
 
     def _handle_hook(self, path: str, args: dict[str, Any]) -> tuple[int, bytes, dict[str, str]]:
+        arrived = time.monotonic()
+        self._delay("response_url")
         with self._lock:
             failure = self._take_failure("response_url")
             if failure is not None:
-                self._calls.append(Call("response_url", dict(args, _path=path), None, True, failure.error))
+                self._calls.append(Call("response_url", dict(args, _path=path), None, True, failure.error, arrived))
                 headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
                 return failure.status, failure.error.encode(), headers
-            self._calls.append(Call("response_url", dict(args, _path=path), None))
+            self._calls.append(Call("response_url", dict(args, _path=path), None, at=arrived))
             return 200, b"ok", {}
 
     def _handle_upload(self, file_id: str, data: bytes) -> bool:
