@@ -70,7 +70,12 @@ def register(app: App, deps: Deps) -> None:
 
     @app.view(Ids.REASON_MODAL)
     def reason_given(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        request_id, decision, reason = view.parse_reason(body["view"])
+        try:
+            request_id, decision, reason = view.parse_reason(body["view"])
+        except (ValueError, KeyError, TypeError, AttributeError):  # not a reason modal this bot opened
+            ack()
+            client.chat_postMessage(channel=user_id_of(body), text="That form no longer points at a request.")
+            return
         problem = reason_problem(reason)
         if problem:  # decided without Slack: the field error goes back in the ack
             ack(response_action="errors", errors=field_error(Ids.REASON, problem))

@@ -62,7 +62,11 @@ def check_signature(verifier: SignatureVerifier, environ: dict[str, Any], body: 
         raise Refused(401, "unsigned (no X-Slack-Signature / X-Slack-Request-Timestamp)")
     if not timestamp.isascii() or not timestamp.isdigit():
         raise Refused(400, "the X-Slack-Request-Timestamp is not a number")
-    if not verifier.is_valid(body=body, timestamp=timestamp, signature=signature):
+    try:
+        valid = verifier.is_valid(body=body, timestamp=timestamp, signature=signature)
+    except UnicodeDecodeError:  # Slack signs UTF-8 text; these bytes cannot be its request
+        raise Refused(400, "the body is not UTF-8") from None
+    if not valid:
         raise Refused(401, "the signature does not match, or the timestamp is over 5 minutes old")
 
 
@@ -154,8 +158,28 @@ def _interactive(payload: dict[str, Any]) -> str:
         values = _dict(state.get("values", {}), "view.state.values")
         for block in values.values():
             for action in _dict(block, "view.state.values.*").values():
-                _dict(action, "view.state.values.*.*")
+                _state_value(_dict(action, "view.state.values.*.*"))
     return str(kind)
+
+
+_STATE_TYPES: dict[str, tuple[type, ...]] = {
+    "value": (str,), "selected_option": (dict,), "selected_options": (list,), "selected_user": (str,),
+    "selected_users": (list,), "selected_date": (str,), "selected_time": (str,), "selected_conversation": (str,),
+    "selected_channel": (str,),
+}
+
+
+def _state_value(action: dict[str, Any]) -> None:
+    """One input's value in ``view.state.values``, typed as Slack sends it (None: left empty)."""
+    for name, types in _STATE_TYPES.items():
+        value = action.get(name)
+        if value is not None and not isinstance(value, types):
+            raise Refused(400, f"`view.state.values.*.*.{name}` has the wrong type")
+    for option in [action.get("selected_option"), *(action.get("selected_options") or [])]:
+        if option is not None and not isinstance(_dict(option, "selected option").get("value"), str):
+            raise Refused(400, "a selected option's `value` must be a string")
+    if any(not isinstance(u, str) for u in action.get("selected_users") or []):
+        raise Refused(400, "`selected_users` must be a list of strings")
 
 
 def refused(environ: dict[str, Any], error: Refused, length: int | None) -> None:

@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 
-CHANNEL_INTERVAL = 1.0
+CHANNEL_INTERVAL = 1.1  # a little over a second: network jitter must not make two land within one
 
 
 class ChannelPacer:
