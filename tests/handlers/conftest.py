@@ -94,6 +94,7 @@ class Bot:
 
 class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+    request_queue_size = 128  # as waitress: socketserver's default 5 drops concurrent connections
 
 
 class _QuietHandler(WSGIRequestHandler):

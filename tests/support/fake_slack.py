@@ -91,7 +91,7 @@ class FakeSlack:
     def start(self) -> FakeSlack:
         if self._server is not None:
             return self
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        server = _Server(("127.0.0.1", 0), _handler_for(self))
         server.daemon_threads = True
         port = server.server_address[1]
         root = f"http://127.0.0.1:{port}/"
@@ -326,6 +326,10 @@ class FakeSlack:
     def _handle_upload(self, file_id: str, data: bytes) -> bool:
         with self._lock:
             return receive_upload(self._workspace, file_id, data)
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # like a real server: socketserver's 5 drops concurrent connections (1 s SYN retries)
 
 
 def _parse_body(content_type: str, raw: bytes) -> dict[str, Any]:
