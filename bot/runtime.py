@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.health import OK, Health
 from bot.settings import Settings
@@ -80,7 +80,10 @@ class Runtime:
             self.oncall.shutdown(wait=False)
 
 
-def assemble(settings: Settings, client: WebClient | None = None) -> Runtime:
+def assemble(
+    settings: Settings, client: WebClient | None = None, *, auth: dict[str, Any] | None = None
+) -> Runtime:
+    """The serving bot, not yet started; ``auth`` is ``auth.test``'s answer when the start-up check has it."""
     from bot.container import build, refresh_connectors, unavailable_integrations
     from bot.jobs.scheduler import DatabaseClock, Scheduler, run_due_by_db_clock
     from bot.lifecycle.oncall import Endpoints, OncallReadings
@@ -100,8 +103,10 @@ def assemble(settings: Settings, client: WebClient | None = None) -> Runtime:
     clock.sync()
     oncall = OncallReadings(holder, clock, env=os.environ,
                             endpoints=Endpoints(settings.pagerduty_api_url, settings.opsgenie_api_url))
+    directory = SlackDirectory(client, holder, oncall=oncall)
+    directory.refresh_due()  # the workspace's users and groups, once (a failure: the first lookup loads it)
     container = build(db=db, policy=holder, clock=clock, secrets=settings.secret_box(),
-                      directory=SlackDirectory(client, holder, oncall=oncall), slack_client=client, env=os.environ,
+                      directory=directory, slack_client=client, env=os.environ,
                       worker_threads=settings.worker_threads)
     discover(container)
 
@@ -138,7 +143,7 @@ def assemble(settings: Settings, client: WebClient | None = None) -> Runtime:
     holder.on_reloaded.append(reloaded)
     holder.on_reloaded.append(container.worker.reconciler.hasten)
     holder.on_refused.append(refused)
-    app = create_app(settings, container, client)
+    app = create_app(settings, container, client, auth=auth)
     sender = outbox_sender(container, client)
     scheduler = Scheduler(
         [clock.sync, holder.reload_if_changed, run_due_by_db_clock(container.worker, db, clock)],
@@ -152,7 +157,7 @@ def assemble(settings: Settings, client: WebClient | None = None) -> Runtime:
         except ValueError:  # not the main thread (tests)
             pass
     # on-call from the incident tools, re-read every minute on its own thread (a slow API never delays due work)
-    refresher = Scheduler([oncall.refresh_due], 5.0)
+    refresher = Scheduler([oncall.refresh_due, directory.refresh_due], 5.0)
     return Runtime(container, app, scheduler, outbox, client, background, leases, oncall=refresher)
 
 
@@ -178,16 +183,16 @@ def serve(settings: Settings, *, http: bool = False, host: str = "0.0.0.0", port
     stopping.install()
     socket_mode = settings.slack_app_token is not None and not http
     client = slack_client(settings)
-    identity = check_before_start(settings, socket_mode=socket_mode, client=client)
-    runtime = assemble(settings, client)
+    auth = check_before_start(settings, socket_mode=socket_mode, client=client)
+    runtime = assemble(settings, client, auth=auth)
     runtime.start()
-    started = f"accessbot {version()} ({identity})"
+    started = f"accessbot {version()} ({auth.get('team')} as {auth.get('user')})"
     finished = False
     try:
         if socket_mode:
             _serve_socket_mode(runtime, settings, host, started)
         else:
-            _serve_http(runtime, host, port, started)
+            _serve_http(runtime, settings, host, port, started)
     except KeyboardInterrupt:
         pass
     finally:
@@ -198,15 +203,16 @@ def serve(settings: Settings, *, http: bool = False, host: str = "0.0.0.0", port
     return 0
 
 
-def _serve_http(runtime: Runtime, host: str, port: int, started: str) -> None:
+def _serve_http(runtime: Runtime, settings: Settings, host: str, port: int, started: str) -> None:
     from waitress import create_server
 
     from bot.metrics import state_metrics
     from bot.slack.http import wsgi_app
 
     metrics = state_metrics(runtime.container.db, runtime.container.clock, runtime.schedulers())
-    server = create_server(wsgi_app(runtime.app, health=runtime.health().report, metrics=metrics),
-                           host=host, port=port, threads=8)
+    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    server = create_server(wsgi_app(runtime.app, health=runtime.health().report, metrics=metrics,
+                                    signing_secret=secret), host=host, port=port, threads=8)
     log.info("%s: HTTP on %s:%d (POST /slack/events, GET /healthz, GET /metrics)", started, host, port)
     server.run()  # returns on Ctrl-C/SIGTERM once the requests in progress are answered (waitress: up to 5 s)
 

@@ -9,7 +9,7 @@ An operator then learns at start, in one line, what a first click would otherwis
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from slack_sdk.errors import SlackApiError
@@ -106,8 +106,8 @@ def check_database(url: str) -> None:
         engine.dispose()
 
 
-def check_bot_token(client: WebClient) -> str:
-    """``auth.test`` with the bot token; returns the workspace and bot it belongs to, for the start line."""
+def check_bot_token(client: WebClient) -> dict[str, Any]:
+    """``auth.test`` with the bot token; returns its answer (the workspace and the bot it belongs to)."""
     try:
         reply = client.auth_test()
     except SlackApiError as exc:
@@ -116,7 +116,7 @@ def check_bot_token(client: WebClient) -> str:
                            "copy the Bot User OAuth Token from the app's OAuth & Permissions page") from None
     except Exception as exc:  # noqa: BLE001 — the network: any failure to get an answer
         raise StartupError(f"cannot reach Slack at {client.base_url}: {first_line(exc)}") from None
-    return f"{reply.get('team')} as {reply.get('user')}"
+    return dict(reply.data) if isinstance(reply.data, dict) else {}
 
 
 def check_app_token(client: WebClient, app_token: str) -> None:
@@ -141,8 +141,8 @@ def migrate(url: str) -> None:
                            f"{first_line(getattr(exc, 'orig', None) or exc)}") from None
 
 
-def check_before_start(settings: Settings, *, socket_mode: bool, client: WebClient) -> str:
-    """Everything above, in order; returns who the bot is (``workspace as bot``). Raises :class:`StartupError`."""
+def check_before_start(settings: Settings, *, socket_mode: bool, client: WebClient) -> dict[str, Any]:
+    """Everything above, in order; returns ``auth.test``'s answer (who the bot is). Raises :class:`StartupError`."""
     check_tokens(settings, socket_mode=socket_mode)
     check_database_url(settings.database_url)
     check_config(settings.config_path)

@@ -10,8 +10,9 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from bot.errors import field_error, reply
+from bot.lifecycle.request_input import reason_of
 from bot.lifecycle.requests import Outcome
-from handlers.common import Deps, identity, tell, user_id_of
+from handlers.common import Deps, fresh_identity, identity, tell, user_id_of
 from handlers.home import publish
 from handlers.views import approval as view
 from handlers.views.common import Ids
@@ -19,11 +20,24 @@ from policy.errors import AccessError, NotFound
 
 
 def decide(deps: Deps, user_id: str, request_id: int, decision: str, reason: str | None = None) -> Outcome:
-    """Record the vote (raises AccessError when refused)."""
-    approver = identity(deps, user_id)
+    """Record the vote (raises AccessError when refused). Called after the ack: the clicker is read from Slack
+    now, so a deactivated approver cannot decide even when the ``user_change`` event was missed."""
+    approver = fresh_identity(deps, user_id)
     if decision == "approve":
         return deps.service.approve(request_id, approver, reason)
     return deps.service.deny(request_id, approver, reason)
+
+
+def reason_problem(reason: str) -> str | None:
+    """What is wrong with a reason typed in the reason modal (the service checks it again), before the ack:
+    decided without Slack, with the same rules the service applies (length, control and bidi characters)."""
+    if not reason.strip():
+        return "A reason is required for this decision."
+    try:
+        reason_of(reason)
+    except AccessError as error:
+        return error.message
+    return None
 
 
 def _request_id(body: dict[str, Any]) -> int:
@@ -64,7 +78,7 @@ def register(app: App, deps: Deps) -> None:
     def acknowledge(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
         try:
-            outcome = deps.service.review(_request_id(body), identity(deps, user_id_of(body)), "acknowledged")
+            outcome = deps.service.review(_request_id(body), fresh_identity(deps, user_id_of(body)), "acknowledged")
             tell(client, body, f"Acknowledged: break-glass request #{outcome.request.id} stays as it is.")
         except AccessError as error:
             tell(client, body, reply(error))
@@ -72,7 +86,7 @@ def register(app: App, deps: Deps) -> None:
     @app.action(Ids.REVIEW_REVOKE)
     def revoke_at_review(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
-        reviewer = identity(deps, user_id_of(body))
+        reviewer = fresh_identity(deps, user_id_of(body))
         try:
             request_id = _request_id(body)
             deps.service.review(request_id, reviewer, "revoked")  # authorizes the reviewer and records it
@@ -93,14 +107,18 @@ def register(app: App, deps: Deps) -> None:
 
     @app.view(Ids.REASON_MODAL)
     def reason_given(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        request_id, decision, reason = view.parse_reason(body["view"])
+        try:
+            request_id, decision, reason = view.parse_reason(body["view"])
+        except (ValueError, KeyError, TypeError, AttributeError):  # not a reason modal this bot opened
+            ack()
+            client.chat_postMessage(channel=user_id_of(body), text="That form no longer points at a request.")
+            return
+        problem = reason_problem(reason)
+        if problem:  # decided without Slack: the field error goes back in the ack
+            ack(response_action="errors", errors=field_error(Ids.REASON, problem))
+            return
+        ack()
         try:
             decide(deps, user_id_of(body), request_id, decision, reason)
         except AccessError as error:
-            if error.field == Ids.REASON:
-                ack(response_action="errors", errors=field_error(Ids.REASON, error.message))
-                return
-            ack()
             client.chat_postMessage(channel=user_id_of(body), text=reply(error))
-            return
-        ack()

@@ -43,7 +43,13 @@ class Deps(Protocol):
 
 
 def identity(deps: Deps, user_id: str) -> Identity:
+    """Who the user is, from the directory's copy (no Web API call: safe before an ack)."""
     return deps.directory.identity(user_id, deps.clock.now())
+
+
+def fresh_identity(deps: Deps, user_id: str) -> Identity:
+    """Who the user is, read from Slack now (one ``users.info``): only after the ack, for the person deciding."""
+    return deps.directory.fresh_identity(user_id, deps.clock.now())
 
 
 def user_id_of(body: dict[str, Any]) -> str:

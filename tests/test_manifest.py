@@ -21,7 +21,8 @@ SCHEMA = next(
 )
 
 ENDPOINT_PATH = "/slack/events"
-EVENTS = {"app_home_opened", "user_change", "subteam_updated", "subteam_members_changed"}
+EVENTS = {"app_home_opened", "user_change", "team_join", "subteam_created", "subteam_updated",
+          "subteam_members_changed"}
 # the bot scope each Slack Web API method the code calls needs (https://api.slack.com/methods)
 METHOD_SCOPES = {
     "chat_postMessage": {"chat:write"},
@@ -30,6 +31,8 @@ METHOD_SCOPES = {
     "conversations_open": {"im:write"},
     "users_info": {"users:read", "users:read.email"},  # identities in accessbot.yml are email addresses
     "users_lookupByEmail": {"users:read.email"},
+    "users_list": {"users:read", "users:read.email"},  # the directory's copy of the workspace
+    "auth_test": set(),
     "usergroups_list": {"usergroups:read"},
     "usergroups_users_list": {"usergroups:read"},
     "usergroups_users_update": {"usergroups:write"},
@@ -37,7 +40,6 @@ METHOD_SCOPES = {
     "views_open": set(),
     "views_update": set(),
     "views_publish": set(),
-    "auth_test": set(),  # the start-up check of the bot token
     "apps_connections_open": set(),  # Socket Mode, with the app-level token (connections:write, not a bot scope)
 }
 CALL = re.compile(r"\.((?:chat|conversations|users|usergroups|views|files|team|apps|auth)_[A-Za-z0-9_]+)\(")

@@ -17,6 +17,10 @@ class IdentityProvider(Protocol):
         """The identity of ``user`` (a Slack id or an email) as it is at ``now``."""
         ...
 
+    def fresh_identity(self, user: str, now: datetime) -> Identity:
+        """As :meth:`identity`, read from the source now (the person deciding is checked fresh: SPEC §8)."""
+        ...
+
     def candidates(self, now: datetime) -> list[Identity]:
         """Everyone who might be an approver (the service filters by eligibility)."""
         ...
@@ -54,6 +58,9 @@ class ConfigDirectory:
         identity = policy.directory.build_identity(slack_id=slack_id or email, email=email, now=now,
                                                    provider_oncall=provider_oncall(self.oncall, now, self.purpose))
         return dataclasses.replace(identity, owner_of=policy.owned_integrations(identity))
+
+    def fresh_identity(self, user: str, now: datetime) -> Identity:
+        return self.identity(user, now)  # the config is read as it is
 
     def candidates(self, now: datetime) -> list[Identity]:
         users = [u.slack_id or u.email for u in self.holder.current.config.directory.users]

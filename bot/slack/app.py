@@ -1,11 +1,16 @@
 """The Slack composition root: the Bolt app factory with its surfaces, and the outbox with its renderers.
 
 The only module below the entry points that imports ``handlers`` (no global App, no work at import time: STYLE §4).
+
+Every listener acknowledges first (SPEC §8): Bolt runs listeners on ``listener_executor`` and answers Slack as
+soon as ``ack()`` is called (``process_before_response=False``), over HTTP and Socket Mode alike; the Web API
+calls a listener makes after its ack never hold up the answer.
 """
 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App
@@ -14,6 +19,7 @@ from slack_sdk.webhook import WebhookClient
 
 from bot.container import Container
 from bot.settings import Settings
+from bot.slack.deliveries import BotIdentity, once_per_delivery, web_client
 from bot.slack.metered import MeteredWebClient
 from bot.slack.observed import ObservedApp, bind_delivery
 from bot.slack.outbox import OutboxSender
@@ -24,25 +30,39 @@ from handlers.views.notifications import render
 log = logging.getLogger(__name__)
 
 
+LISTENER_THREADS = 16
+
+
 def slack_client(settings: Settings) -> WebClient:
-    """The bot's Web API client; its calls are counted by method and outcome for ``/metrics``."""
+    """The Web API client: rate limits retried after ``Retry-After``, connection errors retried; its calls are
+    counted by method and outcome for ``/metrics``."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    return MeteredWebClient(token=token, base_url=settings.slack_api_url)
+    return web_client(token, settings.slack_api_url)
 
 
-def create_app(settings: Settings, container: Container, client: WebClient | None = None) -> App:
+def create_app(
+    settings: Settings, container: Container, client: WebClient | None = None, *,
+    listener_executor: Executor | None = None, auth: dict[str, Any] | None = None,
+) -> App:
+    """The Bolt app with every surface registered; ``auth`` is ``auth.test``'s answer when already known."""
     client = client or slack_client(settings)
     signing_secret = (
         settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     )
+    bot = BotIdentity(client, client.token, known=auth)
+    bot.start()
     app: App = ObservedApp(  # a log context per delivery (bot.slack.observed)
         signing_secret=signing_secret,
-        client=client,
-        process_before_response=True,
-        token_verification_enabled=False,
+        # the listeners' clients: the same base URL and retry handlers, the token from `authorize`
+        client=MeteredWebClient(base_url=client.base_url, timeout=client.timeout,
+                                retry_handlers=client.retry_handlers),
+        authorize=bot.authorize_function(),
+        process_before_response=False,
+        listener_executor=listener_executor or ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="slack"),
         request_verification_enabled=signing_secret is not None,
     )
     app.use(bind_delivery)
+    app.use(once_per_delivery(container.service.first_delivery))
     for surface in (commands, request_modal, approvals, grantee_mfa, home, directory_events):
         surface.register(app, container)
 
@@ -65,7 +85,9 @@ def create_app(settings: Settings, container: Container, client: WebClient | Non
     return app
 
 
-def outbox_sender(container: Container, client: WebClient) -> OutboxSender:
-    """The outbox, rendering notices with the surfaces' views and republishing App Homes after changes."""
+def outbox_sender(container: Container, client: WebClient, **tuning: Any) -> OutboxSender:
+    """The outbox, rendering notices with the surfaces' views and republishing App Homes after changes.
+
+    ``tuning``: :class:`OutboxSender`'s keyword arguments (threads, batch, channel_interval, ...)."""
     return OutboxSender(container.db, client, render, clock=container.clock, secrets=container.secrets,
-                        publish_home=lambda user: home.publish(container, client, user))
+                        publish_home=lambda user: home.publish(container, client, user), **tuning)

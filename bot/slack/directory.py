@@ -1,4 +1,15 @@
-"""Identities from Slack (users.info, user groups) merged with the config directory; a short TTL cache."""
+"""Identities from Slack merged with the config directory, answered from memory (no Web API call per decision).
+
+The workspace is loaded once (``users.list``, paginated, and ``usergroups.list`` with members) into a
+:class:`~bot.slack.roster.Roster`, kept current by ``user_change``, ``team_join`` and ``subteam_*`` events
+(:mod:`handlers.directory_events`) and reloaded in full every ``refresh_every`` seconds (events can be missed).
+Identity, eligibility and approver lists are answered from that copy. The one Web API call left is
+:meth:`SlackDirectory.fresh_identity`: the person clicking Approve or Deny is read again with ``users.info``
+after Slack has its answer, so a deactivated approver cannot decide even when the event was missed.
+
+An id the copy does not know (an account created since the last load whose ``team_join`` was missed) is read
+with one ``users.info`` and remembered, an unknown answer for ``miss_ttl`` seconds.
+"""
 
 from __future__ import annotations
 
@@ -16,165 +27,250 @@ from slack_sdk.errors import SlackApiError
 
 from bot.lifecycle.oncall import OncallReadings, OncallUnknown, on_call_emails, provider_oncall
 from bot.lifecycle.policy_holder import PolicyHolder
+from bot.slack.roster import Roster, SlackUser, UserGroup, group_of
+from policy.errors import AccessError
 from policy.identity import Identity
 from policy.oncall import Purpose
 
 log = logging.getLogger(__name__)
 
-TTL_SECONDS = 60.0
+PAGE_SIZE = 200  # users.list: Slack asks for at most 200 per page
+REFRESH_SECONDS = 3600.0
+MISS_TTL_SECONDS = 60.0
 
 
-class _Cache:
-    def __init__(self, ttl: float, monotonic: Callable[[], float]) -> None:
-        self.ttl = ttl
-        self.monotonic = monotonic
-        self._items: dict[str, tuple[float, Any]] = {}
-        self._lock = threading.Lock()
+class DirectoryUnavailable(AccessError):
+    """Slack could not be asked (``fresh_identity``): the decision is refused rather than made on old data."""
 
-    def get(self, key: str, load: Callable[[], Any]) -> Any:
-        now = self.monotonic()
-        with self._lock:
-            hit = self._items.get(key)
-            if hit is not None and now - hit[0] < self.ttl:
-                return hit[1]
-        value = load()
-        with self._lock:
-            self._items[key] = (now, value)
-        return value
-
-    def forget(self, *keys: str) -> None:
-        with self._lock:
-            for key in keys:
-                self._items.pop(key, None)
-
-    def forget_where(self, stale: Callable[[str, Any], bool]) -> None:
-        with self._lock:
-            for key in [k for k, (_, value) in self._items.items() if stale(k, value)]:
-                del self._items[key]
+    def __init__(self, detail: str) -> None:
+        super().__init__("Slack could not confirm your account just now, so nothing was decided; try again in a "
+                         f"minute ({detail}).")
 
 
 class SlackDirectory:
-    """An :class:`~bot.lifecycle.directory.IdentityProvider` backed by the Slack Web API and ``accessbot.yml``."""
+    """An :class:`~bot.lifecycle.directory.IdentityProvider` backed by Slack and ``accessbot.yml``."""
 
     def __init__(
         self,
         client: WebClient,
         holder: PolicyHolder,
         *,
-        ttl: float = TTL_SECONDS,
+        refresh_every: float = REFRESH_SECONDS,
+        miss_ttl: float = MISS_TTL_SECONDS,
+        page_size: int = PAGE_SIZE,
         monotonic: Callable[[], float] = time.monotonic,
         oncall: OncallReadings | None = None,
     ) -> None:
         self.client = client
         self.holder = holder
-        self._cache = _Cache(ttl, monotonic)
+        self.refresh_every = refresh_every
+        self.miss_ttl = miss_ttl
+        self.page_size = page_size
+        self.monotonic = monotonic
         self.oncall = oncall  # schedules read from an incident tool
         self.purpose: Purpose = "approve"
+        self.roster = Roster()
+        self._loaded_at: float | None = None
+        self._misses: dict[str, float] = {}  # unknown ids -> when Slack said so
+        self._load_lock = threading.Lock()
+        self._named_cache: tuple[Any, tuple[set[str], set[str]]] | None = None
 
     def for_held_access(self) -> SlackDirectory:
-        """The same directory (and cache) for the automatic flows: on-call answers kept through an outage."""
+        """The same directory (and copy of Slack) for the automatic flows: on-call kept through an outage."""
         view = copy.copy(self)
         view.purpose = "hold"
         return view
 
-    # --- Slack reads (cached) ------------------------------------------------------------
+    # --- loading ---------------------------------------------------------------------------------------
 
-    def _profile(self, slack_id: str) -> dict[str, Any] | None:
-        def load() -> dict[str, Any] | None:
-            try:
-                return dict(self.client.users_info(user=slack_id)["user"])
-            except SlackApiError as error:
-                if error.response.get("error") == "user_not_found":
-                    return None
-                raise
+    @property
+    def loaded(self) -> bool:
+        return self._loaded_at is not None
 
-        return self._cache.get(f"user:{slack_id}", load)  # type: ignore[no-any-return]
+    def load(self) -> int:
+        """Read every user (one paginated pass) and, when they count, every user group; returns the users."""
+        with self._load_lock:
+            users = list(self._all_users())
+            groups = self._all_groups() if self._usergroups_enabled() else None
+            self.roster.replace(users, groups)
+            self._misses.clear()
+            self._loaded_at = self.monotonic()
+        log.info("directory loaded: %d Slack users, %s user groups", len(users),
+                 "no" if groups is None else len(groups))
+        return len(users)
 
-    def _slack_id_for(self, email: str) -> str | None:
-        """The Slack id of the account with this email (``users.lookupByEmail``); None when there is none."""
+    def refresh_due(self) -> None:
+        """The periodic full reload (a scheduler calls this often; it reloads every ``refresh_every``)."""
+        if self._loaded_at is not None and self.monotonic() - self._loaded_at < self.refresh_every:
+            return
+        try:
+            self.load()
+        except Exception:  # noqa: BLE001 — Slack down or unreachable: the copy in memory stays, retried next time
+            log.warning("could not (re)load the Slack directory; the copy in memory stays", exc_info=True)
 
-        def load() -> str | None:
-            try:
-                return str(self.client.users_lookupByEmail(email=email)["user"]["id"])
-            except SlackApiError as error:
-                if error.response.get("error") == "users_not_found":
-                    return None
-                raise
+    def _ensure_loaded(self) -> None:
+        if self._loaded_at is None:  # not loaded at start (Slack was down): the first reader loads it
+            self.load()
 
-        return self._cache.get(f"email:{email.lower()}", load)  # type: ignore[no-any-return]
+    def _all_users(self) -> Iterator[SlackUser]:
+        cursor = ""
+        while True:
+            page = self.client.users_list(limit=self.page_size, cursor=cursor or None)
+            for member in page.get("members") or []:
+                yield SlackUser.of(member)
+            cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "")
+            if not cursor:
+                return
 
-    def _usergroups(self) -> dict[str, frozenset[str]]:
-        """Slack user-group handle -> member ids (only when ``directory.slack_usergroups`` is on)."""
-        if not self.holder.current.config.directory.slack_usergroups:
-            return {}
+    def _all_groups(self) -> list[UserGroup]:
+        listed = self.client.usergroups_list(include_users=True, include_disabled=False)["usergroups"]
+        return [g for g in (group_of(raw) for raw in listed) if g is not None]
 
-        def load() -> dict[str, frozenset[str]]:
-            groups = self.client.usergroups_list(include_users=True)["usergroups"]
-            return {g["handle"]: frozenset(g.get("users") or ()) for g in groups if not g.get("date_delete")}
+    def _usergroups_enabled(self) -> bool:
+        return bool(self.holder.current.config.directory.slack_usergroups)
 
-        return self._cache.get("usergroups", load)  # type: ignore[no-any-return]
+    # --- events (handlers.directory_events) -----------------------------------------------------------------
 
-    # --- invalidation (Slack events) --------------------------------------------------------------------
+    def user_changed(self, user: dict[str, Any]) -> None:
+        """``user_change`` / ``team_join``: the event carries the whole profile; an older one is ignored."""
+        self.roster.put_user(SlackUser.of(user))
+        self._misses.pop(str(user.get("id")), None)
+
+    def usergroup_changed(self, group: dict[str, Any]) -> None:
+        """``subteam_created`` / ``subteam_updated``: the group as it is now (disabled: gone)."""
+        if not self._usergroups_enabled():
+            return
+        members = group.get("users")
+        if members is None:  # an update without the member list keeps the members known
+            known = next((g for g in self.roster.groups() if g.id == group.get("id")), None)
+            members = sorted(known.members) if known else []
+        self.roster.put_group(group_of(group, members), str(group.get("id")))
+
+    def usergroup_members_changed(self, group_id: str, added: list[str], removed: list[str]) -> None:
+        if self._usergroups_enabled() and not self.roster.change_members(group_id, added, removed):
+            self.forget_usergroups()
 
     def forget_user(self, slack_id: str) -> None:
-        """A ``user_change`` event: the next lookup reads the profile again (deactivation, email, time zone)."""
-        self._cache.forget(f"user:{slack_id}")
-        self._cache.forget_where(lambda key, value: key.startswith("email:") and value == slack_id)
+        """Read this user again at the next lookup."""
+        self._misses.pop(slack_id, None)
+        try:
+            self._read_user(slack_id)
+        except SlackApiError:
+            log.warning("could not read %s from Slack", slack_id, exc_info=True)
 
     def forget_usergroups(self) -> None:
-        """A ``subteam_*`` event: the next lookup reads the user groups again."""
-        self._cache.forget("usergroups")
+        """Read the user groups again (an event about a group the copy does not know)."""
+        if not self._usergroups_enabled():
+            return
+        try:
+            groups = self._all_groups()
+        except SlackApiError:
+            log.warning("could not reload the Slack user groups", exc_info=True)
+            return
+        self.roster.replace_groups(groups)
 
-    # --- IdentityProvider --------------------------------------------------------------------------------
+    # --- IdentityProvider -----------------------------------------------------------------------------------
 
     def identity(self, user: str, now: datetime) -> Identity:
-        policy = self.holder.current
-        known = policy.directory.user(user)
-        slack_id = (known.slack_id if known else None) or (None if "@" in user else user)
-        if slack_id is None:  # an email from accessbot.yml: the Slack account with that email, if any
-            slack_id = self._slack_id_for(known.email if known and known.email else user)
-        profile = self._profile(slack_id) if slack_id else None
-        email = (profile or {}).get("profile", {}).get("email") or (known.email if known else None)
-        if email is None and "@" in user:
-            email = user
-        handles = [h for h, members in self._usergroups().items() if slack_id in members] if slack_id else []
-        identity = policy.directory.build_identity(
-            slack_id=slack_id or email,
-            email=email,
-            now=now,
-            slack_groups=handles,
-            # no Slack account (an email nobody in the workspace has) or a deactivated one: never asked
-            deactivated=bool((profile or {}).get("deleted")) or profile is None,
-            is_bot=bool((profile or {}).get("is_bot")),
-            timezone=(profile or {}).get("tz"),
-            display_name=(profile or {}).get("real_name") or None,
-            provider_oncall=provider_oncall(self.oncall, now, self.purpose),
-        )
-        return dataclasses.replace(identity, owner_of=policy.owned_integrations(identity))
+        """Who ``user`` (a Slack id or an email) is now, from the copy in memory (an unknown id is read once)."""
+        return self._identity(user, now, read_misses=True)
+
+    def _identity(self, user: str, now: datetime, *, read_misses: bool) -> Identity:
+        self._ensure_loaded()
+        slack_id = self._slack_id(user)
+        profile = self._known(slack_id, read_misses=read_misses) if slack_id else None
+        return self._build(user, slack_id, profile, now)
+
+    def fresh_identity(self, user: str, now: datetime) -> Identity:
+        """As :meth:`identity`, with the profile read from Slack now (one ``users.info``): the clicker's check."""
+        self._ensure_loaded()
+        slack_id = self._slack_id(user)
+        profile = None
+        if slack_id:
+            try:
+                profile = self._read_user(slack_id)
+            except SlackApiError as error:
+                raise DirectoryUnavailable(str(error.response.get("error") or error)) from error
+        return self._build(user, slack_id, profile, now)
 
     def candidates(self, now: datetime) -> list[Identity]:
+        self._ensure_loaded()
         config = self.holder.current.config
         keys: dict[str, None] = {}
         for user in config.directory.users:
             keys[user.slack_id or user.email] = None
-        named_users, named_groups = _named(config.model_dump(mode="json"))
+        named_users, named_groups = self._named(config)
         keys.update(dict.fromkeys(named_users))
-        for handle, members in self._usergroups().items():
-            if handle in named_groups:
-                keys.update(dict.fromkeys(sorted(members)))
+        if self._usergroups_enabled():
+            for group in self.roster.groups():
+                if group.handle in named_groups:
+                    keys.update(dict.fromkeys(sorted(group.members)))
         try:
             on_call = on_call_emails(provider_oncall(self.oncall, now, self.purpose))
         except OncallUnknown:
             return []  # held access: nobody is looked up as a candidate until the tool has answered once
         listed = {user.email.lower() for user in config.directory.users}
         keys.update(dict.fromkeys(email for email in on_call if email not in listed))
-        out = []
-        for key in keys:
-            try:
-                out.append(self.identity(key, now))
-            except SlackApiError:
-                log.warning("could not look up %s in Slack", key, exc_info=True)
-        return out
+        # from the copy only: an id Slack did not list is nobody to ask (no Web API call per candidate)
+        return [self._identity(key, now, read_misses=False) for key in keys]
+
+    def _named(self, config: Any) -> tuple[set[str], set[str]]:
+        cached = self._named_cache
+        if cached is None or cached[0] is not config:
+            cached = self._named_cache = (config, _named(config.model_dump(mode="json")))
+        return cached[1]
+
+    # --- internals ------------------------------------------------------------------------------------------
+
+    def _slack_id(self, user: str) -> str | None:
+        known = self.holder.current.directory.user(user)
+        slack_id = (known.slack_id if known else None) or (None if "@" in user else user)
+        if slack_id is None:  # an email from accessbot.yml: the Slack account with that email, if any
+            slack_id = self.roster.id_for_email(known.email if known and known.email else user)
+        return slack_id
+
+    def _known(self, slack_id: str, *, read_misses: bool) -> SlackUser | None:
+        found = self.roster.user(slack_id)
+        if found is not None or not read_misses:
+            return found
+        missed = self._misses.get(slack_id)
+        if missed is not None and self.monotonic() - missed < self.miss_ttl:
+            return None
+        return self._read_user(slack_id)
+
+    def _read_user(self, slack_id: str) -> SlackUser | None:
+        """One ``users.info``; the answer replaces the copy (None: Slack has no such user)."""
+        try:
+            user = SlackUser.of(self.client.users_info(user=slack_id)["user"])
+        except SlackApiError as error:
+            if error.response.get("error") == "user_not_found":
+                self._misses[slack_id] = self.monotonic()
+                return None
+            raise
+        self.roster.put_user(user)
+        self._misses.pop(slack_id, None)
+        return self.roster.user(slack_id) or user
+
+    def _build(self, user: str, slack_id: str | None, profile: SlackUser | None, now: datetime) -> Identity:
+        policy = self.holder.current
+        known = policy.directory.user(user)
+        email = (profile.email if profile else None) or (known.email if known else None)
+        if email is None and "@" in user:
+            email = user
+        handles = self.roster.handles_of(slack_id) if slack_id and self._usergroups_enabled() else frozenset()
+        identity = policy.directory.build_identity(
+            slack_id=slack_id or email,
+            email=email,
+            now=now,
+            slack_groups=handles,
+            # no Slack account (an email nobody in the workspace has) or a deactivated one: never asked
+            deactivated=profile is None or profile.deleted,
+            is_bot=bool(profile and profile.is_bot),
+            timezone=profile.tz if profile else None,
+            display_name=profile.real_name if profile else None,
+            provider_oncall=provider_oncall(self.oncall, now, self.purpose),
+        )
+        return dataclasses.replace(identity, owner_of=policy.owned_integrations(identity))
 
 
 def _named(tree: Any) -> tuple[set[str], set[str]]:

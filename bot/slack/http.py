@@ -1,10 +1,16 @@
 """HTTP mode (SPEC §2): ``POST /slack/events`` (Bolt), ``GET /healthz``, ``GET /metrics``; WSGI (waitress).
 
+``POST /slack/events`` goes through :mod:`bot.slack.ingress` first (size, signature, shape), so Bolt only sees
+signed, well-formed requests; a request no listener takes gets Slack's empty 200 for events and block actions
+(Slack would retry or show an error otherwise) and a 400 for anything else — never a 500 for bad input. A refused
+signature is logged as one line without the body, at most once a minute (:class:`bot.slack.observed.SignatureRefusals`).
+
 Without a Bolt app it serves only ``/healthz`` and ``/metrics`` (Socket Mode's ``ACCESSBOT_HEALTH_PORT``).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -13,7 +19,10 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk.signature import SignatureVerifier
 
+from bot.slack.ingress import Refused, classify, read_body, refused
+from bot.slack.ingress import check_signature as check_signed
 from bot.slack.observed import SignatureRefusals
 
 log = logging.getLogger(__name__)
@@ -27,10 +36,44 @@ HealthReport = Callable[[], tuple[bool, dict[str, str]]]
 
 def wsgi_app(
     app: App | None, *, health: HealthReport = lambda: (True, {}), metrics: CollectorRegistry | None = None,
-    refusals: SignatureRefusals | None = None,
+    signing_secret: str | None = None, refusals: SignatureRefusals | None = None,
 ) -> WsgiApp:
+    """The WSGI app. ``signing_secret`` (HTTP mode always has one) is checked before the body is parsed."""
     slack = SlackRequestHandler(app, path="/slack/events") if app is not None else None
+    verifier = SignatureVerifier(signing_secret) if signing_secret else None
     refusals = refusals or SignatureRefusals()
+
+    def events(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        body: bytes | None = None
+        try:
+            body = read_body(environ)
+            if verifier is not None:
+                check_signed(verifier, environ, body)
+            delivery = classify(body, environ.get("CONTENT_TYPE") or "")
+        except Refused as error:
+            if error.status == 401:  # unsigned or mis-signed: anybody can send these, so rate-limited
+                refusals.refused(timestamp=environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", ""),
+                                 signature=environ.get("HTTP_X_SLACK_SIGNATURE", ""),
+                                 size=len(body) if body is not None else int(environ.get("CONTENT_LENGTH") or 0))
+            else:
+                refused(environ, error, None if body is None else len(body))
+            start_response(_status(error.status), [("Content-Type", "text/plain; charset=utf-8")])
+            return [error.reason.encode()]
+        environ = {**environ, "wsgi.input": io.BytesIO(delivery.body), "CONTENT_LENGTH": str(len(delivery.body))}
+        answered: list[Any] = []
+
+        def capture(code: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
+            answered[:] = [code, headers]
+            return lambda data: None
+
+        assert slack is not None
+        out = b"".join(slack(environ, capture))
+        code, headers = answered or ["500 Internal Server Error", []]
+        if code.startswith("404"):  # no listener for it (an unknown callback or action id, an unknown event)
+            quiet = delivery.kind in ("event", "interactive:block_actions")
+            code, headers, out = ("200 OK", [], b"") if quiet else ("400 Bad Request", [], b"nothing handles this")
+        start_response(code, headers or [("Content-Type", "text/plain; charset=utf-8")])
+        return [out]
 
     def serve(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -51,16 +94,16 @@ def wsgi_app(
                 status.append(code.split()[0])
                 return start_response(code, headers, *exc)
 
-            body = slack(environ, recording)
+            body = events(environ, recording)
             REQUESTS.labels(path, status[0] if status else "?").inc()
-            if status and status[0] == "401":
-                refusals.refused(timestamp=environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", ""),
-                                 signature=environ.get("HTTP_X_SLACK_SIGNATURE", ""),
-                                 size=int(environ.get("CONTENT_LENGTH") or 0))
             return body
         REQUESTS.labels("other", "404").inc()
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"not found"]
 
     return serve
+
+
+def _status(code: int) -> str:
+    return {400: "400 Bad Request", 401: "401 Unauthorized", 413: "413 Content Too Large"}.get(code, f"{code} Error")
 

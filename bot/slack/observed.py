@@ -81,26 +81,31 @@ class ObservedApp(App):
 
 
 class SignatureRefusals:
-    """One line for a refused (unsigned, mis-signed or stale) Slack request, at most once per ``every`` seconds.
+    """One line for a refused (unsigned, mis-signed or stale) Slack request, at most once per ``every`` seconds for
+    each kind of refusal (a flood of forged posts is one line a minute; a clock gone wrong still shows as itself).
 
     Bolt's own line for these (the whole body and signature, at INFO) is silenced in :mod:`bot.logs`; this one
     names the reason and the size, never the body, the signature or a ``response_url``.
     """
 
     def __init__(self, every: float = 60.0) -> None:
-        self.log = RateLimitedLog(log, every=every)
+        self.every = every
+        self._logs: dict[str, RateLimitedLog] = {}
 
     def refused(self, *, timestamp: str, signature: str, size: int) -> bool:
-        return self.log.log("refused a Slack request: %s (%d bytes)", _why(timestamp, signature), size)
+        kind, why = _why(timestamp, signature)
+        limited = self._logs.setdefault(kind, RateLimitedLog(log, every=self.every))
+        return limited.log("refused a Slack request: %s (%d bytes)", why, size)
 
 
-def _why(timestamp: str, signature: str) -> str:
+def _why(timestamp: str, signature: str) -> tuple[str, str]:
+    """(the kind of refusal, what to say)."""
     if not signature:
-        return "no signature (not from Slack)"
+        return "unsigned", "no signature (not from Slack)"
     try:
         skew = abs(time.time() - int(timestamp))
     except ValueError:
-        return "no valid timestamp"
+        return "timestamp", "no valid timestamp"
     if skew > 60 * 5:
-        return f"stale timestamp ({skew:.0f} s old; a replay, or this host's clock is off)"
-    return "the signature does not match (not from Slack, or SLACK_SIGNING_SECRET is not this app's)"
+        return "stale", f"stale timestamp ({skew:.0f} s old; a replay, or this host's clock is off)"
+    return "mismatch", "the signature does not match (not from Slack, or the signing secret is not this app's)"

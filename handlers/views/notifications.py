@@ -7,7 +7,19 @@ from typing import Any
 from bot.lifecycle.records import GrantRecord, Notice, RequestRecord
 from handlers.views import grantee_mfa
 from handlers.views.approval import OUTCOME, approval_message, decided_message, summary
-from handlers.views.common import Block, Ids, actions, button, escape, quote, resource_list, section, user, when
+from handlers.views.common import (
+    Block,
+    Ids,
+    actions,
+    button,
+    context,
+    escape,
+    quote,
+    resource_list,
+    section,
+    user,
+    when,
+)
 from handlers.views.threads import audit_text, thread_text
 
 PEOPLE_LISTED = 10
@@ -28,9 +40,27 @@ def _with_reason(text: str, reason: str | None) -> list[Block]:
     return [section(text), section("*Reason:*"), quote(reason)] if reason else [section(text)]
 
 
-def _credentials(values: dict[str, Any]) -> str:
-    lines = [f"• {escape(str(k), 100)}: `{escape(str(v), 500)}`" for k, v in values.items()]
-    return "*Credentials* (shown once):\n" + "\n".join(lines)
+CREDENTIAL_CHUNK = 2900  # characters of a credential per block (a block's text holds 3000)
+
+
+def credential_blocks(values: dict[str, Any]) -> list[dict[str, Any]]:
+    """Credentials, never truncated: each value as preformatted plain text (no mrkdwn, so nothing in it is
+    escaped or interpreted), a long one split across consecutive blocks with a note saying how to join them."""
+    blocks: list[dict[str, Any]] = [section("*Credentials* (shown once):")]
+    for key, raw in values.items():
+        value = str(raw)
+        parts = [value[i : i + CREDENTIAL_CHUNK] for i in range(0, len(value), CREDENTIAL_CHUNK)] or [""]
+        label = f"• {escape(str(key), 100)}"
+        if len(parts) > 1:
+            label += f" ({len(value)} characters in {len(parts)} parts: join them without spaces or line breaks)"
+        blocks.append(context(label))
+        blocks.extend(_preformatted(part) for part in parts)
+    return blocks
+
+
+def _preformatted(text: str) -> dict[str, Any]:
+    return {"type": "rich_text", "elements": [
+        {"type": "rich_text_preformatted", "elements": [{"type": "text", "text": text or " "}]}]}
 
 
 def render(notice: Notice) -> dict[str, Any] | None:
@@ -119,7 +149,7 @@ def render(notice: Notice) -> dict[str, Any] | None:
             text = f"✅ You have {_what(grant, record)} until {when(until)} (request #{record.id})."
             blocks = [section(text)]
             if notice.credentials:
-                blocks.append(section(_credentials(notice.credentials)))
+                blocks.extend(credential_blocks(notice.credentials))
             blocks.append(actions(f"grant_{record.id}", button("Revoke now", Ids.REVOKE, value, "danger")))
             return {"text": text, "blocks": blocks}
         case "access_granted_requester":

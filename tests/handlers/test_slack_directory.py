@@ -1,14 +1,16 @@
-"""SlackDirectory: users.info merged with the config directory, user groups, candidates, TTL cache."""
+"""SlackDirectory: one paginated load of the workspace, answers from memory, events, the fresh clicker check."""
 
 from __future__ import annotations
 
+import time
+import tracemalloc
 from collections.abc import Iterator
 
 import pytest
 from slack_sdk import WebClient
 
 from bot.lifecycle.policy_holder import PolicyHolder
-from bot.slack.directory import SlackDirectory
+from bot.slack.directory import DirectoryUnavailable, SlackDirectory
 from policy.validation import load_config_text
 from tests.bot.fixtures import CONFIG, START
 from tests.support.fake_slack import FakeSlack
@@ -32,28 +34,32 @@ def fake() -> Iterator[FakeSlack]:
 
 
 def directory(
-    fake: FakeSlack, config: str = CONFIG_WITH_GROUPS, ttl: float = 60.0
+    fake: FakeSlack, config: str = CONFIG_WITH_GROUPS, **options: float
 ) -> tuple[SlackDirectory, list[float]]:
     now = [0.0]
     client = WebClient(token="xoxb-test", base_url=fake.url)
     holder = PolicyHolder.from_config(load_config_text(config))
-    return SlackDirectory(client, holder, ttl=ttl, monotonic=lambda: now[0]), now
+    slack = SlackDirectory(client, holder, monotonic=lambda: now[0], **options)  # type: ignore[arg-type]
+    slack.load()
+    return slack, now
 
 
-def test_identity_merges_slack_profile_and_config(fake: FakeSlack) -> None:
+def web_calls(fake: FakeSlack) -> list[str]:
+    return [c.method for c in fake.calls]
+
+
+def test_identity_merges_slack_profile_and_config_without_a_call(fake: FakeSlack) -> None:
     slack, _ = directory(fake)
+    fake.clear()
     alice = slack.identity("UALICE", START)
-    assert (alice.email, alice.timezone, alice.display_name) == (
-        "alice@example.com",
-        "Europe/Paris",
-        "Alice A",
-    )
+    assert (alice.email, alice.timezone, alice.display_name) == ("alice@example.com", "Europe/Paris", "Alice A")
     assert "sre" in alice.groups and not alice.deactivated
     assert slack.identity("UDANA", START).deactivated
     assert slack.identity("UROBOT", START).is_bot
     assert "dba" in slack.identity("UZED", START).groups  # a Slack user-group handle
-    assert slack.identity("UNOBODY", START).deactivated  # unknown to Slack
     assert slack.identity("alice@example.com", START).slack_id == "UALICE"
+    assert slack.identity("ALICE@example.com", START).slack_id == "UALICE"
+    assert web_calls(fake) == []  # every answer came from the copy
 
 
 def test_user_groups_only_count_when_enabled(fake: FakeSlack) -> None:
@@ -64,17 +70,95 @@ def test_user_groups_only_count_when_enabled(fake: FakeSlack) -> None:
 
 def test_candidates_cover_directory_condition_users_and_group_members(fake: FakeSlack) -> None:
     slack, _ = directory(fake)
-    keys = {c.key for c in slack.candidates(START)}
-    assert {"UALICE", "UDANA", "UERIN", "UZED", "UBOSS"} <= keys
-    assert "UROBOT" not in keys
+    fake.clear()
+    candidates = {c.key: c for c in slack.candidates(START)}
+    assert {"UALICE", "UDANA", "UERIN", "UZED", "UBOSS"} <= candidates.keys()
+    assert "UROBOT" not in candidates
+    assert candidates["UERIN"].deactivated  # in accessbot.yml but not in Slack: never asked
+    assert web_calls(fake) == []  # not one users.info per candidate
 
 
-def test_lookups_are_cached_for_the_ttl(fake: FakeSlack) -> None:
-    slack, clock = directory(fake, ttl=60)
-    slack.identity("UALICE", START)
-    slack.identity("UALICE", START)
-    assert len(fake.calls_to("users.info")) == 1
-    fake.add_user("UALICE", "alice@example.com", deleted=True)
+def test_an_unknown_id_is_read_once_and_the_miss_remembered(fake: FakeSlack) -> None:
+    slack, clock = directory(fake, miss_ttl=60)
+    fake.add_user("UNEW", "new@example.com")  # joined after the load; the team_join event was missed
+    fake.clear()
+    assert not slack.identity("UNEW", START).deactivated
+    assert slack.identity("UNEW", START).email == "new@example.com"
+    assert slack.identity("UNOBODY", START).deactivated
+    assert slack.identity("UNOBODY", START).deactivated
+    assert [c["user"] for c in fake.calls_to("users.info")] == ["UNEW", "UNOBODY"]
     clock[0] = 61.0
+    slack.identity("UNOBODY", START)
+    assert len(fake.calls_to("users.info")) == 3
+
+
+def test_events_keep_the_copy_current_without_a_call(fake: FakeSlack) -> None:
+    slack, _ = directory(fake)
+    fake.clear()
+    old = dict(fake.users["UALICE"])
+    slack.user_changed(dict(fake.users["UALICE"], deleted=True, updated=1_700_000_100))
     assert slack.identity("UALICE", START).deactivated
-    assert len(fake.calls_to("users.info")) == 2
+    slack.user_changed(old)  # an older profile delivered late never undoes the newer one
+    assert slack.identity("UALICE", START).deactivated
+
+    fake.add_user("UJOIN", "join@example.com")
+    slack.user_changed(fake.users["UJOIN"])  # team_join
+    assert slack.identity("join@example.com", START).slack_id == "UJOIN"
+
+    slack.usergroup_changed({**fake.usergroups["S2"], "id": "S3", "handle": "oncall", "users": ["UBOSS"]})
+    assert "oncall" in slack.identity("UBOSS", START).groups  # subteam_created
+    slack.usergroup_members_changed("S1", ["UBOSS"], ["UZED"])
+    assert "dba" in slack.identity("UBOSS", START).groups and "dba" not in slack.identity("UZED", START).groups
+    slack.usergroup_changed({**fake.usergroups["S1"], "handle": "dbas", "users": ["UBOSS"]})  # renamed
+    assert "dbas" in slack.identity("UBOSS", START).groups and "dba" not in slack.identity("UBOSS", START).groups
+    slack.usergroup_changed({"id": "S3", "handle": "oncall", "date_delete": 1_700_000_200})  # disabled
+    assert "oncall" not in slack.identity("UBOSS", START).groups
+    assert web_calls(fake) == []
+
+
+def test_the_clicker_is_read_fresh_even_when_the_event_was_missed(fake: FakeSlack) -> None:
+    slack, _ = directory(fake)
+    fake.add_user("UZED", "zed@example.com", deleted=True)  # deactivated; no user_change reached the bot
+    fake.clear()
+    assert not slack.identity("UZED", START).deactivated  # the copy has not heard of it
+    assert slack.fresh_identity("UZED", START).deactivated
+    assert [c["user"] for c in fake.calls_to("users.info")] == ["UZED"]  # exactly one call
+    assert slack.identity("UZED", START).deactivated  # and the copy learnt it
+
+    fake.fail_next("users.info", error="internal_error", status=500, retry_after=None)
+    with pytest.raises(DirectoryUnavailable, match="nothing was decided"):
+        slack.fresh_identity("UALICE", START)
+
+
+def test_the_periodic_refresh_reloads_everything(fake: FakeSlack) -> None:
+    slack, clock = directory(fake, refresh_every=3600)
+    fake.add_user("UALICE", "alice@example.com", deleted=True)
+    slack.refresh_due()
+    assert not slack.identity("UALICE", START).deactivated  # not due yet
+    clock[0] = 3601.0
+    slack.refresh_due()
+    assert slack.identity("UALICE", START).deactivated
+
+
+def test_ten_thousand_users_and_500_groups_load_in_one_paginated_pass() -> None:
+    with FakeSlack() as fake:
+        for n in range(10_000):
+            fake.add_user(f"U{n:06d}", f"user{n}@example.com")
+        for g in range(500):
+            fake.add_usergroup(f"S{g:04d}", f"team-{g}", [f"U{(g * 20 + i):06d}" for i in range(20)])
+        client = WebClient(token="xoxb-test", base_url=fake.url)
+        holder = PolicyHolder.from_config(load_config_text(CONFIG_WITH_GROUPS))
+        slack = SlackDirectory(client, holder)
+        tracemalloc.start()
+        started = time.monotonic()
+        assert slack.load() == 10_001  # and the bot user
+        seconds = time.monotonic() - started
+        held, _peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        pages = fake.calls_to("users.list")
+        assert len(pages) == 51 and all(p["limit"] == "200" for p in pages)  # one pass, 200 a page
+        assert len(fake.calls_to("usergroups.list")) == 1
+        assert "team-7" in slack.identity("U000140", START).groups
+        assert slack.identity("user9999@example.com", START).slack_id == "U009999"
+        print(f"10,000 users / 500 groups: loaded in {seconds:.1f}s, {held / 1e6:.1f} MB held")
+        assert held < 50e6  # a coarse guard; bench/bench_ack.py prints the figure

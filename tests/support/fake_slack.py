@@ -13,7 +13,13 @@ unknown ids and invalid Block Kit, HTTP 429 with `Retry-After` for failures inje
 may be form-encoded, JSON or a GET query; the token comes from the Authorization header (or a `token`
 argument, which is not recorded in `args`). Structured form fields (`blocks`, `view`, ...) are recorded
 decoded. Response URLs handed out in Slack payloads can point at `fake.hooks_url`; posts there are recorded
-as calls to the method `"response_url"`. `apps.connections.open` takes only an app-level token (`xapp-…`,
+as calls to the method `"response_url"`.
+
+Like the real thing it can be slow and busy: `latency` (seconds, every Web API call; `method_latency` per method)
+delays each answer without holding up other calls; `fail_next` injects 429 bursts with `Retry-After` or 500s per
+method; `channel_limit` refuses (429, `Retry-After: 1`) a chat.postMessage to a channel that already had its
+messages this second; users.list pages with a cursor (at most 1000 a page, `limit_required` without a limit
+past 1000 members). `apps.connections.open` takes only an app-level token (`xapp-…`,
 which no other method takes: `not_allowed_token_type`) and hands out `socket_mode_url` (a `FakeSocketMode`).
 """
 
@@ -49,6 +55,7 @@ class Call:
     token: str | None
     failed: bool = False
     error: str | None = None
+    at: float = 0.0  # time.monotonic() when the call reached the fake (before its latency)
 
 
 @dataclass
@@ -70,6 +77,11 @@ class FakeSlack:
         self.url = ""
         self.hooks_url = ""
         self.socket_mode_url = ""  # where apps.connections.open sends the app: `FakeSocketMode.url`
+        self.latency = 0.0  # seconds added to every Web API call
+        self.method_latency: dict[str, float] = {}  # per method, instead of `latency`
+        self._channel_limit: tuple[float, int] | None = None  # (messages per second, burst) per channel
+        self._channel_sends: dict[str, list[float]] = {}
+        self.paced_refusals = 0  # chat.postMessage calls refused by `channel_limit`
         self._workspace.users[BOT_USER_ID] = make_user(
             BOT_USER_ID, None, name="accessbot", real_name="accessbot", tz="UTC", deleted=False, is_bot=True
         )
@@ -79,7 +91,7 @@ class FakeSlack:
     def start(self) -> FakeSlack:
         if self._server is not None:
             return self
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        server = _Server(("127.0.0.1", 0), _handler_for(self))
         server.daemon_threads = True
         port = server.server_address[1]
         root = f"http://127.0.0.1:{port}/"
@@ -118,6 +130,11 @@ class FakeSlack:
     def calls(self) -> list[Call]:
         with self._lock:
             return list(self._calls)
+
+    def timed_calls(self, method: str) -> list[Call]:
+        """The calls to `method` that succeeded, with when they arrived (`Call.at`)."""
+        with self._lock:
+            return [call for call in self._calls if call.method == method and not call.failed]
 
     def calls_to(self, method: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -218,7 +235,36 @@ class FakeSlack:
         with self._lock:
             self._failures.setdefault(method, []).append(_Failure(error, status, retry_after, times))
 
+    def rate_limit(self, method: str, *, times: int, retry_after: int = 1) -> None:
+        """A burst of `times` HTTP 429 answers (`Retry-After` seconds) to `method`."""
+        self.fail_next(method, error="ratelimited", status=429, retry_after=retry_after, times=times)
+
+    def channel_limit(self, per_second: float = 1.0, *, burst: int = 1) -> None:
+        """Refuse chat.postMessage beyond `burst` messages per `1/per_second` seconds to one channel."""
+        with self._lock:
+            self._channel_limit = (per_second, burst)
+
     # --- request handling (called from the server's threads) --------------------------------------
+
+    def _delay(self, method: str) -> None:
+        delay = self.method_latency.get(method, self.latency)
+        if delay > 0:
+            time.sleep(delay)  # Slack's latency: this call waits, the others go on
+
+    def _paced_out(self, method: str, args: dict[str, Any]) -> bool:
+        if self._channel_limit is None or method != "chat.postMessage":
+            return False
+        per_second, burst = self._channel_limit
+        window = burst / per_second
+        now = time.monotonic()
+        channel = str(args.get("channel") or "")
+        sends = [t for t in self._channel_sends.get(channel, []) if now - t < window]
+        if len(sends) >= burst:
+            self._channel_sends[channel] = sends
+            self.paced_refusals += 1
+            return True
+        self._channel_sends[channel] = [*sends, now]
+        return False
 
     def _take_failure(self, method: str) -> _Failure | None:
         queue = self._failures.get(method)
@@ -233,12 +279,17 @@ class FakeSlack:
     def _handle_api(
         self, method: str, args: dict[str, Any], token: str | None
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        arrived = time.monotonic()
+        self._delay(method)
         with self._lock:
             failure = self._take_failure(method)
             if failure is not None:
-                self._calls.append(Call(method, args, token, failed=True, error=failure.error))
+                self._calls.append(Call(method, args, token, True, failure.error, arrived))
                 headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
                 return failure.status, {"ok": False, "error": failure.error}, headers
+            if self._paced_out(method, args):
+                self._calls.append(Call(method, args, token, True, "ratelimited", arrived))
+                return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}
             try:
                 if token is None:
                     raise SlackError("not_authed")
@@ -255,24 +306,30 @@ class FakeSlack:
                 else:
                     body = implementation(self._workspace, args)
             except SlackError as exc:
-                self._calls.append(Call(method, args, token, failed=True, error=exc.error))
+                self._calls.append(Call(method, args, token, True, exc.error, arrived))
                 return 200, exc.body, {}
-            self._calls.append(Call(method, args, token))
+            self._calls.append(Call(method, args, token, at=arrived))
             return 200, body, {}
 
     def _handle_hook(self, path: str, args: dict[str, Any]) -> tuple[int, bytes, dict[str, str]]:
+        arrived = time.monotonic()
+        self._delay("response_url")
         with self._lock:
             failure = self._take_failure("response_url")
             if failure is not None:
-                self._calls.append(Call("response_url", dict(args, _path=path), None, True, failure.error))
+                self._calls.append(Call("response_url", dict(args, _path=path), None, True, failure.error, arrived))
                 headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
                 return failure.status, failure.error.encode(), headers
-            self._calls.append(Call("response_url", dict(args, _path=path), None))
+            self._calls.append(Call("response_url", dict(args, _path=path), None, at=arrived))
             return 200, b"ok", {}
 
     def _handle_upload(self, file_id: str, data: bytes) -> bool:
         with self._lock:
             return receive_upload(self._workspace, file_id, data)
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # like a real server: socketserver's 5 drops concurrent connections (1 s SYN retries)
 
 
 def _parse_body(content_type: str, raw: bytes) -> dict[str, Any]:

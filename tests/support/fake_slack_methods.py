@@ -229,10 +229,20 @@ def users_lookup_by_email(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]
     raise SlackError("users_not_found")  # Slack does not find deactivated users by email either
 
 
+USERS_LIST_MAX_PAGE = 1000
+
+
 def users_list(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
+    """Pages of at most 1000 (Slack's cap); without a limit a large workspace is `limit_required`."""
     members = list(ws.users.values())
-    start = int(str(args.get("cursor") or "0").removeprefix("dXNlcjpV") or 0)
-    limit = int(args.get("limit") or 0) or len(members) or 1
+    cursor = str(args.get("cursor") or "")
+    if cursor and not cursor.startswith("dXNlcjpV"):
+        raise SlackError("invalid_cursor")
+    start = int(cursor.removeprefix("dXNlcjpV") or 0)
+    requested = int(args.get("limit") or 0)
+    if not requested and len(members) > USERS_LIST_MAX_PAGE:
+        raise SlackError("limit_required")
+    limit = min(requested or len(members) or 1, USERS_LIST_MAX_PAGE)
     page = members[start : start + limit]
     more = start + limit < len(members)
     return {

@@ -21,6 +21,7 @@ import secrets
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -181,7 +182,9 @@ class SlackSender:
         team_id: str = TEAM_ID,
         response_url_base: str = "https://hooks.slack.com/",
         timeout: float = 10.0,
+        after: Callable[[], None] | None = None,
     ) -> None:
+        """``after`` runs once each answer has come back (tests pass "wait until the bot's listeners are done")."""
         self.endpoint = base_url.rstrip("/") + "/slack/events"
         self.signing_secret = signing_secret
         self.team_id = team_id
@@ -190,6 +193,7 @@ class SlackSender:
             response_url_base if response_url_base.endswith("/") else response_url_base + "/"
         )
         self.timeout = timeout
+        self.after = after
 
     # --- building blocks --------------------------------------------------------------------------
 
@@ -399,10 +403,13 @@ class SlackSender:
         request = urllib.request.Request(self.endpoint, data=body, headers=all_headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as reply:
-                return Response(reply.status, reply.read(), dict(reply.headers.items()))
+                response = Response(reply.status, reply.read(), dict(reply.headers.items()))
         except urllib.error.HTTPError as error:
             with error:
-                return Response(error.code, error.read(), dict(error.headers.items()))
+                response = Response(error.code, error.read(), dict(error.headers.items()))
+        if self.after is not None:
+            self.after()
+        return response
 
 
 _sign = sign  # `raw` has a parameter named `sign`

@@ -1,0 +1,38 @@
+"""A listener executor for tests: Bolt answers Slack at ``ack()`` and runs the rest of a listener afterwards;
+``wait_idle`` waits (with a deadline) until every listener that started has finished, so a test can look at what
+the bot did after an acknowledged request without sleeping."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+
+class TrackingExecutor(ThreadPoolExecutor):
+    def __init__(self, max_workers: int = 16) -> None:
+        super().__init__(max_workers, thread_name_prefix="test-listener")
+        self._running = 0
+        self._idle = threading.Condition()
+        self.failures: list[BaseException] = []
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        with self._idle:
+            self._running += 1
+        future = super().submit(fn, *args, **kwargs)
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, future: Future[Any]) -> None:
+        error = future.exception()
+        with self._idle:
+            if error is not None:
+                self.failures.append(error)
+            self._running -= 1
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float = 15.0) -> None:
+        with self._idle:
+            if not self._idle.wait_for(lambda: self._running == 0, timeout):
+                raise AssertionError(f"{self._running} Slack listener(s) still running after {timeout}s")
