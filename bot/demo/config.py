@@ -107,4 +107,7 @@ def populate(ws: Workspace, config: Config) -> None:
                     ws.usergroups[group_id] = make_usergroup(group_id, resource.name, [])
         if config.audit_channel:
             ws.channel_names[config.audit_channel] = "#accessbot-audit"
+        approval_channels = list(dict.fromkeys(f.approval.channel for f in config.flows if f.approval.channel))
+        for n, channel in enumerate(approval_channels, start=1):  # the channels flows post their requests to
+            ws.channel_names.setdefault(channel, "#access-approvals" + (f"-{n}" if n > 1 else ""))
     ws.changed()
