@@ -7,7 +7,8 @@
 - ``slack_usergroup`` integrations work against the demo workspace's user groups.
 
 Every connector is wrapped in :class:`bot.demo.recording.RecordingConnector` (see :mod:`bot.demo.server`).
-The workspace gets one Slack user per person the config names (directory, on-call rotations, conditions).
+The workspace gets one Slack user per person the config names (directory, on-call rotations, conditions),
+and a named channel for the audit channel and for each flow's approval channel.
 """
 
 from __future__ import annotations
