@@ -1,7 +1,9 @@
 """The demo without a browser: the page's JSON endpoints drive the real bot with signed payloads.
 
-Request, field error, escalation, approval, grant, extension, expiry and revocation; the webhook connector's
-signed calls reaching the demo; the page's bad input answered with a clear error.
+Request (the multi-select picker, the permission and hours the bot redraws), field error, the request's post in
+the approval channel (a non-approver's click refused ephemerally), escalation, approval, grant, extension, expiry
+and revocation told in the post's thread; the webhook connector's signed calls reaching the demo; the page's bad
+input answered with a clear error.
 """
 
 from __future__ import annotations
