@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.demo import payloads, webapi
+from bot.demo.blockkit import options_problems
 from bot.demo.payloads import FORM, Reply
 from bot.demo.workspace import SlackError, Workspace
 
@@ -76,7 +77,8 @@ class PageActions:
             except SlackError:
                 raise PageError("that message is gone") from None
             payload = payloads.message_action(user_id, channel, message, action, trigger,
-                                              self.response_url(user_id, channel, ts))
+                                              self.response_url(user_id, channel, ts),
+                                              channel_name=self.ws.channel_names.get(channel, "").lstrip("#") or None)
         self._send_payload(f"block_actions {action.get('action_id')}", payload)
 
     def suggest(self, user_id: str, view_id: str, action_id: str, block_id: str, value: str,
@@ -85,6 +87,11 @@ class PageActions:
         reply = self._send_payload(f"block_suggestion {action_id} “{value}”",
                                    payloads.suggestion(user_id, view, values or {}, action_id, block_id, value))
         body = reply.body if isinstance(reply.body, dict) else {}
+        problems = options_problems(body)
+        if problems:  # Slack shows no options for an answer it cannot read; the panel says why
+            self.ws.record("payload", f"options for {action_id} refused", "; ".join(problems),
+                           {"reply": body, "problems": problems}, ok=False)
+            return {"options": [], "option_groups": [], "error": "; ".join(problems)}
         return {"options": body.get("options") or [], "option_groups": body.get("option_groups") or []}
 
     def submit(self, user_id: str, view_id: str, values: dict[str, Any]) -> dict[str, Any]:

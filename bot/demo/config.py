@@ -7,7 +7,8 @@
 - ``slack_usergroup`` integrations work against the demo workspace's user groups.
 
 Every connector is wrapped in :class:`bot.demo.recording.RecordingConnector` (see :mod:`bot.demo.server`).
-The workspace gets one Slack user per person the config names (directory, on-call rotations, conditions).
+The workspace gets one Slack user per person the config names (directory, on-call rotations, conditions),
+and a named channel for the audit channel and for each flow's approval channel.
 """
 
 from __future__ import annotations
@@ -107,4 +108,7 @@ def populate(ws: Workspace, config: Config) -> None:
                     ws.usergroups[group_id] = make_usergroup(group_id, resource.name, [])
         if config.audit_channel:
             ws.channel_names[config.audit_channel] = "#accessbot-audit"
+        approval_channels = list(dict.fromkeys(f.approval.channel for f in config.flows if f.approval.channel))
+        for n, channel in enumerate(approval_channels, start=1):  # the channels flows post their requests to
+            ws.channel_names.setdefault(channel, "#access-approvals" + (f"-{n}" if n > 1 else ""))
     ws.changed()

@@ -95,12 +95,14 @@ def view_action(user_id: str, view: dict[str, Any], values: dict[str, Any], acti
 
 
 def message_action(user_id: str, channel_id: str, message: dict[str, Any], action: dict[str, Any],
-                   trigger_id: str, response_url: str, *, is_ephemeral: bool = False) -> dict[str, Any]:
+                   trigger_id: str, response_url: str, *, is_ephemeral: bool = False,
+                   channel_name: str | None = None) -> dict[str, Any]:
     return envelope(
         "block_actions", user_id, trigger_id=trigger_id, actions=[block_action(action)],
         container={"type": "message", "message_ts": message["ts"], "channel_id": channel_id,
-                   "is_ephemeral": is_ephemeral},
-        channel={"id": channel_id, "name": "directmessage" if channel_id[:1] == "D" else channel_id},
+                   "is_ephemeral": is_ephemeral,
+                   **({"thread_ts": message["thread_ts"]} if message.get("thread_ts") else {})},
+        channel={"id": channel_id, "name": channel_name or ("directmessage" if channel_id[:1] == "D" else channel_id)},
         message={k: v for k, v in message.items() if k not in ("at",)}, state={"values": {}},
         response_url=response_url)
 

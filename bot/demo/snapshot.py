@@ -41,7 +41,7 @@ def snapshot(ws: Workspace, runtime: Runtime | None, user_id: str, log_after: in
     with ws.lock:
         channels = []
         dm = "D" + user_id
-        ids = [dm] + sorted(c for c in ws.messages if c[:1] in "CG")
+        ids = [dm] + sorted({c for c in [*ws.messages, *ws.channel_names] if c[:1] in "CG"})
         for channel in dict.fromkeys(ids):
             channels.append({
                 "id": channel,

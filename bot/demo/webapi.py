@@ -2,117 +2,33 @@
 
 Each method takes the workspace and the call's arguments and returns the body Slack would send; an error is
 raised as :class:`SlackError` and becomes ``{"ok": false, "error": ...}``. :func:`call` runs one under the
-workspace lock and writes it to the side panel's log.
+workspace lock and writes it to the side panel's log. Messages and threads: :mod:`bot.demo.chat`.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
 
-from bot.demo.blockkit import message_problems, view_problems
+from bot.demo.apiargs import decode_json_fields, flag, require
+from bot.demo.blockkit import view_problems
+from bot.demo.chat import (
+    chat_delete,
+    chat_post_ephemeral,
+    chat_post_message,
+    chat_update,
+    conversations_open,
+    message_of,
+)
 from bot.demo.workspace import APP_ID, BOT_ID, BOT_USER_ID, TEAM_DOMAIN, TEAM_ID, SlackError, Upload, Workspace
 
 TRIGGER_SECONDS = 3.0  # Slack's trigger ids expire after three seconds
-JSON_FIELDS = ("blocks", "attachments", "view", "files", "metadata")
-
-
-def decode_json_fields(args: dict[str, Any]) -> dict[str, Any]:
-    """Form-encoded calls carry structured fields as JSON strings; decode them as Slack reads them."""
-    for key in JSON_FIELDS:
-        value = args.get(key)
-        if isinstance(value, str) and value[:1] in "[{":
-            try:
-                args[key] = json.loads(value)
-            except ValueError:
-                raise SlackError("invalid_arguments", messages=[f"{key} is not valid JSON"]) from None
-    return args
-
-
-def _require(args: dict[str, Any], name: str, error: str = "invalid_arguments") -> Any:
-    value = args.get(name)
-    if value in (None, ""):
-        raise SlackError(error, messages=[f"missing required field: {name}"])
-    return value
-
-
-def _flag(args: dict[str, Any], name: str) -> bool:
-    return args.get(name) in (True, 1, "1", "true", "True")
-
-
-# --- chat -------------------------------------------------------------------------------------------------
-
-
-def _check_message(args: dict[str, Any]) -> None:
-    if not args.get("text") and not args.get("blocks") and not args.get("attachments"):
-        raise SlackError("no_text")
-    if len(str(args.get("text") or "")) > 40_000:
-        raise SlackError("msg_too_long")
-    if "blocks" in args:
-        problems = message_problems(args["blocks"])
-        if problems:
-            raise SlackError("invalid_blocks", messages=problems)
-
-
-def _message(ws: Workspace, args: dict[str, Any], ts: str) -> dict[str, Any]:
-    message = {"type": "message", "text": args.get("text") or "", "user": BOT_USER_ID, "bot_id": BOT_ID,
-               "app_id": APP_ID, "team": TEAM_ID, "ts": ts, "at": ws.now().isoformat()}
-    for key in ("blocks", "attachments", "metadata", "thread_ts"):
-        if key in args:
-            message[key] = args[key]
-    return message
 
 
 def auth_test(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True, "url": f"https://{TEAM_DOMAIN}.slack.com/", "team": "accessbot demo", "user": "accessbot",
             "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": False}
-
-
-def chat_post_message(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
-    channel = ws.channel(args.get("channel"))
-    _check_message(args)
-    message = _message(ws, args, ws.next_ts())
-    ws.messages.setdefault(channel, []).append(message)
-    return {"ok": True, "channel": channel, "ts": message["ts"], "message": message}
-
-
-def chat_update(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
-    channel = ws.channel(args.get("channel"))
-    current = ws.find_message(channel, str(_require(args, "ts", "message_not_found")))
-    _check_message(args)
-    updated = _message(ws, args, current["ts"])
-    updated["at"] = current["at"]
-    updated["edited"] = {"user": BOT_USER_ID, "ts": ws.next_ts(), "at": ws.now().isoformat()}
-    current.clear()
-    current.update(updated)  # in place: the conversation keeps its order
-    return {"ok": True, "channel": channel, "ts": updated["ts"], "text": updated["text"], "message": updated}
-
-
-def chat_delete(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
-    channel = ws.channel(args.get("channel"))
-    message = ws.find_message(channel, str(_require(args, "ts", "message_not_found")))
-    ws.messages[channel].remove(message)
-    return {"ok": True, "channel": channel, "ts": message["ts"]}
-
-
-def chat_post_ephemeral(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
-    channel = ws.channel(args.get("channel"))
-    user = str(ws.user(_require(args, "user", "user_not_found"))["id"])
-    _check_message(args)
-    message = _message(ws, args, ws.next_ts())
-    ws.ephemerals.append({"channel": channel, "user": user, "message": message})
-    return {"ok": True, "message_ts": message["ts"]}
-
-
-def conversations_open(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
-    if args.get("channel"):
-        return {"ok": True, "no_op": True, "already_open": True, "channel": {"id": str(args["channel"])}}
-    users = [u.strip() for u in str(_require(args, "users", "users_list_not_supplied")).split(",") if u.strip()]
-    if len(users) != 1:
-        raise SlackError("not_supported", messages=["the demo workspace has only DMs with the bot"])
-    return {"ok": True, "no_op": False, "already_open": False, "channel": {"id": ws.channel(users[0])}}
 
 
 # --- views ------------------------------------------------------------------------------------------------
@@ -136,7 +52,7 @@ def _store_view(ws: Workspace, view: Any, *, current: dict[str, Any] | None = No
 
 
 def _trigger_user(ws: Workspace, args: dict[str, Any]) -> str:
-    trigger = str(_require(args, "trigger_id", "invalid_trigger_id"))
+    trigger = str(require(args, "trigger_id", "invalid_trigger_id"))
     issued = ws.triggers.pop(trigger, None)
     if issued is None:
         raise SlackError("invalid_trigger_id")
@@ -146,7 +62,7 @@ def _trigger_user(ws: Workspace, args: dict[str, Any]) -> str:
 
 
 def _view_arg(args: dict[str, Any]) -> dict[str, Any]:
-    view = _require(args, "view")
+    view = require(args, "view")
     if not isinstance(view, dict):
         raise SlackError("invalid_arguments", messages=["view must be a JSON object"])
     return view
@@ -192,7 +108,7 @@ def views_update(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def views_publish(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
-    user_id = str(ws.user(_require(args, "user_id"))["id"])
+    user_id = str(ws.user(require(args, "user_id"))["id"])
     view = _view_arg(args)
     if view.get("type") != "home":
         raise SlackError("invalid_arguments", messages=["must be home [json-pointer:/view/type]"])
@@ -212,7 +128,7 @@ def users_info(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def users_lookup_by_email(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
-    email = str(_require(args, "email", "users_not_found")).lower()
+    email = str(require(args, "email", "users_not_found")).lower()
     for user in ws.users.values():
         if str(user["profile"].get("email", "")).lower() == email and not user["deleted"]:
             return {"ok": True, "user": user}
@@ -236,7 +152,7 @@ def _usergroup(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def usergroups_list(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
-    include = _flag(args, "include_users")
+    include = flag(args, "include_users")
     groups = [dict(g, users=list(g["users"])) if include else {k: v for k, v in g.items() if k != "users"}
               for g in ws.usergroups.values()]
     return {"ok": True, "usergroups": groups}
@@ -265,7 +181,7 @@ def usergroups_users_update(ws: Workspace, args: dict[str, Any]) -> dict[str, An
 
 def files_get_upload_url_external(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
     file_id = f"F0DEMO{ws.next_serial():05d}"
-    ws.uploads[file_id] = Upload(file_id, str(_require(args, "filename")), int(_require(args, "length")))
+    ws.uploads[file_id] = Upload(file_id, str(require(args, "filename")), int(require(args, "length")))
     return {"ok": True, "upload_url": f"{ws.base_url}upload/{file_id}", "file_id": file_id}
 
 
@@ -278,7 +194,7 @@ def receive_upload(ws: Workspace, file_id: str, data: bytes) -> bool:
 
 
 def files_complete_upload_external(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
-    files = _require(args, "files")
+    files = require(args, "files")
     if not isinstance(files, list):
         raise SlackError("invalid_arguments", messages=["files must be a JSON array"])
     out = []
@@ -289,7 +205,7 @@ def files_complete_upload_external(ws: Workspace, args: dict[str, Any]) -> dict[
         upload.title = entry.get("title") or upload.filename
         upload.channel_id = ws.channel(args["channel_id"]) if args.get("channel_id") else None
         if upload.channel_id:  # shared in the channel: the page shows it as a message with the image
-            message = _message(ws, {"text": args.get("initial_comment") or "", "files": [
+            message = message_of(ws, {"text": args.get("initial_comment") or "", "files": [
                 {"id": upload.file_id, "name": upload.filename, "title": upload.title,
                  "url": f"{ws.base_url}files/{upload.file_id}"}]}, ws.next_ts())
             ws.messages.setdefault(upload.channel_id, []).append(message)

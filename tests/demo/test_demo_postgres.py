@@ -14,7 +14,7 @@ from psycopg import sql
 
 from bot.demo.server import Demo
 from tests.demo.conftest import post, state, wait_for
-from tests.demo.test_demo_flow import act, dm, fill, request_modal, texts
+from tests.demo.steps import act, dm, fill, request_modal, texts
 
 pytestmark = pytest.mark.postgres
 CONFIG = """
@@ -67,7 +67,8 @@ def test_with_postgres_the_grant_is_a_real_login_role(postgres: tuple[str, psyco
     config = tmp_path / "accessbot.yml"
     config.write_text(CONFIG.format(database=admin.info.dbname, role=role))
     with Demo(config, port=0, postgres_url=url, tick_seconds=0.2) as demo:
-        view, values = request_modal(demo, "UALICE", admin.info.dbname[:4])
+        view, values, group = request_modal(demo, "UALICE", admin.info.dbname[:4], f"{admin.info.dbname} · database")
+        assert group == "warehouse"
         assert act(demo, user="UALICE", type="submit", view_id=view["id"],
                    values=fill(view, values, "1", "monthly report")) == {}
         asked = wait_for("bob's DM", lambda: next((m for m in dm(demo, "UBOB") if m.get("blocks")), None))

@@ -8,6 +8,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.demo.blockkit import options_problems
 from bot.demo.server import _serve
 from bot.demo.web import DemoWeb
 from bot.demo.workspace import Workspace, make_user
@@ -99,3 +100,31 @@ def test_tokens_and_methods_are_checked_and_every_call_is_logged(client: WebClie
     assert client.users_lookupByEmail(email="ALICE@example.com")["user"]["id"] == "UALICE"
     titles = [(e["title"], e["ok"]) for e in workspace.log]
     assert titles == [("auth.test", False), ("admin.users.remove", False), ("users.lookupByEmail", True)]
+
+
+def test_thread_replies_join_the_root_which_counts_them(client: WebClient, workspace: Workspace) -> None:
+    root = client.chat_postMessage(channel="C0APPROVALS", text="request #1", blocks=SECTION)
+    first = client.chat_postMessage(channel="C0APPROVALS", text="escalated", thread_ts=root["ts"])
+    second = client.chat_postMessage(channel="C0APPROVALS", text="granted", thread_ts=first["ts"])  # a reply's ts
+    assert second["message"]["thread_ts"] == root["ts"] == first["message"]["thread_ts"]
+    client.chat_update(channel="C0APPROVALS", ts=first["ts"], text="escalated, edited")
+    messages = {m["text"]: m for m in workspace.messages["C0APPROVALS"]}
+    assert messages["escalated, edited"]["thread_ts"] == root["ts"]  # an edit stays in its thread
+    parent = messages["request #1"]
+    assert (parent["thread_ts"], parent["reply_count"], parent["latest_reply"]) == (root["ts"], 2, second["ts"])
+    client.chat_update(channel="C0APPROVALS", ts=root["ts"], text="request #1, decided")
+    assert workspace.find_message("C0APPROVALS", root["ts"])["reply_count"] == 2
+    client.chat_delete(channel="C0APPROVALS", ts=second["ts"])
+    assert workspace.find_message("C0APPROVALS", root["ts"])["reply_count"] == 1
+    orphan = client.chat_postMessage(channel="C0APPROVALS", text="lost", thread_ts="1.000001")
+    assert "reply_count" not in orphan["message"] and "parent_user_id" not in orphan["message"]
+
+
+def test_an_options_load_answer_is_checked_as_slack_reads_it() -> None:
+    option = {"text": {"type": "plain_text", "text": "billing · database"}, "value": "r:abc"}
+    assert options_problems({"option_groups": [{"label": {"type": "plain_text", "text": "db"},
+                                                "options": [option]}]}) == []
+    assert options_problems({"options": [option], "option_groups": []}) == [
+        "an answer has options or option_groups, not both"]
+    assert "75" in options_problems({"options": [{**option, "text": {"type": "plain_text", "text": "x" * 76}}]})[0]
+    assert options_problems({"options": [option] * 101}) == ["at most 100 options, not 101"]

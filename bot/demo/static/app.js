@@ -130,12 +130,14 @@ function renderPeople(s) {
 
 function renderConversations(s) {
   if (!ui.channel || !s.channels.some((c) => c.id === ui.channel)) ui.channel = s.channels[0].id;
-  $("conversations").replaceChildren(...s.channels.map((c) => {
+  const item = (c) => {
     const unseen = c.messages.length + c.ephemerals.length;
     return h("li", { class: `conversation${c.id === ui.channel ? " current" : ""}`, "data-channel": c.id,
       onclick: () => { ui.channel = c.id; ui.tab = "messages"; render(); } },
     c.kind === "dm" ? "accessbot" : c.name, unseen ? h("span", { class: "count" }, String(unseen)) : null);
-  }));
+  };
+  $("conversations").replaceChildren(...s.channels.filter((c) => c.kind === "dm").map(item));
+  $("channels").replaceChildren(...s.channels.filter((c) => c.kind !== "dm").map(item));
 }
 
 function renderPane(s) {
@@ -158,21 +160,41 @@ function renderPane(s) {
   const items = [...channel.messages.map((m) => ({ m, ephemeral: false })),
     ...channel.ephemerals.map((m) => ({ m, ephemeral: true }))]
     .sort((a, b) => Number(a.m.ts) - Number(b.m.ts));
+  // a reply (thread_ts of another message here) is shown under its thread's root; a broadcast reply in both places
+  const roots = new Set(channel.messages.map((m) => m.ts));
+  const isReply = (m) => Boolean(m.thread_ts) && m.thread_ts !== m.ts && roots.has(m.thread_ts);
+  const replies = new Map();
+  for (const item of items.filter(({ m }) => isReply(m))) {
+    if (!replies.has(item.m.thread_ts)) replies.set(item.m.thread_ts, []);
+    replies.get(item.m.thread_ts).push(item);
+  }
+  const top = items.filter(({ m }) => !isReply(m) || m.subtype === "thread_broadcast");
   const box = $("messages");
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
-  box.replaceChildren(...(items.length ? items.map(({ m, ephemeral }) => message(m, channel, ephemeral))
-    : [h("p", { class: "empty" }, dm ? "No messages yet. Type /access below to ask for access." : "No messages yet.")]));
+  box.replaceChildren(...(top.length ? top.flatMap(({ m, ephemeral }) => {
+    const node = message(m, channel, ephemeral, isReply(m));
+    const under = isReply(m) ? null : replies.get(m.ts);
+    return under ? [node, thread(m, under, channel)] : [node];
+  }) : [h("p", { class: "empty" }, dm ? "No messages yet. Type /access below to ask for access." : "No messages yet.")]));
   if (atBottom) box.scrollTop = box.scrollHeight;
 }
 
-function message(m, channel, ephemeral) {
+function thread(root, replies, channel) {
+  const n = replies.length;
+  return h("div", { class: "thread", "data-thread-ts": root.ts },
+    h("div", { class: "thread-head" }, `${n} ${n === 1 ? "reply" : "replies"}`),
+    ...replies.map(({ m, ephemeral }) => message(m, channel, ephemeral, true)));
+}
+
+function message(m, channel, ephemeral, reply = false) {
   const ctx = blockContext({
     act: (action) => act({ type: "click", container: { type: "message", channel_id: channel.id, message_ts: m.ts }, action }),
   });
   const body = m.blocks && m.blocks.length ? renderBlocks(m.blocks, ctx) : h("div", { class: "bk-text", html: mrkdwn(m.text, ctx.md) });
   const files = (m.files || []).map((f) => h("figure", { class: "bk-image" }, h("figcaption", {}, f.title),
     h("img", { src: f.url, alt: f.title })));
-  return h("article", { class: `message${ephemeral ? " ephemeral" : ""}`, "data-ts": m.ts },
+  return h("article", { class: `message${ephemeral ? " ephemeral" : ""}${reply ? " reply" : ""}`, "data-ts": m.ts,
+    "data-thread-ts": reply ? m.thread_ts : null },
     h("span", { class: "avatar bot" }, "ab"),
     h("div", { class: "message-main" },
       h("div", { class: "message-head" }, h("b", {}, "accessbot"), h("span", { class: "app" }, "APP"),

@@ -1,13 +1,16 @@
 // Block Kit to DOM, faithfully enough that what you see is what Slack would show: section (text, fields,
-// accessory), header, divider, context, actions, input, image, rich_text (as text); the elements the bot
-// sends (buttons with confirm, static/external/users selects, single and multi, overflow, text and number
-// inputs, checkboxes, radio buttons, date/time pickers, images). Interaction goes through ctx:
+// accessory), header, divider, context, actions, input, image, rich_text (./richtext.js); the elements the bot
+// sends (buttons with confirm, static/external/users selects, single and multi — an external multi-select shows
+// its picks as chips, loads options (grouped or not) through the bot as the person types, and keeps to
+// max_selected_items —, overflow, text and number inputs, checkboxes, radio buttons, date/time pickers, images).
+// Interaction goes through ctx:
 //   ctx.values   state.values, {block_id: {action_id: value}}, kept up to date as the person types
 //   ctx.errors   {block_id: message} from response_action: errors
 //   ctx.act(action)                       a block_actions action ({type, action_id, block_id, ...})
 //   ctx.suggest(action_id, block_id, q)   -> Promise<{options, option_groups}> (the options-load round trip)
 //   ctx.people   [{id, real_name}] for users selects;  ctx.md  the mrkdwn context
 import { escapeHtml, mrkdwn, plainText, textObject } from "./mrkdwn.js";
+import { richText } from "./richtext.js";
 
 function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -128,21 +131,26 @@ function usersSelect(el, blockId, ctx, dispatch) {
 function externalSelect(el, blockId, ctx, dispatch) {
   const multi = el.type === "multi_external_select";
   const current = initial(ctx, blockId, el);
+  const max = multi ? el.max_selected_items ?? Infinity : 1;
+  const placeholder = el.placeholder ? el.placeholder.text : "Type to search";
   const box = h("div", { class: "bk-external", "data-action-id": el.action_id });
   const chips = h("div", { class: "bk-chips" });
-  const input = h("input", { type: "text", class: "bk-input", autocomplete: "off",
-    placeholder: el.placeholder ? el.placeholder.text : "Type to search", "aria-label": "search" });
-  const list = h("ul", { class: "bk-suggestions", hidden: true });
+  const input = h("input", { type: "text", class: "bk-input", autocomplete: "off", placeholder, "aria-label": placeholder });
+  const list = h("ul", { class: "bk-suggestions", role: "listbox", hidden: true });
   const selected = () => (multi ? current.selected_options : current.selected_option ? [current.selected_option] : []);
+  const full = () => multi && selected().length >= max;
   const drawChips = () => {
-    chips.replaceChildren(...selected().map((o) => h("span", { class: "bk-chip" }, o.text.text,
-      h("button", { type: "button", class: "bk-chip-x", title: "remove", onclick: () => choose(o, true) }, "×"))));
-    if (!multi) input.placeholder = current.selected_option ? "" : (el.placeholder ? el.placeholder.text : "");
+    chips.replaceChildren(...selected().map((o) => h("span", { class: "bk-chip", "data-value": o.value }, o.text.text,
+      h("button", { type: "button", class: "bk-chip-x", title: `remove ${o.text.text}`, onclick: () => choose(o, true) }, "×"))));
+    input.placeholder = selected().length ? "" : placeholder;
+    input.disabled = full();
+    if (full()) input.placeholder = `You can choose up to ${max}`;
   };
   const choose = (option, remove = false) => {
     const picked = optionValue(option);
     if (multi) {
       const rest = current.selected_options.filter((o) => o.value !== picked.value);
+      if (!remove && rest.length >= max) return;  // Slack lets no more be picked
       current.selected_options = remove ? rest : [...rest, picked];
     } else current.selected_option = remove ? null : picked;
     setValue(ctx, blockId, el.action_id, current);
@@ -155,22 +163,28 @@ function externalSelect(el, blockId, ctx, dispatch) {
   let timer = null, asked = 0;
   const load = () => {
     const query = input.value;
-    if (query.length < (el.min_query_length ?? 3)) { list.hidden = true; return; }
+    if (full() || query.length < (el.min_query_length ?? 3)) { list.hidden = true; return; }
     const mine = ++asked;
     ctx.suggest(el.action_id, blockId, query).then((answer) => {
       if (mine !== asked) return;
+      const chosen = new Set(selected().map((o) => o.value));  // a multi-select offers what is not picked yet
       const groups = answer.option_groups && answer.option_groups.length ? answer.option_groups
         : [{ label: null, options: answer.options || [] }];
       list.replaceChildren();
       for (const g of groups) {
-        if (g.label) list.append(h("li", { class: "bk-group" }, g.label.text));
-        for (const o of g.options) {
-          list.append(h("li", { class: "bk-option", role: "option", "data-value": o.value,
-            onmousedown: (e) => { e.preventDefault(); choose(o); } }, o.text.text,
-            o.description ? h("small", {}, " ", o.description.text) : null));
-        }
+        const options = (g.options || []).filter((o) => !multi || !chosen.has(o.value));
+        if (!options.length) continue;
+        const items = options.map((o) => h("li", { class: "bk-option", role: "option", "data-value": o.value,
+          onmousedown: (e) => { e.preventDefault(); choose(o); } }, o.text.text,
+          o.description ? h("small", {}, " ", o.description.text) : null));
+        if (g.label) {
+          list.append(h("li", { class: "bk-group", role: "group", "aria-label": g.label.text },
+            h("div", { class: "bk-group-label" }, g.label.text), h("ul", {}, ...items)));
+        } else list.append(...items);
       }
-      if (!list.children.length) list.append(h("li", { class: "bk-empty" }, "No results"));
+      if (!list.children.length) {
+        list.append(h("li", { class: "bk-empty" }, answer.error ? "The options could not be loaded." : "No results"));
+      }
       list.hidden = false;
     });
   };
@@ -302,17 +316,12 @@ function block(b, index, ctx) {
         b.hint ? h("div", { class: "bk-hint", html: plainText(b.hint) }) : null);
     }
     case "rich_text":
-      return h("div", { class: "bk-text" }, richText(b));
+      return richText({ ...b, block_id: blockId }, ctx);
     case "markdown":
       return h("div", { class: "bk-text", html: mrkdwn(b.text, ctx.md) });
     default:
       return h("div", { class: "bk-unknown" }, `[unsupported block ${escapeHtml(b.type)}]`);
   }
-}
-
-function richText(b) {
-  const text = (els) => (els || []).map((e) => e.text || (e.elements ? text(e.elements) : "")).join("");
-  return text(b.elements);
 }
 
 export function renderBlocks(blocks, ctx) {

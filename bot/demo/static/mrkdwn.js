@@ -9,6 +9,11 @@ const EMOJI = {
   arrows_counterclockwise: "🔄", hammer_and_wrench: "🛠️", shield: "🛡️", wave: "👋", bulb: "💡",
 };
 
+// An emoji by its shortcode name ("warning"), or the shortcode itself when the demo does not know it.
+export function emoji(name) {
+  return EMOJI[name] || `:${name}:`;
+}
+
 export function escapeHtml(text) {
   return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 }
