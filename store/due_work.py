@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from store.claims import claim
@@ -23,6 +23,7 @@ class JobKind(StrEnum):
 
     GRANT = "grant"  # subject: a request; call the connectors for its ``granting`` grants
     REVOKE = "revoke"  # subject: a grant; call the connector to revoke it
+    EXTEND = "extend"  # subject: a grant; tell the connector the expiry the database holds (after an extension)
     EXPIRE = "expire"  # subject: a grant whose expiry is due
     REMIND = "remind"  # subject: a grant; the reminder before expiry (payload: RemindPayload)
     TIMEOUT = "timeout"  # subject: a request; its pending (or MFA confirmation) time is over
@@ -31,7 +32,7 @@ class JobKind(StrEnum):
 
 
 REQUEST_KINDS = frozenset({JobKind.GRANT, JobKind.TIMEOUT, JobKind.ESCALATE})
-GRANT_KINDS = frozenset({JobKind.REVOKE, JobKind.EXPIRE, JobKind.REMIND})
+GRANT_KINDS = frozenset({JobKind.REVOKE, JobKind.EXTEND, JobKind.EXPIRE, JobKind.REMIND})
 
 
 class RemindPayload(BaseModel):
@@ -85,7 +86,7 @@ class JobKey:
 
 
 def _arm(row: DueWork, due_at: datetime, payload: BaseModel | None) -> None:
-    row.due_at, row.done_at, row.lease_until, row.attempts = due_at, None, None, 0
+    row.due_at, row.done_at, row.lease_until, row.lease_owner, row.attempts = due_at, None, None, None, 0
     row.payload = payload.model_dump(mode="json") if payload is not None else {}
 
 
@@ -111,8 +112,16 @@ def schedule(*, session: Session, key: JobKey, due_at: datetime, payload: BaseMo
     _arm(existing, due_at, payload)
 
 
-def schedule_many(*, session: Session, timers: Sequence[tuple[JobKey, datetime]]) -> None:
-    """:func:`schedule` for many payload-less timers ``(key, due_at)`` with one lookup and no flush."""
+def schedule_many(
+    *, session: Session, timers: Sequence[tuple[JobKey, datetime]], lease_until: datetime | None = None,
+    owner: str | None = None,
+) -> None:
+    """:func:`schedule` for many payload-less timers ``(key, due_at)`` with one lookup and no flush.
+
+    With ``lease_until`` and ``owner`` the timers are written already claimed by ``owner`` (whose heartbeat
+    renews them while it works on them): nobody else runs them unless that worker dies, and then within a
+    lease. The expiry batch writes its safety-net revokes so.
+    """
     for key, _ in timers:
         _check(key, None)
     existing = {
@@ -124,9 +133,12 @@ def schedule_many(*, session: Session, timers: Sequence[tuple[JobKey, datetime]]
     for key, due_at in timers:
         row = existing.get(str(key))
         if row is None:
-            session.add(_new(key, due_at, None))
+            row = _new(key, due_at, None)
+            session.add(row)
         else:
             _arm(row, due_at, None)
+        if owner is not None and lease_until is not None:
+            row.lease_until, row.lease_owner = lease_until, owner
 
 
 def ensure_work(*, session: Session, key: JobKey, due_at: datetime) -> bool:
@@ -185,33 +197,77 @@ def cancel(
 
 def claim_due_work(
     *, session: Session, now: datetime, lease: timedelta, limit: int = 50, is_postgres: bool = False,
-    key: JobKey | None = None,
+    key: JobKey | None = None, owner: str | None = None,
 ) -> list[DueWork]:
-    """Claim up to ``limit`` due rows (or the one row ``key``): lease them so no other worker takes them until
-    the lease ends."""
+    """Claim up to ``limit`` due rows (or the one row ``key``): lease them to ``owner`` so no other worker takes
+    them until the lease ends (the owner's heartbeat renews it while the work runs: :func:`renew_leases`)."""
     return claim(
         DueWork, session=session, unfinished=DueWork.done_at.is_(None), due_at=DueWork.due_at,
         order_by=DueWork.due_at, now=now, lease=lease, limit=limit, is_postgres=is_postgres,
-        extra=None if key is None else DueWork.dedupe_key == str(key),
+        extra=None if key is None else DueWork.dedupe_key == str(key), owner=owner,
     )
 
 
-def finish_work(*, session: Session, work_ids: Sequence[int], now: datetime) -> None:
-    """Mark claimed rows done, unless the work re-armed them meanwhile (``schedule`` clears the lease)."""
+def renew_leases(*, session: Session, owner: str, lease_until: datetime) -> int:
+    """The heartbeat: extend the lease of every unfinished row ``owner`` holds; returns how many."""
+    result = session.execute(
+        update(DueWork)
+        .where(DueWork.lease_owner == owner, DueWork.done_at.is_(None), DueWork.lease_until.is_not(None))
+        .values(lease_until=lease_until)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _held(work_ids: Sequence[int], owner: str | None) -> ColumnElement[bool]:
+    held = and_(DueWork.id.in_(work_ids), DueWork.lease_until.is_not(None))
+    return held if owner is None else and_(held, DueWork.lease_owner == owner)
+
+
+def finish_work(*, session: Session, work_ids: Sequence[int], now: datetime, owner: str | None = None) -> None:
+    """Mark claimed rows done, unless the work re-armed them meanwhile (``schedule`` clears the lease) or
+    another worker took them over (``owner``)."""
     session.execute(
         update(DueWork)
-        .where(DueWork.id.in_(work_ids), DueWork.lease_until.is_not(None))
-        .values(done_at=now, lease_until=None)
+        .where(_held(work_ids, owner))
+        .values(done_at=now, lease_until=None, lease_owner=None)
+        .execution_options(synchronize_session=False)
     )
 
 
-def retry_work(*, session: Session, work_id: int, due_at: datetime, error: str) -> None:
-    """Move a claimed row to ``due_at``, unless the work re-armed it meanwhile (its own timer stands)."""
+def finish_key(*, session: Session, key: JobKey, now: datetime) -> None:
+    """Mark the claimed row ``key`` done from inside the work's own transaction (so a writer that locks the
+    same subject next sees it done, not running)."""
     session.execute(
         update(DueWork)
-        .where(DueWork.id == work_id, DueWork.lease_until.is_not(None))
-        .values(due_at=due_at, lease_until=None, last_error=error[:2000])
+        .where(DueWork.dedupe_key == str(key), DueWork.done_at.is_(None), DueWork.lease_until.is_not(None))
+        .values(done_at=now, lease_until=None, lease_owner=None)
+        .execution_options(synchronize_session=False)
     )
+
+
+def retry_work(
+    *, session: Session, work_id: int, due_at: datetime, error: str, owner: str | None = None
+) -> None:
+    """Release a claimed row to run again at ``due_at``, unless the work re-armed it meanwhile (its own timer
+    stands) or another worker took it over (``owner``)."""
+    session.execute(
+        update(DueWork)
+        .where(_held([work_id], owner))
+        .values(due_at=due_at, lease_until=None, lease_owner=None, last_error=error[:2000])
+        .execution_options(synchronize_session=False)
+    )
+
+
+def release_keys(*, session: Session, retries: Sequence[tuple[JobKey, datetime]], owner: str, error: str) -> None:
+    """:func:`retry_work` by key, for rows written claimed (``schedule_many(owner=…)``): each runs at its time."""
+    for key, due_at in retries:
+        session.execute(
+            update(DueWork)
+            .where(DueWork.dedupe_key == str(key), DueWork.lease_owner == owner, DueWork.done_at.is_(None))
+            .values(due_at=due_at, lease_until=None, lease_owner=None, last_error=error[:2000])
+            .execution_options(synchronize_session=False)
+        )
 
 
 def pending_work(*, session: Session, request_id: int | None = None) -> list[DueWork]:

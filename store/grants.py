@@ -20,9 +20,10 @@ ACTIVE_GRANT_STATES = ("granting", "active", "revoking", "revoke_failed")
 
 
 def get_grant(grant_id: int, *, session: Session, for_update: bool = False) -> Grant | None:
+    """A grant; ``for_update`` locks it and reads it afresh (an older copy in the session is refreshed)."""
     stmt = select(Grant).where(Grant.id == grant_id)
     if for_update:
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return session.scalars(stmt).first()
 
 
@@ -30,7 +31,7 @@ def get_grants(grant_ids: Sequence[int], *, session: Session, for_update: bool =
     """Grants by id, in id order (a stable lock order: concurrent batches never deadlock)."""
     stmt = select(Grant).where(Grant.id.in_(grant_ids)).order_by(Grant.id)
     if for_update:
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return list(session.scalars(stmt))
 
 

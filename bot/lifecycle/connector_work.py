@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.clock import Clock
+from bot.lifecycle.calls import CallRunner
 from bot.lifecycle.events import Events
 from bot.lifecycle.policy_holder import PolicyHolder
 from bot.lifecycle.records import RequestRecord
@@ -34,6 +35,7 @@ class ConnectorWork:
     events: Events
     secrets: SecretBox
     run_now: RunNow = run_later
+    calls: CallRunner = field(default_factory=CallRunner)  # connector calls: under a deadline, in parallel
 
     def connector(self, integration: str) -> Connector:
         try:
