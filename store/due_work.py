@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from store.claims import claim
@@ -206,6 +206,13 @@ def claim_due_work(
         order_by=DueWork.due_at, now=now, lease=lease, limit=limit, is_postgres=is_postgres,
         extra=None if key is None else DueWork.dedupe_key == str(key), owner=owner,
     )
+
+
+def claimable_count(*, session: Session, now: datetime, cap: int) -> int:
+    """How many rows a claim at ``now`` could take (due, unfinished, lease free), counted up to ``cap``."""
+    free = or_(DueWork.lease_until.is_(None), DueWork.lease_until <= now)
+    due = select(DueWork.id).where(DueWork.done_at.is_(None), DueWork.due_at <= now, free).limit(cap)
+    return int(session.scalar(select(func.count()).select_from(due.subquery())) or 0)
 
 
 def renew_leases(*, session: Session, owner: str, lease_until: datetime) -> int:

@@ -6,9 +6,9 @@ runs, so a live worker keeps its rows through slow connector calls and a dead on
 another replica within one lease. Work that fails runs again after its own backoff (:mod:`bot.jobs.backoff`),
 released at once, never left to the lease.
 
-The scheduler (``bot.jobs.scheduler``) calls :meth:`Worker.run_due` every tick; the claim grows with the backlog
-(:data:`MIN_CLAIM` doubling up to :data:`MAX_CLAIM` while claims come back full), and the expiries of a claim
-are spread over the threads in batches (:mod:`bot.lifecycle.expiry`). Work a click has just written runs at
+The scheduler (``bot.jobs.scheduler``) calls :meth:`Worker.run_due` every tick; a claim is sized by the backlog
+(what is due, counted up to :data:`MAX_CLAIM`, at least :data:`MIN_CLAIM`), and the expiries of a claim are
+spread over the threads in batches (:mod:`bot.lifecycle.expiry`). Work a click has just written runs at
 once through :meth:`Worker.run_now` (on ``background`` in the serving bot, so Slack gets its answer before a
 slow connector call).
 """
@@ -99,7 +99,6 @@ class Worker:
         self.threads = threads  # rows of one claim run in parallel: connectors wait on the network
         self.lease = lease
         self.background: Executor | None = None  # where run_now runs (the serving bot); inline when None
-        self.claim_size = MIN_CLAIM
 
     @property
     def reconciler(self) -> Reconciler:
@@ -113,14 +112,12 @@ class Worker:
         a replica's throughput is then bounded by the database and the connectors, not by one call at a time.
         """
         now = now or self.clock.now()
-        size = limit or self.claim_size
         owner = claim_token()
         with self.db.begin() as session:
+            size = limit or max(MIN_CLAIM, due_work.claimable_count(now=now, cap=MAX_CLAIM, session=session))
             rows = due_work.claim_due_work(now=now, lease=self.lease, limit=size, is_postgres=self.db.is_postgres,
                                            owner=owner, session=session)
             works = self._parse(session, rows, now)
-        if limit is None:  # a full claim means a backlog: claim more next time; else back to small claims
-            self.claim_size = min(MAX_CLAIM, 2 * size) if len(rows) == size else MIN_CLAIM
         if not works:
             return len(rows)
         expiring = [w for w in works if w.key.kind is JobKind.EXPIRE]

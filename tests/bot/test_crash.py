@@ -18,6 +18,7 @@ from store.models import AuditEvent, Grant
 from tests.bot.fixtures import make_container
 from tests.bot.worker_process import (
     counts,
+    effective_calls,
     postgres_schema,
     read_log,
     seed_expiring_grants,
@@ -96,9 +97,16 @@ def test_sigkill_mid_revoke_then_restart(url: str, tmp_path: Path) -> None:
     assert set(revokes) == set(expiries)  # every due revocation happened
     assert set(counts(lines, "grant")) == approved_grants
     repeated = {g: n for g, n in revokes.items() if n > 1}
-    # a revoke is repeated only when the kill landed between the connector call and the commit: those in flight
-    # (a batch of expiries ends in one transaction, so a kill there repeats the batch's calls: idempotent)
+    # a revoke is repeated only when the kill landed between the connector call and the commit (the call
+    # ledger shows it started, not done), and then with the same idempotency key: one effective call each
     assert all(before[g] == 1 and n == 2 for g, n in repeated.items()), repeated
+    assert set(effective_calls(lines, "revoke").values()) == {1}
+    first: dict[int, datetime] = {}
+    for line in lines:
+        if line.op == "revoke":
+            first.setdefault(line.grant_id, line.at)
+    lateness = sorted((first[g] - expiries[g]).total_seconds() for g in expiries)
+    assert lateness[0] >= -0.05 and lateness[-1] <= 5, lateness[-5:]  # within 5 s of expiry, crash or not
     with db.begin() as session:
         states = dict(session.execute(select(Grant.id, Grant.state).where(Grant.id.in_(expiries))).all())
         expired = dict(session.execute(
@@ -112,5 +120,6 @@ def test_sigkill_mid_revoke_then_restart(url: str, tmp_path: Path) -> None:
     assert expired == {g: 1 for g in expiries}  # one `expired` event per grant, crash or not
     assert granted == 1 and c.service.get(pending.request.id).state == "active"  # the approval was not lost
     print(f"\nkilled after {len(before)} revokes; {len(revokes) - len(before)} after the restart; "
-          f"repeated connector calls {repeated}")
+          f"repeated connector calls (same key) {repeated}; lateness p50 {lateness[len(lateness) // 2]:.2f}s "
+          f"max {lateness[-1]:.2f}s")
     db.dispose()
