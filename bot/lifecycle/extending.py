@@ -12,6 +12,7 @@ never re-armed under its worker), and a crash leaves the row to be retried with 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy.orm import Session
 
@@ -81,34 +82,40 @@ class Extending(ConnectorWork):
         return record
 
     def execute_extend(self, grant_id: int) -> bool:
-        """Due work ``extend``: tell the connector the expiry the database holds. False = retry later."""
-        now = self.clock.now()
-        with self.db.begin() as session:
-            grant = grant_store.get_grant(grant_id, session=session)
-            if grant is None or grant.state != GrantState.ACTIVE:
-                return True  # ended meanwhile: the revoke takes the access away
-            until = grant.expires_at
-            key = idempotency_key("extend", grant_id, until)
-            spec = grant_spec(grant)
-            proven = call_ledger.start_calls(calls=[CallKey(grant_id, "extend", key)], now=now, session=session)
-        if not proven[key]:
-            try:
-                self.calls.call(f"extension of grant {grant_id} at {spec.integration}",
-                                lambda: self.connector(spec.integration).extend(spec, until))
-            except ConnectorError as exc:
-                with self.db.begin() as session:
-                    call_ledger.fail_call(key=key, error=str(exc), session=session)
-                raise
-        now = self.clock.now()
-        with self.db.begin() as session:  # under the grant's lock, which an extension takes first
-            grant = grant_store.get_grant(grant_id, for_update=True, session=session)
-            call_ledger.finish_calls(keys=[key], now=now, session=session)
-            work = JobKey(JobKind.EXTEND, grant_id)
-            if grant is None or grant.state != GrantState.ACTIVE or grant.expires_at == until:
-                due_work.finish_key(key=work, now=now, session=session)
-            else:  # extended again while the connector was told the old expiry: run again with the new one
-                due_work.schedule(key=work, due_at=now, session=session)
-        return True
+        """Due work ``extend``: tell the connector the expiry the database holds. Raises to retry later.
+
+        While this runs it holds the row, so an extension committed meanwhile does not re-arm it: this sees the
+        new expiry when its call returns (under the grant's lock, which an extension takes first) and calls
+        again with it, so the connector's last ``until`` is the database's.
+        """
+        work = JobKey(JobKind.EXTEND, grant_id)
+        while True:
+            now = self.clock.now()
+            with self.db.begin() as session:
+                grant = grant_store.get_grant(grant_id, session=session)
+                if grant is None or grant.state != GrantState.ACTIVE:
+                    return True  # ended meanwhile: the revoke takes the access away
+                until = grant.expires_at
+                key = idempotency_key("extend", grant_id, until)
+                spec = grant_spec(grant)
+                proven = call_ledger.start_calls(calls=[CallKey(grant_id, "extend", key)], now=now,
+                                                 session=session)
+            if not proven[key]:
+                try:
+                    self.calls.call(f"extension of grant {grant_id} at {spec.integration}",
+                                    partial(self.connector(spec.integration).extend, spec, until))
+                except ConnectorError as exc:
+                    with self.db.begin() as session:
+                        call_ledger.fail_call(key=key, error=str(exc), session=session)
+                    raise
+            now = self.clock.now()
+            with self.db.begin() as session:  # under the grant's lock, which an extension takes first
+                grant = grant_store.get_grant(grant_id, for_update=True, session=session)
+                call_ledger.finish_calls(keys=[key], now=now, session=session)
+                if grant is None or grant.state != GrantState.ACTIVE or grant.expires_at == until:
+                    due_work.finish_key(key=work, now=now, session=session)
+                    return True
+            # extended again while the connector was told the previous expiry: tell it the new one
 
     def remind(self, grant_id: int, expected: datetime | None) -> bool:
         """Due work ``remind``: the DM with an Extend button, unless the grant ended or was extended since."""
