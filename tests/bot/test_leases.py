@@ -44,6 +44,11 @@ def revoke_row(db: Database, grant_id: int) -> DueWork | None:
         return session.scalars(select(DueWork).where(DueWork.dedupe_key == f"revoke:{grant_id}")).first()
 
 
+def lease_of(db: Database, grant_id: int) -> datetime:
+    row = revoke_row(db, grant_id)
+    return row.lease_until if row is not None and row.lease_until is not None else datetime.min.replace(tzinfo=UTC)
+
+
 def test_backoff_starts_within_two_seconds_grows_and_is_capped() -> None:
     firsts = [backoff(1).total_seconds() for _ in range(200)]
     assert 0.5 <= min(firsts) and max(firsts) <= 1.0 and len(set(firsts)) > 100  # jittered, ≤ 1 s
@@ -65,7 +70,7 @@ def test_a_live_worker_keeps_its_claim_while_its_connector_call_runs(db: Databas
     assert row is not None and row.lease_until is not None and row.lease_owner
     claimed_until, owner = row.lease_until, row.lease_owner
     deadline = time.monotonic() + 10
-    while (revoke_row(db, grant_id) or row).lease_until < claimed_until + 2 * lease and time.monotonic() < deadline:
+    while lease_of(db, grant_id) < claimed_until + 2 * lease and time.monotonic() < deadline:
         time.sleep(0.05)
     renewed = revoke_row(db, grant_id)
     assert renewed is not None and renewed.lease_until is not None
