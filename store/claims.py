@@ -24,13 +24,9 @@ RowT = TypeVar("RowT", bound=Leased)
 def claim(
     model: type[RowT], *, session: Session, unfinished: ColumnElement[bool], due_at: InstrumentedAttribute[Any],
     order_by: InstrumentedAttribute[Any], now: datetime, lease: timedelta, limit: int, is_postgres: bool,
-    extra: ColumnElement[bool] | None = None, owner: str | None = None,
+    extra: ColumnElement[bool] | None = None,
 ) -> list[RowT]:
-    """Lease up to ``limit`` unfinished rows due by ``now`` whose lease is free; each claim counts an attempt.
-
-    ``owner`` (a token per claim) is written on rows that have a ``lease_owner``: the claimer then renews,
-    finishes and releases exactly the rows it holds, and a row another worker has taken over since is not its.
-    """
+    """Lease up to ``limit`` unfinished rows due by ``now`` whose lease is free; each claim counts an attempt."""
     lease_until: Any = model.lease_until
     stmt = select(model).where(unfinished, due_at <= now, or_(lease_until.is_(None), lease_until <= now))
     if extra is not None:
@@ -42,6 +38,4 @@ def claim(
     for row in rows:
         row.lease_until = now + lease
         row.attempts += 1
-        if owner is not None:
-            row.lease_owner = owner  # type: ignore[attr-defined]
     return rows

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from store.models import ConnectorCall
@@ -26,29 +26,33 @@ class CallKey:
     key: str  # the idempotency key the connector sends
 
 
-def calls_by_key(*, session: Session, keys: Sequence[str]) -> dict[str, ConnectorCall]:
-    if not keys:
-        return {}
-    rows = session.scalars(select(ConnectorCall).where(ConnectorCall.idempotency_key.in_(list(keys))))
-    return {row.idempotency_key: row for row in rows}
-
-
 def start_calls(*, session: Session, calls: Sequence[CallKey], now: datetime) -> dict[str, bool]:
-    """Record that these calls start (one lookup, one insert); returns key -> already done (skip the call)."""
-    existing = calls_by_key(session=session, keys=[c.key for c in calls])
-    done: dict[str, bool] = {}
-    for call in calls:
-        row = existing.get(call.key)
-        if row is None:
-            row = ConnectorCall(grant_id=call.grant_id, action=call.action, idempotency_key=call.key,
-                                started_at=now, attempts=0)
-            session.add(row)
-            existing[call.key] = row
-        done[call.key] = row.done_at is not None
-        if row.done_at is None:
-            row.attempts += 1
-            row.started_at = now
-    return done
+    """Record that these calls start (one lookup, one insert, one update, whatever their number); returns
+    key -> already done (then the call is not made again)."""
+    if not calls:
+        return {}
+    keys = [c.key for c in calls]
+    done = {
+        key: finished is not None
+        for key, finished in session.execute(
+            select(ConnectorCall.idempotency_key, ConnectorCall.done_at).where(ConnectorCall.idempotency_key.in_(keys))
+        )
+    }
+    again = [key for key, finished in done.items() if not finished]
+    if again:
+        session.execute(
+            update(ConnectorCall)
+            .where(ConnectorCall.idempotency_key.in_(again))
+            .values(attempts=ConnectorCall.attempts + 1, started_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    new = {c.key: c for c in calls if c.key not in done}
+    if new:
+        session.execute(insert(ConnectorCall), [
+            {"grant_id": c.grant_id, "action": c.action, "idempotency_key": c.key, "started_at": now, "attempts": 1}
+            for c in new.values()
+        ])
+    return {key: done.get(key, False) for key in keys}
 
 
 def finish_calls(*, session: Session, keys: Sequence[str], now: datetime) -> None:

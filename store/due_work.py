@@ -9,12 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from store.claims import claim
 from store.models import DueWork
 
 
@@ -80,7 +80,7 @@ class JobKey:
         return cls(JobKind(kind), int(subject) if subject else None)
 
     @classmethod
-    def of(cls, row: DueWork) -> JobKey:
+    def of(cls, row: DueWork | ClaimedRow) -> JobKey:
         kind = JobKind(row.kind)
         return cls(kind, row.grant_id if kind in GRANT_KINDS else row.request_id)
 
@@ -141,6 +141,29 @@ def schedule_many(
             row.lease_until, row.lease_owner = lease_until, owner
 
 
+def schedule_claimed(
+    *, session: Session, keys: Sequence[JobKey], due_at: datetime, lease_until: datetime, owner: str
+) -> None:
+    """Write payload-less timers ``keys`` (new or re-armed) already claimed by ``owner`` until
+    ``lease_until``: its heartbeat renews them while it works on them, and nobody else runs them unless it dies
+    (then within one lease). One lookup, one update, one insert, whatever the number of keys."""
+    if not keys:
+        return
+    names = {str(k): k for k in keys}
+    existing = set(session.scalars(select(DueWork.dedupe_key).where(DueWork.dedupe_key.in_(list(names)))))
+    claimed: dict[str, Any] = {"due_at": due_at, "done_at": None, "lease_until": lease_until, "lease_owner": owner,
+                               "attempts": 0, "payload": {}, "last_error": None}
+    if existing:
+        session.execute(update(DueWork).where(DueWork.dedupe_key.in_(list(existing))).values(**claimed)
+                        .execution_options(synchronize_session=False))
+    new = [k for name, k in names.items() if name not in existing]
+    if new:
+        session.execute(insert(DueWork), [
+            {"kind": k.kind.value, "dedupe_key": str(k), "request_id": k.request_id, "grant_id": k.grant_id,
+             **claimed} for k in new
+        ])
+
+
 def ensure_work(*, session: Session, key: JobKey, due_at: datetime) -> bool:
     """Make sure the recurring timer ``key`` is armed; True when this call created or re-armed it.
 
@@ -195,17 +218,55 @@ def cancel(
     )
 
 
+class ClaimedRow(Protocol):
+    """What a claim returns of each row (a ``DueWork`` or a ``RETURNING`` row of the same columns)."""
+
+    id: int
+    kind: str
+    request_id: int | None
+    grant_id: int | None
+    payload: dict[str, Any]
+    attempts: int
+    lease_owner: str | None
+
+
 def claim_due_work(
     *, session: Session, now: datetime, lease: timedelta, limit: int = 50, is_postgres: bool = False,
     key: JobKey | None = None, owner: str | None = None,
-) -> list[DueWork]:
+) -> Sequence[ClaimedRow]:
     """Claim up to ``limit`` due rows (or the one row ``key``): lease them to ``owner`` so no other worker takes
-    them until the lease ends (the owner's heartbeat renews it while the work runs: :func:`renew_leases`)."""
-    return claim(
-        DueWork, session=session, unfinished=DueWork.done_at.is_(None), due_at=DueWork.due_at,
-        order_by=DueWork.due_at, now=now, lease=lease, limit=limit, is_postgres=is_postgres,
-        extra=None if key is None else DueWork.dedupe_key == str(key), owner=owner,
+    them until the lease ends (the owner's heartbeat renews it while the work runs: :func:`renew_leases`).
+
+    One statement whatever the number of rows: ``UPDATE … WHERE id IN (SELECT … LIMIT n [FOR UPDATE SKIP
+    LOCKED]) RETURNING …`` (on SQLite the write transaction already holds the lock).
+    """
+    free = or_(DueWork.lease_until.is_(None), DueWork.lease_until <= now)
+    due = select(DueWork.id).where(DueWork.done_at.is_(None), DueWork.due_at <= now, free)
+    if key is not None:
+        due = due.where(DueWork.dedupe_key == str(key))
+    due = due.order_by(DueWork.due_at).limit(limit)
+    if is_postgres:
+        due = due.with_for_update(skip_locked=True)
+    stmt = (
+        update(DueWork)
+        .where(DueWork.id.in_(due.scalar_subquery()))
+        .values(lease_until=now + lease, lease_owner=owner, attempts=DueWork.attempts + 1)
+        .returning(DueWork.id, DueWork.kind, DueWork.request_id, DueWork.grant_id, DueWork.payload,
+                   DueWork.attempts, DueWork.lease_owner)
+        .execution_options(synchronize_session=False)
     )
+    rows = list(session.execute(stmt))
+    return sorted(rows, key=lambda r: r.id)  # type: ignore[no-any-return]
+
+
+def postpone(*, session: Session, work_ids: Sequence[int], due_at: datetime, error: str) -> None:
+    """Release claimed rows to run at ``due_at`` with ``error`` on them (work this version cannot run)."""
+    if work_ids:
+        session.execute(
+            update(DueWork).where(DueWork.id.in_(list(work_ids)))
+            .values(due_at=due_at, lease_until=None, lease_owner=None, last_error=error[:2000])
+            .execution_options(synchronize_session=False)
+        )
 
 
 def claimable_count(*, session: Session, now: datetime, cap: int) -> int:

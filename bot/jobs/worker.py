@@ -18,13 +18,14 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from bot.jobs.backoff import SLOW_SWEEP, backoff
@@ -40,8 +41,7 @@ from store import due_work
 from store import grants as grant_store
 from store import requests as request_store
 from store.db import Database
-from store.due_work import JobKey, JobKind, RemindPayload, payload_type
-from store.models import DueWork
+from store.due_work import ClaimedRow, JobKey, JobKind, RemindPayload, payload_type
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class UnknownWork(Exception):
     """A due-work row this version cannot run (a newer replica wrote it, or its payload does not parse)."""
 
 
-def claimed(row: DueWork) -> Claimed:
+def claimed(row: ClaimedRow) -> Claimed:
     try:
         key = JobKey.of(row)
         payload = payload_type(key.kind).model_validate(row.payload or {})
@@ -121,7 +121,8 @@ class Worker:
         if not works:
             return len(rows)
         expiring = [w for w in works if w.key.kind is JobKind.EXPIRE]
-        tasks: list[Callable[[], None]] = [partial(self._run_claimed, w) for w in works if w not in expiring]
+        tasks: list[Callable[[], None]] = [partial(self._run_claimed, w) for w in works
+                                           if w.key.kind is not JobKind.EXPIRE]
         size = max(1, min(BATCH, -(-len(expiring) // self.threads)))  # spread a burst over the threads
         tasks += [partial(self._run_expiring, expiring[i:i + size]) for i in range(0, len(expiring), size)]
         with Heartbeat(self.db, self.clock, lease=self.lease, owner=owner):
@@ -154,7 +155,7 @@ class Worker:
                 for work in works:
                     self._run_claimed(work)
 
-    def _parse(self, session: object, rows: list[DueWork], now: datetime) -> list[Claimed]:
+    def _parse(self, session: Session, rows: Sequence[ClaimedRow], now: datetime) -> list[Claimed]:
         """The claimed rows as typed work; a row of an unknown kind stays pending and visible (overdue in
         ``/metrics``, its error on the row), never silently done."""
         works = []
@@ -163,8 +164,7 @@ class Worker:
                 works.append(claimed(row))
             except UnknownWork as exc:
                 log.error("%s; it stays pending, retried in %s", exc, UNKNOWN_KIND_RETRY)
-                row.lease_until, row.lease_owner = None, None
-                row.due_at, row.last_error = now + UNKNOWN_KIND_RETRY, str(exc)[:2000]
+                due_work.postpone(work_ids=[row.id], due_at=now + UNKNOWN_KIND_RETRY, error=str(exc), session=session)
         return works
 
     def _run_expiring(self, batch: list[Claimed]) -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Row
 
 from bot.clock import Clock
 from bot.lifecycle.calls import CallRunner
@@ -60,7 +63,8 @@ class ConnectorWork:
             return RequestRecord.of(row)
 
 
-def grant_spec(grant: Grant) -> GrantSpec:
+def grant_spec(grant: Grant | Row[Any]) -> GrantSpec:
+    """What the connector is told of a grant (an ORM ``Grant`` or a row of ``store.grants.GRANT_COLUMNS``)."""
     resource = Resource(
         integration=grant.integration,
         type=str(grant.resource.get("type", "")),

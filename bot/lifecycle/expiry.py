@@ -1,14 +1,14 @@
 """Expiry, in batches: many grants that are due at once (a burst of expiries, or a backlog after downtime).
 
-The steps of a revoke (:mod:`bot.lifecycle.revoking`), each phase one transaction for the whole batch, so the
-database work per grant is a few rows, not a few round trips:
+The steps of a revoke (:mod:`bot.lifecycle.revoking`), each phase one transaction of a few set-wise statements
+for the whole batch (rows, not ORM objects: the database work per grant is a few rows, not a few round trips):
 
 1. the grants marked ``revoking`` with their audit events, the connector calls recorded as started (the call
    ledger, :mod:`store.connector_calls`), and a safety-net ``revoke`` timer per grant written *already
    claimed* by this worker (``owner``): its heartbeat renews them while the batch runs, so nobody revokes them
    twice, and if this worker dies they are free within one short lease;
 2. the connectors' revokes, in parallel (bounded, each under a deadline: :class:`bot.lifecycle.calls.CallRunner`);
-3. the revoked grants marked ended (calls done, timers done, audit events, notices).
+3. the revoked grants marked ended (calls done, timers done, audit events, notices, requests closed).
 
 A revoke that fails is audited (``revoke_attempt_failed``) and its safety-net timer is handed back to the
 worker (:attr:`ExpiryOutcome.failed`), which releases it to run after its own backoff, never a lease. A crash
@@ -21,20 +21,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
 
 from bot.lifecycle.connector_work import grant_spec
 from bot.lifecycle.granting import close_too_late
 from bot.lifecycle.revoking import Revoking
 from integrations.base import ConnectorError, GrantSpec, idempotency_key
 from policy.states import ENDING, HELD, GrantState
+from store import audit as audit_log
 from store import connector_calls as call_ledger
 from store import due_work
 from store import grants as grant_store
+from store import outbox as outbox_store
 from store import requests as request_store
 from store.connector_calls import CallKey
 from store.due_work import JobKey, JobKind
-from store.models import Grant
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +55,7 @@ class ExpiryOutcome:
 class _Plan:
     grant_id: int
     spec: GrantSpec
-    keep: list[Grant]
+    keep: list[int]  # other live grants of the same access
     call: bool  # False: another live grant keeps a shared access, or the ledger proves the call done
 
 
@@ -84,58 +88,92 @@ def _revoker(runner: Revoking, spec: GrantSpec) -> Callable[[], None]:
     return lambda: connector.revoke(spec)
 
 
+def _audit(runner: Revoking, session: Session, now: datetime, rows: list[dict[str, Any]]) -> None:
+    """Audit events for many grants (and their copies for the audit channel, as ``Events.record`` does)."""
+    rows = [{"at": now, "actor": "accessbot", **row} for row in rows]
+    audit_log.add_audit_many(rows=rows, session=session)
+    channel = runner.events.audit_channel()
+    if channel:
+        outbox_store.enqueue_many(now=now, rows=[
+            {"kind": "audit_post", "recipient": channel, "request_id": r["request_id"], "grant_id": r["grant_id"],
+             "payload": {"event": r["event"], "actor": r["actor"], "details": r.get("details") or {}}}
+            for r in rows
+        ], session=session)
+
+
 def _begin(runner: Revoking, grant_ids: Sequence[int], *, lease: timedelta, owner: str) -> list[_Plan]:
     now = runner.clock.now()
     with runner.db.begin() as session:
-        grants = grant_store.get_grants(grant_ids, for_update=True, session=session)
-        requests = {r.id: r for r in request_store.get_requests(sorted({g.request_id for g in grants}),
-                                                                for_update=True, session=session)}
-        early = [g for g in grants if g.state in HELD and g.expires_at is not None and g.expires_at > now]
+        rows = grant_store.lock_grant_rows(grant_ids, session=session)
+        early = [g for g in rows if g.state in HELD and g.expires_at is not None and g.expires_at > now]
         if early:  # claimed before its time (another replica's clock): keep the timers
-            due_work.schedule_many(timers=[(JobKey(JobKind.EXPIRE, g.id), g.expires_at) for g in early
-                                           if g.expires_at], session=session)
-        due = [g for g in grants if g.state == GrantState.ACTIVE and g.expires_at is not None
-               and g.expires_at <= now]
-        for request_id in sorted({g.request_id for g in grants}):
-            late = [g for g in grants if g.request_id == request_id and g.state == GrantState.GRANTING
-                    and g.expires_at is not None and g.expires_at <= now]
-            if late:  # never granted before its expiry: closed, or revoked when a grant call may have landed
-                due += close_too_late(runner, session, requests[request_id], late, now)
-        if not due:
+            due_work.schedule_many(timers=[(JobKey(JobKind.EXPIRE, g.id), g.expires_at) for g in early],
+                                   session=session)
+        due = [g for g in rows if g.state == GrantState.ACTIVE and g.expires_at is not None and g.expires_at <= now]
+        late = [g.id for g in rows if g.state == GrantState.GRANTING and g.expires_at is not None
+                and g.expires_at <= now]
+        revoking_late = _close_late(runner, session, late, now) if late else []
+        if not due and not revoking_late:
             return []
-        due_work.cancel(now=now, grant_ids=[g.id for g in due], kinds=(JobKind.EXPIRE, JobKind.REMIND),
-                        session=session)
-        for grant in due:
-            if grant.state != GrantState.REVOKING:
-                grant.state, grant.end_reason, grant.attempts = GrantState.REVOKING, "expired", 0
-                runner.events.record(session, now, "revoke_started", "accessbot", requests[grant.request_id],
-                                     grant=grant, details={"reason": "expired"})
-        due_work.schedule_many(timers=[(JobKey(JobKind.REVOKE, g.id), now) for g in due],
-                               lease_until=now + lease, owner=owner, session=session)
-        keep = grant_store.overlapping_grants_of(due, session=session)
-        shared = {g.id: runner.connector_shares(g.integration) for g in due}
-        calling = [g for g in due if not (shared[g.id] and keep[g.id])]
+        grant_store.set_grants([g.id for g in due], state=GrantState.REVOKING, end_reason="expired", attempts=0,
+                               session=session)
+        _audit(runner, session, now, [{"event": "revoke_started", "request_id": g.request_id, "grant_id": g.id,
+                                       "details": {"reason": "expired"}} for g in due])
+        due += grant_store.lock_grant_rows(revoking_late, session=session)
+        ids = [g.id for g in due]
+        due_work.cancel(now=now, grant_ids=ids, kinds=(JobKind.EXPIRE, JobKind.REMIND), session=session)
+        due_work.schedule_claimed(keys=[JobKey(JobKind.REVOKE, i) for i in ids], due_at=now,
+                                  lease_until=now + lease, owner=owner, session=session)
+        keep = grant_store.live_overlaps(due, session=session)
+        calling = {g.id for g in due if not (runner.connector_shares(g.integration) and keep[g.id])}
         proven = call_ledger.start_calls(
-            calls=[CallKey(g.id, "revoke", idempotency_key("revoke", g.id)) for g in calling], now=now,
+            calls=[CallKey(i, "revoke", idempotency_key("revoke", i)) for i in ids if i in calling], now=now,
             session=session)
         return [_Plan(g.id, grant_spec(g), keep[g.id],
-                      call=g in calling and not proven[idempotency_key("revoke", g.id)]) for g in due]
+                      call=g.id in calling and not proven[idempotency_key("revoke", g.id)]) for g in due]
+
+
+def _close_late(runner: Revoking, session: Session, grant_ids: list[int], now: datetime) -> list[int]:
+    """Grants still ``granting`` at their expiry (rare: the ORM path of :func:`granting.close_too_late`);
+    returns those to revoke (a grant call of theirs may have landed)."""
+    grants = grant_store.get_grants(grant_ids, for_update=True, session=session)
+    requests = {r.id: r for r in request_store.get_requests(sorted({g.request_id for g in grants}),
+                                                            for_update=True, session=session)}
+    revoking = []
+    for request_id, request in requests.items():
+        mine = [g for g in grants if g.request_id == request_id]
+        revoking += [g.id for g in close_too_late(runner, session, request, mine, now)]
+    session.flush()
+    return revoking
 
 
 def _finish(runner: Revoking, plans: Sequence[_Plan]) -> None:
     if not plans:
         return
     now = runner.clock.now()
+    keep = {p.grant_id: p.keep for p in plans}
     with runner.db.begin() as session:
-        grants_by_id = {g.id: g for g in grant_store.get_grants([p.grant_id for p in plans], for_update=True,
-                                                                 session=session)}
-        request_ids = sorted({g.request_id for g in grants_by_id.values()})
-        requests = {r.id: r for r in request_store.get_requests(request_ids, for_update=True, session=session)}
-        ending = [g for g in grants_by_id.values() if g.state in ENDING]
-        due_work.cancel(now=now, grant_ids=[g.id for g in ending], kinds=(JobKind.REVOKE,), session=session)
-        call_ledger.finish_calls(keys=[idempotency_key("revoke", g.id) for g in ending], now=now, session=session)
-        for plan in plans:
-            done = grants_by_id.get(plan.grant_id)
-            if done is not None and done.state in ENDING:
-                runner.end_grant(session, requests[done.request_id], done, now, keep=plan.keep,
-                                 shared=runner.connector_shares(done.integration))
+        ending = [g for g in grant_store.lock_grant_rows(list(keep), session=session) if g.state in ENDING]
+        if not ending:
+            return
+        ids = [g.id for g in ending]
+        due_work.cancel(now=now, grant_ids=ids, kinds=(JobKind.REVOKE,), session=session)
+        call_ledger.finish_calls(keys=[idempotency_key("revoke", i) for i in ids], now=now, session=session)
+        final = {g.id: GrantState.EXPIRED if g.end_reason == "expired" else GrantState.REVOKED for g in ending}
+        for state in (GrantState.EXPIRED, GrantState.REVOKED):
+            grant_store.set_grants([i for i, s in final.items() if s == state], state=state, ended_at=now,
+                                   session=session)
+        shares = {g.id: runner.connector_shares(g.integration) for g in ending}
+        _audit(runner, session, now, [
+            {"event": final[g.id].value, "request_id": g.request_id, "grant_id": g.id,
+             "details": {"reason": g.end_reason} | ({"access_kept_by_grants": keep[g.id]}
+                                                    if shares[g.id] and keep[g.id] else {})}
+            for g in ending
+        ])
+        requesters = grant_store.requesters_of(sorted({g.request_id for g in ending}), session=session)
+        outbox_store.enqueue_many(now=now, rows=[
+            {"kind": "access_ended", "recipient": user, "request_id": g.request_id, "grant_id": g.id,
+             "payload": {"state": final[g.id].value}}
+            for g in ending for user in dict.fromkeys([g.grantee_id, requesters.get(g.request_id, g.grantee_id)])
+        ], session=session)
+        grant_store.close_ended_requests(sorted(requesters), now=now, session=session)
