@@ -168,39 +168,32 @@ class Worker:
         return works
 
     def _run_expiring(self, batch: list[Claimed]) -> None:
-        """Expire rows in one batch (:mod:`bot.lifecycle.expiry`); each row then finishes or retries."""
+        """Expire rows in one batch (:mod:`bot.lifecycle.expiry`); each row then finishes, or runs again after
+        its backoff (a failed revoke: by the grant's attempts; slowly once they are exhausted)."""
         owner = batch[0].owner
-        outcome = self._expire([w.key.subject for w in batch if w.key.subject is not None], owner)
+        outcome = self._expire([w.key.subject for w in batch if w.key.subject is not None])
         now = self.clock.now()
         with self.db.begin() as session:
             done = [w.id for w in batch if outcome.done.get(w.key.subject or 0, False)]
             if done:
                 due_work.finish_work(work_ids=done, now=now, owner=owner, session=session)
             for work in batch:
-                if work.id not in done:
-                    due_work.retry_work(work_id=work.id, due_at=now + backoff(work.attempts), error="will retry",
-                                        owner=owner, session=session)
+                if work.id in done:
+                    continue
+                attempts, gave_up = outcome.failed.get(work.key.subject or 0, (work.attempts, False))
+                due_work.retry_work(work_id=work.id, due_at=now + (SLOW_SWEEP if gave_up else backoff(attempts)),
+                                    error="revoke failed; will retry", owner=owner, session=session)
 
-    def _expire(self, grant_ids: list[int], owner: str) -> ExpiryOutcome:
-        """:func:`expire_many`, then each failed revoke's timer (written claimed) released to run after its
-        backoff — never after a lease."""
+    def _expire(self, grant_ids: list[int]) -> ExpiryOutcome:
         try:
-            outcome = expire_many(self.handlers.revoking, grant_ids, lease=self.lease, owner=owner)
+            return expire_many(self.handlers.revoking, grant_ids)
         except Exception:  # noqa: BLE001 — nothing was committed past the failure; every row is retried
             log.exception("expiring %d grants failed", len(grant_ids))
             return ExpiryOutcome()
-        if outcome.failed:
-            now = self.clock.now()
-            with self.db.begin() as session:
-                due_work.release_keys(retries=[
-                    (JobKey(JobKind.REVOKE, grant_id), now + (SLOW_SWEEP if gave_up else backoff(attempts)))
-                    for grant_id, (attempts, gave_up) in outcome.failed.items()
-                ], owner=owner, error="revoke failed; will retry", session=session)
-        return outcome
 
     def _run_claimed(self, work: Claimed) -> None:
         try:
-            done = self.dispatch(work.key, work.payload, owner=work.owner)
+            done = self.dispatch(work.key, work.payload)
             error = "will retry"
         except Exception as exc:  # noqa: BLE001 — recorded on the row, retried with backoff
             log.exception("due work %s (#%s) failed", work.key, work.id)
@@ -221,14 +214,14 @@ class Worker:
             if work.key.kind is JobKind.GRANT and work.key.subject is not None:
                 row = request_store.get_request(work.key.subject, votes=False, session=session)
                 attempts = max((g.attempts for g in row.grants), default=1) if row else 1
-            elif work.key.kind is JobKind.REVOKE and work.key.subject is not None:
+            elif work.key.kind in (JobKind.REVOKE, JobKind.EXPIRE) and work.key.subject is not None:
                 grant = grant_store.get_grant(work.key.subject, session=session)
                 attempts = grant.attempts if grant else 1
                 if grant is not None and grant.state == GrantState.REVOKE_FAILED:
                     return self.clock.now() + SLOW_SWEEP
         return self.clock.now() + backoff(attempts)
 
-    def dispatch(self, key: JobKey, payload: BaseModel, *, owner: str = "") -> bool:
+    def dispatch(self, key: JobKey, payload: BaseModel) -> bool:
         """Run one piece of work; True when it is done, False to retry it later."""
         subject = key.subject
         h = self.handlers
@@ -240,7 +233,7 @@ class Worker:
             case JobKind.EXTEND if subject is not None:
                 return h.extending.execute_extend(subject)
             case JobKind.EXPIRE if subject is not None:  # run_due batches these; one on its own is a batch of one
-                return self._expire([subject], owner or claim_token()).done.get(subject, False)
+                return self._expire([subject]).done.get(subject, False)
             case JobKind.REMIND if subject is not None:
                 assert isinstance(payload, RemindPayload)
                 return h.extending.remind(subject, payload.expires_at)

@@ -3,17 +3,18 @@
 The steps of a revoke (:mod:`bot.lifecycle.revoking`), each phase one transaction of a few set-wise statements
 for the whole batch (rows, not ORM objects: the database work per grant is a few rows, not a few round trips):
 
-1. the grants marked ``revoking`` with their audit events, the connector calls recorded as started (the call
-   ledger, :mod:`store.connector_calls`), and a safety-net ``revoke`` timer per grant written *already
-   claimed* by this worker (``owner``): its heartbeat renews them while the batch runs, so nobody revokes them
-   twice, and if this worker dies they are free within one short lease;
+1. the grants marked ``revoking`` (reason ``expired``) with their audit events, and the connector calls
+   recorded as started (the call ledger, :mod:`store.connector_calls`);
 2. the connectors' revokes, in parallel (bounded, each under a deadline: :class:`bot.lifecycle.calls.CallRunner`);
-3. the revoked grants marked ended (calls done, timers done, audit events, notices, requests closed).
+3. the revoked grants marked ended (calls done, audit events, notices, requests closed).
 
-A revoke that fails is audited (``revoke_attempt_failed``) and its safety-net timer is handed back to the
-worker (:attr:`ExpiryOutcome.failed`), which releases it to run after its own backoff, never a lease. A crash
-between 2 and 3 leaves those calls started and not done: they are the only ones repeated, with the same
-idempotency keys. A grant still ``granting`` at its expiry is never granted (:func:`granting.close_too_late`).
+The ``expire`` row itself is the safety net: it stays claimed (its heartbeat renews the lease, a few seconds)
+until its grant has ended. If this worker dies, the lease lapses within seconds and another replica runs the
+row again: a grant found ``revoking`` for its expiry is revoked again — only if the ledger cannot prove the
+call done, and with the same idempotency key. A revoke that fails is audited (``revoke_attempt_failed``) and
+its row handed back to the worker (:attr:`ExpiryOutcome.failed`), which releases it to run after its own
+backoff, never a lease. A grant still ``granting`` at its expiry is never granted
+(:func:`granting.close_too_late`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -48,7 +49,7 @@ BATCH = 250  # grants per batch (per worker thread): bounds what a crash mid-bat
 @dataclass
 class ExpiryOutcome:
     done: dict[int, bool] = field(default_factory=dict)  # grant id -> its ``expire`` row is done
-    failed: dict[int, tuple[int, bool]] = field(default_factory=dict)  # grant id -> (attempts, gave up)
+    failed: dict[int, tuple[int, bool]] = field(default_factory=dict)  # grant id -> (attempts, gave up): retry
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +60,10 @@ class _Plan:
     call: bool  # False: another live grant keeps a shared access, or the ledger proves the call done
 
 
-def expire_many(runner: Revoking, grant_ids: Sequence[int], *, lease: timedelta, owner: str) -> ExpiryOutcome:
-    """Due work ``expire`` for several grants. ``lease`` and ``owner`` are the claim's: the safety-net
-    ``revoke`` timers are written claimed by ``owner`` until ``now + lease`` (its heartbeat renews them)."""
+def expire_many(runner: Revoking, grant_ids: Sequence[int]) -> ExpiryOutcome:
+    """Due work ``expire`` for several grants, whose rows the caller holds (and heartbeats) until this returns."""
     outcome = ExpiryOutcome(done=dict.fromkeys(grant_ids, True))
-    plans = _begin(runner, grant_ids, lease=lease, owner=owner)
+    plans = _begin(runner, grant_ids)
     if not plans:
         return outcome
     calls = [p for p in plans if p.call]
@@ -80,6 +80,7 @@ def expire_many(runner: Revoking, grant_ids: Sequence[int], *, lease: timedelta,
         with runner.db.read() as session:
             for grant in grant_store.get_grants(list(errors), session=session):
                 outcome.failed[grant.id] = (grant.attempts, grant.state == GrantState.REVOKE_FAILED)
+                outcome.done[grant.id] = False
     return outcome
 
 
@@ -101,7 +102,7 @@ def _audit(runner: Revoking, session: Session, now: datetime, rows: list[dict[st
         ], session=session)
 
 
-def _begin(runner: Revoking, grant_ids: Sequence[int], *, lease: timedelta, owner: str) -> list[_Plan]:
+def _begin(runner: Revoking, grant_ids: Sequence[int]) -> list[_Plan]:
     now = runner.clock.now()
     with runner.db.begin() as session:
         rows = grant_store.lock_grant_rows(grant_ids, session=session)
@@ -112,18 +113,18 @@ def _begin(runner: Revoking, grant_ids: Sequence[int], *, lease: timedelta, owne
         due = [g for g in rows if g.state == GrantState.ACTIVE and g.expires_at is not None and g.expires_at <= now]
         late = [g.id for g in rows if g.state == GrantState.GRANTING and g.expires_at is not None
                 and g.expires_at <= now]
+        # resumed: this row's earlier run (a dead worker, or a failed revoke) left its grant being revoked
+        resumed = [g for g in rows if g.state in ENDING and g.end_reason == "expired"]
         revoking_late = _close_late(runner, session, late, now) if late else []
-        if not due and not revoking_late:
+        if not due and not resumed and not revoking_late:
             return []
         grant_store.set_grants([g.id for g in due], state=GrantState.REVOKING, end_reason="expired", attempts=0,
                                session=session)
         _audit(runner, session, now, [{"event": "revoke_started", "request_id": g.request_id, "grant_id": g.id,
                                        "details": {"reason": "expired"}} for g in due])
-        due += grant_store.lock_grant_rows(revoking_late, session=session)
+        due_work.cancel(now=now, grant_ids=[g.id for g in due], kinds=(JobKind.REMIND,), session=session)
+        due += resumed + grant_store.lock_grant_rows(revoking_late, session=session)
         ids = [g.id for g in due]
-        due_work.cancel(now=now, grant_ids=ids, kinds=(JobKind.EXPIRE, JobKind.REMIND), session=session)
-        due_work.schedule_claimed(keys=[JobKey(JobKind.REVOKE, i) for i in ids], due_at=now,
-                                  lease_until=now + lease, owner=owner, session=session)
         keep = grant_store.live_overlaps(due, session=session)
         calling = {g.id for g in due if not (runner.connector_shares(g.integration) and keep[g.id])}
         proven = call_ledger.start_calls(
@@ -142,7 +143,7 @@ def _close_late(runner: Revoking, session: Session, grant_ids: list[int], now: d
     revoking = []
     for request_id, request in requests.items():
         mine = [g for g in grants if g.request_id == request_id]
-        revoking += [g.id for g in close_too_late(runner, session, request, mine, now)]
+        revoking += [g.id for g in close_too_late(runner, session, request, mine, now, schedule_revoke=False)]
     session.flush()
     return revoking
 
@@ -157,7 +158,6 @@ def _finish(runner: Revoking, plans: Sequence[_Plan]) -> None:
         if not ending:
             return
         ids = [g.id for g in ending]
-        due_work.cancel(now=now, grant_ids=ids, kinds=(JobKind.REVOKE,), session=session)
         call_ledger.finish_calls(keys=[idempotency_key("revoke", i) for i in ids], now=now, session=session)
         final = {g.id: GrantState.EXPIRED if g.end_reason == "expired" else GrantState.REVOKED for g in ending}
         for state in (GrantState.EXPIRED, GrantState.REVOKED):

@@ -129,10 +129,10 @@ class Granting(ConnectorWork):
 
 
 def close_too_late(work: ConnectorWork, session: Session, request: AccessRequest, grants: Sequence[Grant],
-                   now: datetime) -> list[Grant]:
+                   now: datetime, *, schedule_revoke: bool = True) -> list[Grant]:
     """Grants still ``granting`` at their expiry are never granted: closed ``expired`` and the requester told,
-    or — when a call to grant one had started and its outcome is unknown — revoked (returned, ``revoking``
-    with a ``revoke`` timer due now: the caller runs it)."""
+    or — when a call to grant one had started and its outcome is unknown — revoked (returned, ``revoking``,
+    with a ``revoke`` timer due now unless the caller revokes them itself: ``schedule_revoke=False``)."""
     started = call_ledger.started_calls(grant_ids=[g.id for g in grants], action="grant", session=session)
     to_revoke = []
     for grant in grants:
@@ -140,7 +140,8 @@ def close_too_late(work: ConnectorWork, session: Session, request: AccessRequest
             grant.state, grant.end_reason, grant.attempts = GrantState.REVOKING, "expired", 0
             work.events.record(session, now, "revoke_started", "accessbot", request, grant=grant,
                                details={"reason": "expired", "before_granted": True})
-            due_work.schedule(key=JobKey(JobKind.REVOKE, grant.id), due_at=now, session=session)
+            if schedule_revoke:
+                due_work.schedule(key=JobKey(JobKind.REVOKE, grant.id), due_at=now, session=session)
             to_revoke.append(grant)
             continue
         grant.state, grant.ended_at, grant.end_reason = GrantState.EXPIRED, now, TOO_LATE

@@ -1,4 +1,6 @@
-"""A worker killed with SIGKILL while grants are due, then restarted: every revoke happens, none is lost."""
+"""One of two worker replicas killed with SIGKILL while it revokes due grants, then restarted: every revoke
+happens, none is lost, each grant ends within seconds of its expiry (the other replica takes the dead one's work
+over when its leases lapse), and the connector sees no second effective call."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from tests.bot.fixtures import make_container
 from tests.bot.worker_process import (
     counts,
     effective_calls,
+    kill_caller,
     postgres_schema,
     read_log,
     seed_expiring_grants,
@@ -75,17 +78,16 @@ def test_sigkill_mid_revoke_then_restart(url: str, tmp_path: Path) -> None:
                                             justification="crash test"))
     processes = []
     try:
-        processes.append(spawn(url, log, *WORKER))
-        wait_started(log, 1)
+        processes += [spawn(url, log, *WORKER), spawn(url, log, *WORKER)]
+        wait_started(log, 2)
         expiries = seed_expiring_grants(db, GRANTS, first=datetime.now(UTC), spread=timedelta(seconds=1))
         approved = c.service.approve(pending.request.id, c.directory.identity("UDANA", datetime.now(UTC)))
         assert approved.request.state == "granting"
         assert wait_for(lambda: log.exists() and len(counts(read_log(log), "revoke")) >= 3, timeout=20)
-        processes[0].kill()  # SIGKILL: no cleanup, leases and half-done work left behind
-        processes[0].wait(timeout=10)
+        kill_caller(processes, log, "revoke")  # SIGKILL: no cleanup, leases and half-done work left behind
         before = counts(read_log(log), "revoke")
         assert live(db) > 0, "the kill should land while revocations are still due"
-        processes.append(spawn(url, log, *WORKER))
+        processes.append(spawn(url, log, *WORKER))  # the restart
         request_id = pending.request.id
         done = wait_for(lambda: live(db) == 1 and c.service.get(request_id).state == "active", timeout=40)
         assert done, f"{live(db)} grants still live after the restart"

@@ -39,13 +39,14 @@ class BlockingRevoke(NoopConnector):
         super().revoke(grant)
 
 
-def revoke_row(db: Database, grant_id: int) -> DueWork | None:
+def expire_row(db: Database, grant_id: int) -> DueWork | None:
+    """The grant's ``expire`` row: the expiry's job until the grant has ended (its safety net too)."""
     with db.read() as session:
-        return session.scalars(select(DueWork).where(DueWork.dedupe_key == f"revoke:{grant_id}")).first()
+        return session.scalars(select(DueWork).where(DueWork.dedupe_key == f"expire:{grant_id}")).first()
 
 
 def lease_of(db: Database, grant_id: int) -> datetime:
-    row = revoke_row(db, grant_id)
+    row = expire_row(db, grant_id)
     return row.lease_until if row is not None and row.lease_until is not None else datetime.min.replace(tzinfo=UTC)
 
 
@@ -66,13 +67,13 @@ def test_a_live_worker_keeps_its_claim_while_its_connector_call_runs(db: Databas
     first = threading.Thread(target=workers[0].run_due)
     first.start()
     assert blocking.entered.wait(10)
-    row = revoke_row(db, grant_id)
+    row = expire_row(db, grant_id)
     assert row is not None and row.lease_until is not None and row.lease_owner
     claimed_until, owner = row.lease_until, row.lease_owner
     deadline = time.monotonic() + 10
     while lease_of(db, grant_id) < claimed_until + 2 * lease and time.monotonic() < deadline:
         time.sleep(0.05)
-    renewed = revoke_row(db, grant_id)
+    renewed = expire_row(db, grant_id)
     assert renewed is not None and renewed.lease_until is not None
     assert renewed.lease_until >= claimed_until + 2 * lease and renewed.lease_owner == owner  # the heartbeat
     assert workers[1].run_due() == 0  # three leases later, the replica still finds it taken
@@ -97,7 +98,7 @@ def test_a_hung_connector_call_is_abandoned_and_retried_after_its_backoff(db: Da
         events = audit_log.audit_events(request_id=None, session=session)
         failure = [e for e in events if e.event == "revoke_attempt_failed" and e.grant_id == grant_id]
     assert failure and "did not answer within 0.2s" in failure[0].details["error"]
-    row = revoke_row(db, grant_id)
+    row = expire_row(db, grant_id)
     assert row is not None and row.lease_until is None  # released at once, not left to its lease
     assert timedelta(0) < row.due_at - clock.now() <= timedelta(seconds=1)  # the first retry: ≤ 1 s
     hung.release.set()
@@ -125,7 +126,7 @@ def test_a_failed_revoke_in_an_expiry_batch_waits_for_its_backoff_not_a_lease(db
     worker = Worker(db, c.worker.handlers, clock, lease=timedelta(minutes=2))  # even under a long lease
     (grant_id,) = seed_expiring_grants(db, 1, first=clock.now() - timedelta(seconds=1), spread=timedelta(0))
     worker.run_due()
-    row = revoke_row(db, grant_id)
+    row = expire_row(db, grant_id)
     assert row is not None and row.lease_until is None and row.due_at - clock.now() <= timedelta(seconds=1)
     clock.advance(seconds=1)
     worker.run_due()

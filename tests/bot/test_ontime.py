@@ -1,5 +1,6 @@
 """Access ends on time through crashes and transient errors (issue 11), with real worker processes killed by
-SIGKILL, on SQLite and PostgreSQL.
+SIGKILL, on SQLite and PostgreSQL. Two replicas run (as in production); the one that made the call is killed,
+the other takes its work over when the dead one's leases lapse, and the killed one is restarted.
 
 The connector of the worker processes (``tests/bot/worker_process.py``) logs every call when it takes effect at
 the "receiver", with its idempotency key and ``until``; a kill is aimed at the moment after the receiver acted
@@ -26,6 +27,7 @@ from tests.bot.fixtures import CONFIG, make_container
 from tests.bot.worker_process import (
     LogLine,
     effective_calls,
+    kill_caller,
     postgres_schema,
     read_log,
     seed_expiring_grants,
@@ -100,16 +102,15 @@ def approved_short_grant(db: Database, seconds_left: float) -> tuple[int, int]:
 def test_sigkill_mid_grant_grants_until_the_original_expiry(url: str, tmp_path: Path) -> None:
     db = Database(url)
     log = tmp_path / "connector.log"
-    processes = [spawn(url, log, *WORKER, "--grant-sleep", "3")]
+    processes = [spawn(url, log, *WORKER, "--grant-sleep", "3") for _ in range(2)]
     try:
-        wait_started(log, 1)
+        wait_started(log, 2)
         request_id, grant_id = approved_short_grant(db, 10)
         expiry = grant_row(db, grant_id).expires_at
         assert expiry is not None  # fixed at approval
         wait_for(lambda: bool(logged(log, "grant", grant_id)), timeout=10, what="the first grant call")
-        processes[0].kill()  # the receiver granted; the bot never heard back
-        processes[0].wait(timeout=10)
-        processes.append(spawn(url, log, *WORKER))
+        kill_caller(processes, log, "grant", grant_id)  # the receiver granted; the bot never heard back
+        processes.append(spawn(url, log, *WORKER))  # the restart
         wait_for(lambda: grant_row(db, grant_id).state == "active", timeout=20, what="granted after the restart")
         assert grant_row(db, grant_id).expires_at == expiry  # the restart did not move it
         wait_for(lambda: grant_row(db, grant_id).state == "expired", timeout=30, what="expired")
@@ -132,9 +133,9 @@ def test_sigkill_mid_grant_grants_until_the_original_expiry(url: str, tmp_path: 
 def test_sigkill_mid_extend_tells_the_connector_the_database_expiry(url: str, tmp_path: Path) -> None:
     db = Database(url)
     log = tmp_path / "connector.log"
-    processes = [spawn(url, log, *WORKER, "--extend-sleep", "3")]
+    processes = [spawn(url, log, *WORKER, "--extend-sleep", "3") for _ in range(2)]
     try:
-        wait_started(log, 1)
+        wait_started(log, 2)
         request_id, grant_id = approved_short_grant(db, 5)
         wait_for(lambda: grant_row(db, grant_id).state == "active", timeout=4, what="granted")
         c, clock, _ = make_container(db, SHORT_EXTENSIONS)
@@ -144,9 +145,8 @@ def test_sigkill_mid_extend_tells_the_connector_the_database_expiry(url: str, tm
         expiry = grant_row(db, grant_id).expires_at
         assert expiry is not None
         wait_for(lambda: bool(logged(log, "extend", grant_id)), timeout=10, what="the first extend call")
-        processes[0].kill()
-        processes[0].wait(timeout=10)
-        processes.append(spawn(url, log, *WORKER))
+        kill_caller(processes, log, "extend", grant_id)
+        processes.append(spawn(url, log, *WORKER))  # the restart
         wait_for(lambda: grant_row(db, grant_id).state == "expired", timeout=30, what="expired")
     finally:
         stop_all(processes)
@@ -195,29 +195,37 @@ def test_a_revoke_target_failing_three_times(url: str, tmp_path: Path) -> None:
 def test_a_replica_killed_holding_200_due_expiries(url: str, tmp_path: Path) -> None:
     db = Database(url)
     log = tmp_path / "connector.log"
-    holder = spawn(url, log, *WORKER, "--revoke-sleep", "5")  # holds its claims, slowly
-    processes = [holder]
+    hold = tmp_path / "hold"  # while it exists, revoke calls hang: the replica that claimed them holds them
+    hold.touch()
+    processes = [spawn(url, log, *WORKER, "--hold-revokes-while", str(hold)) for _ in range(2)]
     try:
-        wait_started(log, 1)
+        wait_started(log, 2)
         expiries = seed_expiring_grants(db, 200, first=datetime.now(UTC) + timedelta(seconds=1),
                                         spread=timedelta(0))
 
-        def held() -> bool:
+        def holder() -> int | None:
             with db.read() as session:
-                return (session.scalar(select(func.count()).select_from(DueWork).where(
-                    DueWork.kind == "revoke", DueWork.done_at.is_(None),
-                    DueWork.lease_owner.like(f"{holder.pid}-%"))) or 0) == 200
+                owners = session.execute(select(DueWork.lease_owner, func.count()).where(
+                    DueWork.kind == "expire", DueWork.done_at.is_(None), DueWork.lease_until.is_not(None))
+                    .group_by(DueWork.lease_owner)).all()
+                revoking = session.scalar(select(func.count()).select_from(Grant).where(Grant.state == "revoking"))
+            held = [owner for owner, n in owners if n == 200 and owner]
+            return int(held[0].split("-")[0]) if held and revoking == 200 else None
 
-        wait_for(held, timeout=20, what="the first replica holds the 200 revokes")
-        holder.kill()
-        holder.wait(timeout=10)
-        processes.append(spawn(url, log, *WORKER))
+        wait_for(lambda: holder() is not None, timeout=20, what="one replica holds the 200 expiries (revoking)")
+        victim = next(p for p in processes if p.pid == holder())
+        victim.kill()
+        victim.wait(timeout=10)
+        hold.unlink()  # the target answers again (the killed replica's calls died with it)
+        survivor = next(p for p in processes if p is not victim)
+        processes.append(spawn(url, log, *WORKER))  # the restart
         wait_for(lambda: live(db) == 0, timeout=30, what="every grant ended")
     finally:
         stop_all(processes)
     lines = read_log(log)
     assert set(effective_calls(lines, "revoke")) == set(expiries)
-    assert {line.pid for line in lines if line.op == "revoke"} == {processes[1].pid}
+    assert victim.pid not in {line.pid for line in lines if line.op == "revoke"}
+    assert survivor.pid in {line.pid for line in lines if line.op == "revoke"}
     lateness = sorted((logged(log, "revoke", g)[0].at - expiries[g]).total_seconds() for g in expiries)
     assert lateness[-1] <= 10, lateness[-5:]
     print(f"\n200 expiries of a killed replica: taken over, lateness p50 {lateness[100]:.2f}s "

@@ -53,7 +53,8 @@ class LoggingConnector(NoopConnector):
     may sleep before an operation takes effect (so a kill lands there) and fail the first revokes."""
 
     def __init__(self, inner: NoopConnector, log_path: str, revoke_sleep: float = 0.0, *,
-                 grant_sleep: float = 0.0, extend_sleep: float = 0.0, revoke_failures: int = 0) -> None:
+                 grant_sleep: float = 0.0, extend_sleep: float = 0.0, revoke_failures: int = 0,
+                 hold_revokes_while: str | None = None) -> None:
         super().__init__(inner.name, inner.catalog())
         self._fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self.revoke_sleep = revoke_sleep
@@ -61,6 +62,7 @@ class LoggingConnector(NoopConnector):
         self.extend_sleep = extend_sleep
         self.revoke_failures = revoke_failures
         self._failed: Counter[int] = Counter()
+        self.hold_revokes_while = hold_revokes_while
 
     def _append(self, op: str, grant_id: int, key: str, until: datetime | None = None) -> None:
         stamp = f"{until.timestamp():.6f}" if until is not None else "-"
@@ -79,6 +81,9 @@ class LoggingConnector(NoopConnector):
     def revoke(self, grant: GrantSpec) -> None:
         if self.revoke_sleep:
             time.sleep(self.revoke_sleep)
+        deadline = time.monotonic() + 60
+        while self.hold_revokes_while and os.path.exists(self.hold_revokes_while) and time.monotonic() < deadline:
+            time.sleep(0.05)  # a target that does not answer while the file exists
         key = idempotency_key("revoke", grant.grant_id)
         if self._failed[grant.grant_id] < self.revoke_failures:
             self._failed[grant.grant_id] += 1
@@ -189,6 +194,17 @@ def wait_started(log_path: str | Path, replicas: int, *, timeout: float = 30.0) 
     raise TimeoutError(f"{replicas} worker(s) did not start within {timeout}s")
 
 
+def kill_caller(processes: list[subprocess.Popen[bytes]], log_path: str | Path, op: str,
+                grant_id: int | None = None) -> subprocess.Popen[bytes]:
+    """SIGKILL the replica that made the first logged ``op`` call (of ``grant_id``): no cleanup, its leases
+    and half-done work left behind. Returns it, reaped."""
+    line = next(line for line in read_log(log_path) if line.op == op and grant_id in (None, line.grant_id))
+    victim = next(p for p in processes if p.pid == line.pid)
+    victim.kill()
+    victim.wait(timeout=10)
+    return victim
+
+
 def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
     """Kill our worker processes (by their own handles) and reap them."""
     for process in processes:
@@ -201,6 +217,7 @@ def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
 def serve(
     url: str, log_path: str, *, tick: float, lease: float, revoke_sleep: float, max_seconds: float,
     threads: int = 8, grant_sleep: float = 0.0, extend_sleep: float = 0.0, revoke_failures: int = 0,
+    hold_revokes_while: str | None = None,
 ) -> None:
     lease_delta = timedelta(seconds=lease)
     config = load_config_text(CONFIG)
@@ -208,7 +225,7 @@ def serve(
     clock = SystemClock()
     connector = LoggingConnector(NoopConnector("db", config.integrations[0].catalog_resources()), log_path,
                                  revoke_sleep, grant_sleep=grant_sleep, extend_sleep=extend_sleep,
-                                 revoke_failures=revoke_failures)
+                                 revoke_failures=revoke_failures, hold_revokes_while=hold_revokes_while)
     container = build(db=db, policy=PolicyHolder.from_config(config),
                       secrets=SecretBox([Fernet.generate_key().decode()]), clock=clock,
                       connectors={"db": connector}, worker_threads=threads,
@@ -242,10 +259,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grant-sleep", type=float, default=0.0)
     parser.add_argument("--extend-sleep", type=float, default=0.0)
     parser.add_argument("--revoke-failures", type=int, default=0, help="each grant's first N revokes fail")
+    parser.add_argument("--hold-revokes-while", help="revokes do not answer while this file exists")
     args = parser.parse_args(argv)
     serve(args.url, args.log, tick=args.tick, lease=args.lease, revoke_sleep=args.revoke_sleep,
           max_seconds=args.max_seconds, threads=args.threads, grant_sleep=args.grant_sleep,
-          extend_sleep=args.extend_sleep, revoke_failures=args.revoke_failures)
+          extend_sleep=args.extend_sleep, revoke_failures=args.revoke_failures,
+          hold_revokes_while=args.hold_revokes_while)
     return 0
 
 
