@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from store.models import (
     AuditEvent,
+    table,
 )
 
 
@@ -35,7 +36,7 @@ def add_audit(
 def add_audit_many(*, session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Insert many audit events in one statement (each a dict of the columns ``add_audit`` takes)."""
     if rows:
-        session.execute(insert(AuditEvent), [{"details": {}, **row} for row in rows])
+        session.execute(insert(table(AuditEvent)), [{"details": {}, **row} for row in rows])
 
 
 def audit_events(

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from store.models import ConnectorCall
+from store.models import ConnectorCall, table
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +48,7 @@ def start_calls(*, session: Session, calls: Sequence[CallKey], now: datetime) ->
         )
     new = {c.key: c for c in calls if c.key not in done}
     if new:
-        session.execute(insert(ConnectorCall), [
+        session.execute(insert(table(ConnectorCall)), [
             {"grant_id": c.grant_id, "action": c.action, "idempotency_key": c.key, "started_at": now, "attempts": 1}
             for c in new.values()
         ])

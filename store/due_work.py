@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from store.models import DueWork
+from store.models import DueWork, table
 
 
 class JobKind(StrEnum):
@@ -158,7 +158,7 @@ def schedule_claimed(
                         .execution_options(synchronize_session=False))
     new = [k for name, k in names.items() if name not in existing]
     if new:
-        session.execute(insert(DueWork), [
+        session.execute(insert(table(DueWork)), [
             {"kind": k.kind.value, "dedupe_key": str(k), "request_id": k.request_id, "grant_id": k.grant_id,
              **claimed} for k in new
         ])

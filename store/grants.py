@@ -42,12 +42,17 @@ GRANT_COLUMNS = (Grant.id, Grant.request_id, Grant.state, Grant.grantee_id, Gran
                  Grant.external_ref, Grant.end_reason, Grant.attempts)
 
 
-def lock_grant_rows(grant_ids: Sequence[int], *, session: Session) -> list[Row[Any]]:
-    """Grants by id as plain rows (:data:`GRANT_COLUMNS`), locked, in id order: the batch paths read many
-    grants without building ORM objects."""
+# what ending a grant needs of it
+END_COLUMNS = (Grant.id, Grant.request_id, Grant.state, Grant.grantee_id, Grant.integration, Grant.end_reason)
+
+
+def lock_grant_rows(grant_ids: Sequence[int], *, session: Session, columns: Sequence[Any] = GRANT_COLUMNS
+                    ) -> list[Row[Any]]:
+    """Grants by id as plain rows (``columns``: :data:`GRANT_COLUMNS` or :data:`END_COLUMNS`), locked, in id
+    order: the batch paths read many grants without building ORM objects."""
     if not grant_ids:
         return []
-    stmt = select(*GRANT_COLUMNS).where(Grant.id.in_(list(grant_ids))).order_by(Grant.id).with_for_update()
+    stmt = select(*columns).where(Grant.id.in_(list(grant_ids))).order_by(Grant.id).with_for_update()
     return list(session.execute(stmt))
 
 

@@ -16,13 +16,14 @@ from store.claims import claim
 from store.models import (
     OutboxMessage,
     SlackMessageRef,
+    table,
 )
 
 
 def enqueue_many(*, session: Session, now: datetime, rows: Sequence[dict[str, Any]]) -> None:
     """:func:`enqueue` for many messages in one statement (each a dict: kind, recipient, request_id, …)."""
     if rows:
-        session.execute(insert(OutboxMessage), [
+        session.execute(insert(table(OutboxMessage)), [
             {"payload": {}, "secret": None, "request_id": None, "grant_id": None, **row,
              "created_at": now, "due_at": now, "attempts": 0} for row in rows
         ])

@@ -41,7 +41,7 @@ from store import due_work
 from store import grants as grant_store
 from store import requests as request_store
 from store.db import Database
-from store.due_work import ClaimedRow, JobKey, JobKind, RemindPayload, payload_type
+from store.due_work import ClaimedRow, JobKey, JobKind, NoPayload, RemindPayload, payload_type
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ LEASE = timedelta(seconds=6)  # renewed every 2 s while the work runs: a dead re
 MIN_CLAIM = 100  # rows per claim when little is due
 MAX_CLAIM = 2000  # rows per claim when a backlog keeps claims full
 UNKNOWN_KIND_RETRY = timedelta(hours=1)
+NO_PAYLOAD = NoPayload()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +68,8 @@ class UnknownWork(Exception):
 def claimed(row: ClaimedRow) -> Claimed:
     try:
         key = JobKey.of(row)
-        payload = payload_type(key.kind).model_validate(row.payload or {})
+        model = payload_type(key.kind)
+        payload = NO_PAYLOAD if model is NoPayload and not row.payload else model.model_validate(row.payload or {})
     except (ValueError, ValidationError) as exc:
         raise UnknownWork(f"due work #{row.id} ({row.kind!r}) cannot be run: {exc}") from exc
     return Claimed(row.id, key, payload, row.attempts, row.lease_owner or "")

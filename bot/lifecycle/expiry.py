@@ -154,7 +154,8 @@ def _finish(runner: Revoking, plans: Sequence[_Plan]) -> None:
     now = runner.clock.now()
     keep = {p.grant_id: p.keep for p in plans}
     with runner.db.begin() as session:
-        ending = [g for g in grant_store.lock_grant_rows(list(keep), session=session) if g.state in ENDING]
+        ending = [g for g in grant_store.lock_grant_rows(list(keep), columns=grant_store.END_COLUMNS, session=session)
+                  if g.state in ENDING]
         if not ending:
             return
         ids = [g.id for g in ending]
