@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, contains_eager
 
 from store.models import (
@@ -88,22 +88,22 @@ def requesters_of(request_ids: Sequence[int], *, session: Session) -> dict[int, 
 
 
 def close_ended_requests(request_ids: Sequence[int], *, session: Session, now: datetime) -> None:
-    """Requests none of whose grants is unfinished end (``bot.lifecycle.revoking.close_if_ended``, for many):
-    ``expired`` if their grants expired (or failed), else ``revoked`` if any was revoked."""
+    """Requests none of whose grants is unfinished end (``bot.lifecycle.revoking.close_if_ended``, for many, in
+    two statements): ``expired`` if their grants expired (or failed), else ``revoked`` if any was revoked."""
     if not request_ids:
         return
-    states: dict[int, set[str]] = {}
-    for row in session.execute(select(Grant.request_id, Grant.state).where(Grant.request_id.in_(list(request_ids)))):
-        states.setdefault(row.request_id, set()).add(row.state)
-    unfinished = {*ACTIVE_GRANT_STATES, "awaiting_mfa"}
-    ended = {rid: s for rid, s in states.items() if not s & unfinished}
-    expired = [rid for rid, s in ended.items() if s <= {"expired", "failed"} and "expired" in s]
-    revoked = [rid for rid, s in ended.items() if rid not in expired and "revoked" in s]
-    other = [rid for rid in ended if rid not in expired and rid not in revoked]
-    for ids, values in ((expired, {"state": "expired"}), (revoked, {"state": "revoked"}), (other, {})):
-        if ids:
-            session.execute(update(AccessRequest).where(AccessRequest.id.in_(ids)).values(updated_at=now, **values)
-                            .execution_options(synchronize_session=False))
+    unfinished = (*ACTIVE_GRANT_STATES, "awaiting_mfa")
+
+    def having(*states: str) -> ColumnElement[bool]:
+        return exists().where(Grant.request_id == AccessRequest.id, Grant.state.in_(states))
+
+    ended = and_(AccessRequest.id.in_(list(request_ids)), ~having(*unfinished))
+    for condition, state in (
+        (and_(ended, having("expired"), ~having("revoked", "denied", "canceled")), "expired"),
+        (and_(ended, having("revoked")), "revoked"),
+    ):
+        session.execute(update(AccessRequest).where(condition).values(state=state, updated_at=now)
+                        .execution_options(synchronize_session=False))
 
 
 def overlapping_grants_of(grants: Sequence[Grant], *, session: Session) -> dict[int, list[Grant]]:

@@ -29,7 +29,7 @@ from pathlib import Path
 from types import FrameType
 
 from cryptography.fernet import Fernet
-from sqlalchemy import text
+from sqlalchemy import insert, text
 
 from bot.clock import SystemClock
 from bot.container import build
@@ -41,7 +41,7 @@ from integrations.base import ConnectorError, GrantResult, GrantSpec, idempotenc
 from integrations.noop import NoopConnector
 from policy.validation import load_config_text
 from store.db import Database
-from store.models import AccessRequest, DueWork, Grant
+from store.models import AccessRequest, DueWork, Grant, table
 from tests.bot.fixtures import CONFIG
 
 RESOURCE = {"type": "database", "name": "search", "path": "", "source_id": "", "tags": {"env": "staging"},
@@ -125,34 +125,31 @@ def effective_calls(lines: list[LogLine], op: str) -> Counter[int]:
 
 
 def seed_expiring_grants(db: Database, n: int, *, first: datetime, spread: timedelta) -> dict[int, datetime]:
-    """Insert ``n`` active grants (a request each) expiring from ``first`` over ``spread``, with timers."""
+    """Insert ``n`` active grants (a request each) expiring from ``first`` over ``spread``, with their timers, in
+    one transaction of three bulk inserts (so even 10,000 take a moment). Returns grant id -> expiry."""
     now = datetime.now(UTC)
-    expiries: dict[int, datetime] = {}
+    expiry = [first + spread * (i / max(1, n - 1)) for i in range(n)]
     with db.begin() as session:
-        grants = []
-        for i in range(n):
-            expires_at = first + spread * (i / max(1, n - 1))
-            request = AccessRequest(
-                state="active", flow_name="staging-auto", flow_snapshot={"flow": {}, "risk": "medium"},
-                requester_id=f"U{i:05d}", requester_email=None, grantee_ids=[f"U{i:05d}"], integration="db",
-                permission="read_write", resource_keys=["db/database/search"], duration_seconds=3600,
-                justification="seeded", escalation_tier=0, created_at=now, updated_at=now,
-            )
-            grant = Grant(
-                request=request, grantee_id=f"U{i:05d}", grantee_email=None, integration="db",
-                resource_key="db/database/search", resource=dict(RESOURCE), permission="read_write",
-                permission_spec={"risk": "medium", "roles": ["rw"]}, state="active", created_at=now,
-                granted_at=now, expires_at=expires_at, extensions_used=0, attempts=0,
-            )
-            session.add(request)
-            grants.append(grant)
-        session.flush()
-        for grant in grants:
-            assert grant.expires_at is not None
-            session.add(DueWork(kind="expire", dedupe_key=f"expire:{grant.id}", request_id=grant.request_id,
-                                grant_id=grant.id, due_at=grant.expires_at, payload={}, attempts=0))
-            expiries[grant.id] = grant.expires_at
-    return expiries
+        request_ids = list(session.scalars(insert(table(AccessRequest)).returning(
+            table(AccessRequest).c.id, sort_by_parameter_order=True), [
+            {"state": "active", "flow_name": "staging-auto", "flow_snapshot": {"flow": {}, "risk": "medium"},
+             "requester_id": f"U{i:05d}", "requester_email": None, "grantee_ids": [f"U{i:05d}"],
+             "integration": "db", "permission": "read_write", "resource_keys": ["db/database/search"],
+             "duration_seconds": 3600, "justification": "seeded", "escalation_tier": 0, "created_at": now,
+             "updated_at": now} for i in range(n)
+        ]))
+        grant_ids = list(session.scalars(insert(table(Grant)).returning(
+            table(Grant).c.id, sort_by_parameter_order=True), [
+            {"request_id": request_ids[i], "grantee_id": f"U{i:05d}", "grantee_email": None, "integration": "db",
+             "resource_key": "db/database/search", "resource": dict(RESOURCE), "permission": "read_write",
+             "permission_spec": {"risk": "medium", "roles": ["rw"]}, "state": "active", "created_at": now,
+             "granted_at": now, "expires_at": expiry[i], "extensions_used": 0, "attempts": 0} for i in range(n)
+        ]))
+        session.execute(insert(table(DueWork)), [
+            {"kind": "expire", "dedupe_key": f"expire:{grant_id}", "request_id": request_ids[i], "grant_id": grant_id,
+             "due_at": expiry[i], "payload": {}, "attempts": 0} for i, grant_id in enumerate(grant_ids)
+        ])
+    return dict(zip(grant_ids, expiry, strict=True))
 
 
 @contextmanager
