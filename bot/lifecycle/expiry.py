@@ -73,14 +73,13 @@ def expire_many(runner: Revoking, grant_ids: Sequence[int]) -> ExpiryOutcome:
     for grant_id, error in errors.items():
         if not isinstance(error, ConnectorError):
             log.error("revoking grant %s failed: %s: %s", grant_id, type(error).__name__, error)
-        runner.revoke_failed(grant_id, str(error) if isinstance(error, ConnectorError)
-                             else f"{type(error).__name__}: {error}")
     _finish(runner, [p for p in plans if p.grant_id not in errors])
-    if errors:
-        with runner.db.read() as session:
-            for grant in grant_store.get_grants(list(errors), session=session):
-                outcome.failed[grant.id] = (grant.attempts, grant.state == GrantState.REVOKE_FAILED)
-                outcome.done[grant.id] = False
+    if errors:  # audited and alerted in one transaction; the rows run again after their backoff
+        outcome.failed = runner.revoke_failed_many({
+            grant_id: str(error) if isinstance(error, ConnectorError) else f"{type(error).__name__}: {error}"
+            for grant_id, error in errors.items()
+        })
+        outcome.done.update(dict.fromkeys(errors, False))
     return outcome
 
 

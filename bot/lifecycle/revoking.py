@@ -8,6 +8,7 @@ Overlapping grants of the same access keep it while any of them lives, for conne
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -161,25 +162,35 @@ class Revoking(ConnectorWork):
         close_if_ended(request, now)
 
     def revoke_failed(self, grant_id: int, error: str) -> bool:
-        now = self.clock.now()
-        with self.db.begin() as session:
-            grant = grant_store.get_grant(grant_id, for_update=True, session=session)
-            if grant is None:
-                return True
-            grant.attempts += 1
-            grant.last_error = error[:2000]
-            request = request_store.get_request(grant.request_id, session=session)
-            self.events.record(session, now, "revoke_attempt_failed", "accessbot", request, grant=grant,
-                               details={"error": error[:500], "attempt": grant.attempts})
-            call_ledger.fail_call(key=idempotency_key("revoke", grant_id), error=error, session=session)
-            if grant.attempts == 1:
-                self.events.notify(session, now, "revoke_failing", None, request, grant=grant,
-                                   payload={"error": error[:300]})
-            if grant.attempts >= MAX_REVOKE_ATTEMPTS and grant.state != GrantState.REVOKE_FAILED:
-                grant.state = GrantState.REVOKE_FAILED
-                self.events.record(session, now, "revoke_failed", "accessbot", request, grant=grant,
-                                   details={"error": error[:500]})
+        """A revoke call failed: audited, the admins alerted on the first failure; False (retry later)."""
+        self.revoke_failed_many({grant_id: error})
         return False
+
+    def revoke_failed_many(self, errors: Mapping[int, str]) -> dict[int, tuple[int, bool]]:
+        """:meth:`revoke_failed` for many grants in one transaction; returns grant id -> (attempts, gave up)."""
+        now = self.clock.now()
+        outcome: dict[int, tuple[int, bool]] = {}
+        with self.db.begin() as session:
+            grants = grant_store.get_grants(list(errors), for_update=True, session=session)
+            requests = {r.id: r for r in request_store.get_requests(sorted({g.request_id for g in grants}),
+                                                                    session=session)}
+            for grant in grants:
+                error = errors[grant.id]
+                request = requests.get(grant.request_id)
+                grant.attempts += 1
+                grant.last_error = error[:2000]
+                self.events.record(session, now, "revoke_attempt_failed", "accessbot", request, grant=grant,
+                                   details={"error": error[:500], "attempt": grant.attempts})
+                call_ledger.fail_call(key=idempotency_key("revoke", grant.id), error=error, session=session)
+                if grant.attempts == 1:
+                    self.events.notify(session, now, "revoke_failing", None, request, grant=grant,
+                                       payload={"error": error[:300]})
+                if grant.attempts >= MAX_REVOKE_ATTEMPTS and grant.state != GrantState.REVOKE_FAILED:
+                    grant.state = GrantState.REVOKE_FAILED
+                    self.events.record(session, now, "revoke_failed", "accessbot", request, grant=grant,
+                                       details={"error": error[:500]})
+                outcome[grant.id] = (grant.attempts, grant.state == GrantState.REVOKE_FAILED)
+        return outcome
 
     def force_close(self, grant_id: int, actor: Identity) -> None:
         """An admin closes a grant whose revoke keeps failing (audited; the access may still exist)."""
