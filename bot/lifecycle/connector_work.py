@@ -57,7 +57,7 @@ class ConnectorWork:
         return []
 
     def record(self, request_id: int) -> RequestRecord:
-        with self.db.begin() as session:
+        with self.db.read() as session:
             row = request_store.get_request(request_id, session=session)
             assert row is not None
             return RequestRecord.of(row)
