@@ -218,14 +218,12 @@ def test_a_replica_killed_holding_200_due_expiries(url: str, tmp_path: Path) -> 
         victim.wait(timeout=10)
         hold.unlink()  # the target answers again (the killed replica's calls died with it)
         survivor = next(p for p in processes if p is not victim)
-        processes.append(spawn(url, log, *WORKER))  # the restart
         wait_for(lambda: live(db) == 0, timeout=30, what="every grant ended")
     finally:
         stop_all(processes)
     lines = read_log(log)
     assert set(effective_calls(lines, "revoke")) == set(expiries)
-    assert victim.pid not in {line.pid for line in lines if line.op == "revoke"}
-    assert survivor.pid in {line.pid for line in lines if line.op == "revoke"}
+    assert {line.pid for line in lines if line.op == "revoke"} == {survivor.pid}  # the other replica took over
     lateness = sorted((logged(log, "revoke", g)[0].at - expiries[g]).total_seconds() for g in expiries)
     assert lateness[-1] <= 10, lateness[-5:]
     print(f"\n200 expiries of a killed replica: taken over, lateness p50 {lateness[100]:.2f}s "
