@@ -48,6 +48,18 @@ class GrantSpec:
         }
 
 
+def idempotency_key(action: str, grant_id: int, until: datetime | None = None) -> str:
+    """The idempotency key of a connector call: ``grant-<id>-grant``, ``grant-<id>-revoke``, and for an
+    extension ``grant-<id>-extend-<until as unix seconds, or "indefinite">`` (each extension is its own call).
+
+    The same call made again (a retry, or a repeat after a crash) carries the same key, so a receiver that
+    dedupes by it acts once; the bot records each key's calls (``store.connector_calls``).
+    """
+    if action == "extend":
+        return f"grant-{grant_id}-extend-{int(until.timestamp()) if until is not None else 'indefinite'}"
+    return f"grant-{grant_id}-{action}"
+
+
 @dataclass(frozen=True, slots=True)
 class GrantResult:
     """What a grant produced: a reference to revoke it by, and credentials for the grantee's DM only."""

@@ -44,7 +44,14 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from integrations.base import ConnectorContext, ConnectorError, GrantResult, GrantSpec, register_connector
+from integrations.base import (
+    ConnectorContext,
+    ConnectorError,
+    GrantResult,
+    GrantSpec,
+    idempotency_key,
+    register_connector,
+)
 from policy.resources import Resource
 
 log = logging.getLogger(__name__)
@@ -91,7 +98,7 @@ class WebhookConnector:
         return list(self._resources)
 
     def grant(self, grant: GrantSpec) -> GrantResult:
-        answer = self._post("grant", grant, grant.expires_at, key=f"grant-{grant.grant_id}-grant")
+        answer = self._post("grant", grant, grant.expires_at, key=idempotency_key("grant", grant.grant_id))
         credentials = answer.get("credentials")
         external_ref = answer.get("external_ref")
         note = answer.get("note")
@@ -104,11 +111,10 @@ class WebhookConnector:
         )
 
     def extend(self, grant: GrantSpec, until: datetime | None) -> None:
-        until_key = str(int(until.timestamp())) if until is not None else "indefinite"
-        self._post("extend", grant, until, key=f"grant-{grant.grant_id}-extend-{until_key}")
+        self._post("extend", grant, until, key=idempotency_key("extend", grant.grant_id, until))
 
     def revoke(self, grant: GrantSpec) -> None:
-        self._post("revoke", grant, None, key=f"grant-{grant.grant_id}-revoke")
+        self._post("revoke", grant, None, key=idempotency_key("revoke", grant.grant_id))
 
     def _post(self, action: str, grant: GrantSpec, until: datetime | None, *, key: str) -> dict[str, Any]:
         """Send one signed call; return the JSON object answered (empty if none), or raise ConnectorError."""

@@ -1,4 +1,23 @@
-"""Engine and sessions: SQLite (WAL, foreign keys, serialized writers, files 0600) or PostgreSQL; Alembic."""
+"""Engine and sessions: SQLite (WAL, foreign keys, serialized writers, files 0600) or PostgreSQL; Alembic upgrades.
+
+Two kinds of transaction, chosen by the caller:
+
+- :meth:`Database.begin` — a write. On SQLite it starts with ``BEGIN IMMEDIATE``: the write lock is taken up
+  front, so read-modify-write sequences (claiming due work, recording a vote) are serialized the way
+  ``SELECT … FOR UPDATE`` serializes them on PostgreSQL, and never fail half-way with ``SQLITE_BUSY``.
+- :meth:`Database.read` — a read. On SQLite a deferred ``BEGIN``: a snapshot that never waits for the writer
+  (WAL) and never holds up a write. A flush inside it is refused (:class:`ReadOnlyTransaction`), and it is
+  rolled back at the end; on PostgreSQL it is a ``READ ONLY`` transaction.
+
+Connections are pooled: a file SQLite database keeps a small pool (the PRAGMAs run once per connection, when
+it is opened, not once per transaction); PostgreSQL gets a pool sized by ``pool_size`` (default
+:data:`POSTGRES_POOL`). ``:memory:`` SQLite keeps SQLAlchemy's one-connection-per-thread pool (each new
+connection would be a new, empty database).
+
+The SQLite file and its ``-wal`` and ``-shm`` files are readable by their owner only (0600): they hold the audit
+trail and encrypted secrets. SQLite gives the WAL files the database file's mode, and every new connection
+tightens any that an older version (or a hand copy) left wider.
+"""
 
 from __future__ import annotations
 
@@ -12,25 +31,33 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
+
+SQLITE_POOL = 8  # connections kept open per process: the due-work threads, the outbox, the HTTP threads
+POSTGRES_POOL = 10
+READ_OPTION = "accessbot_read"  # execution option of the read engine: a deferred BEGIN on SQLite
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """An engine for ``url``. SQLite gets WAL, foreign keys, a busy timeout and ``BEGIN IMMEDIATE``.
+class ReadOnlyTransaction(RuntimeError):
+    """A write was attempted inside :meth:`Database.read` (a programming error: use ``begin()``)."""
 
-    ``BEGIN IMMEDIATE`` makes every SQLite transaction take the write lock up front, so read-modify-write
-    sequences (claiming due work, recording a vote) are serialized the way ``SELECT … FOR UPDATE`` serializes
-    them on PostgreSQL.
 
-    The SQLite file and its ``-wal`` and ``-shm`` files are readable by their owner only (0600): they hold
-    the audit trail and encrypted secrets. SQLite gives the WAL files the database file's mode, and every new
-    connection tightens any that an older version (or a hand copy) left wider.
-    """
+def _is_memory(url: str) -> bool:
+    return url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in url
+
+
+def make_engine(url: str, *, echo: bool = False, pool_size: int | None = None) -> Engine:
+    """An engine for ``url``: pooled; SQLite gets WAL, foreign keys, a busy timeout and ``BEGIN IMMEDIATE``
+    for writes (a deferred ``BEGIN`` for connections carrying the :data:`READ_OPTION` execution option)."""
     if url.startswith("sqlite"):
         database_file = sqlite_file(url)
         if database_file is not None:
             restrict_sqlite_files(database_file, create=True)
-        engine = create_engine(url, echo=echo, poolclass=NullPool, connect_args={"check_same_thread": False})
+        pool: dict[str, Any] = {}
+        if not _is_memory(url):
+            size = pool_size or SQLITE_POOL
+            pool = {"poolclass": QueuePool, "pool_size": size, "max_overflow": 2 * size, "pool_timeout": 60}
+        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False}, **pool)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -45,11 +72,18 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
                 restrict_sqlite_files(database_file)
 
         @event.listens_for(engine, "begin")
-        def _begin_immediate(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        def _begin(connection: Any) -> None:
+            read = connection.get_execution_options().get(READ_OPTION, False)
+            connection.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    size = pool_size or POSTGRES_POOL
+    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=size, max_overflow=2 * size)
+
+
+def _refuse_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise ReadOnlyTransaction("a write inside Database.read(); open the transaction with Database.begin()")
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -75,12 +109,19 @@ def restrict_sqlite_files(path: Path, *, create: bool = False) -> None:
 
 
 class Database:
-    """The engine plus a session factory. The service opens ``with db.begin() as session:``."""
+    """The engine plus session factories. Services open ``with db.begin() as session:`` to write and
+    ``with db.read() as session:`` to read."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int | None = None) -> None:
         self.url = url
-        self.engine = make_engine(url, echo=echo)
+        self.engine = make_engine(url, echo=echo, pool_size=pool_size)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        options: dict[str, Any] = {READ_OPTION: True}
+        if self.engine.dialect.name == "postgresql":
+            options["postgresql_readonly"] = True
+        self._reader = sessionmaker(self.engine.execution_options(**options), expire_on_commit=False,
+                                    autoflush=False)
+        event.listen(self._reader, "before_flush", _refuse_flush)
 
     @property
     def is_postgres(self) -> bool:
@@ -88,9 +129,17 @@ class Database:
 
     @contextmanager
     def begin(self) -> Iterator[Session]:
-        """One transaction: committed when the block ends, rolled back on an exception."""
+        """One write transaction: committed when the block ends, rolled back on an exception."""
         with self.sessions.begin() as session:
             yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """One read transaction (a consistent snapshot): rolled back at the end; writes are refused."""
+        with self._reader() as session:  # closing the session rolls the transaction back
+            session.begin()
+            yield session
+            _refuse_flush(session, None, None)
 
     def upgrade(self, revision: str = "head") -> None:
         """Apply the Alembic migrations (idempotent)."""

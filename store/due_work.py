@@ -5,17 +5,19 @@ Store functions take a keyword-only ``session`` and never commit: the service ow
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from store.claims import claim
-from store.models import DueWork, Grant
+from store.models import DueWork, Grant, table
 
 
 class JobKind(StrEnum):
@@ -23,6 +25,7 @@ class JobKind(StrEnum):
 
     GRANT = "grant"  # subject: a request; call the connectors for its ``granting`` grants
     REVOKE = "revoke"  # subject: a grant; call the connector to revoke it
+    EXTEND = "extend"  # subject: a grant; tell the connector the expiry the database holds (after an extension)
     EXPIRE = "expire"  # subject: a grant whose expiry is due
     REMIND = "remind"  # subject: a grant; the reminder before expiry (payload: RemindPayload)
     TIMEOUT = "timeout"  # subject: a request; its pending (or MFA confirmation) time is over
@@ -31,7 +34,7 @@ class JobKind(StrEnum):
 
 
 REQUEST_KINDS = frozenset({JobKind.GRANT, JobKind.TIMEOUT, JobKind.ESCALATE})
-GRANT_KINDS = frozenset({JobKind.REVOKE, JobKind.EXPIRE, JobKind.REMIND})
+GRANT_KINDS = frozenset({JobKind.REVOKE, JobKind.EXTEND, JobKind.EXPIRE, JobKind.REMIND})
 
 
 class RemindPayload(BaseModel):
@@ -79,13 +82,13 @@ class JobKey:
         return cls(JobKind(kind), int(subject) if subject else None)
 
     @classmethod
-    def of(cls, row: DueWork) -> JobKey:
+    def of(cls, row: DueWork | ClaimedRow) -> JobKey:
         kind = JobKind(row.kind)
         return cls(kind, row.grant_id if kind in GRANT_KINDS else row.request_id)
 
 
 def _arm(row: DueWork, due_at: datetime, payload: BaseModel | None) -> None:
-    row.due_at, row.done_at, row.lease_until, row.attempts = due_at, None, None, 0
+    row.due_at, row.done_at, row.lease_until, row.lease_owner, row.attempts = due_at, None, None, None, 0
     row.payload = payload.model_dump(mode="json") if payload is not None else {}
 
 
@@ -111,8 +114,16 @@ def schedule(*, session: Session, key: JobKey, due_at: datetime, payload: BaseMo
     _arm(existing, due_at, payload)
 
 
-def schedule_many(*, session: Session, timers: Sequence[tuple[JobKey, datetime]]) -> None:
-    """:func:`schedule` for many payload-less timers ``(key, due_at)`` with one lookup and no flush."""
+def schedule_many(
+    *, session: Session, timers: Sequence[tuple[JobKey, datetime]], lease_until: datetime | None = None,
+    owner: str | None = None,
+) -> None:
+    """:func:`schedule` for many payload-less timers ``(key, due_at)`` with one lookup and no flush.
+
+    With ``lease_until`` and ``owner`` the timers are written already claimed by ``owner`` (whose heartbeat
+    renews them while it works on them): nobody else runs them unless that worker dies, and then within a
+    lease. The expiry batch writes its safety-net revokes so.
+    """
     for key, _ in timers:
         _check(key, None)
     existing = {
@@ -124,9 +135,35 @@ def schedule_many(*, session: Session, timers: Sequence[tuple[JobKey, datetime]]
     for key, due_at in timers:
         row = existing.get(str(key))
         if row is None:
-            session.add(_new(key, due_at, None))
+            row = _new(key, due_at, None)
+            session.add(row)
         else:
             _arm(row, due_at, None)
+        if owner is not None and lease_until is not None:
+            row.lease_until, row.lease_owner = lease_until, owner
+
+
+def schedule_claimed(
+    *, session: Session, keys: Sequence[JobKey], due_at: datetime, lease_until: datetime, owner: str
+) -> None:
+    """Write payload-less timers ``keys`` (new or re-armed) already claimed by ``owner`` until
+    ``lease_until``: its heartbeat renews them while it works on them, and nobody else runs them unless it dies
+    (then within one lease). One lookup, one update, one insert, whatever the number of keys."""
+    if not keys:
+        return
+    names = {str(k): k for k in keys}
+    existing = set(session.scalars(select(DueWork.dedupe_key).where(DueWork.dedupe_key.in_(list(names)))))
+    claimed: dict[str, Any] = {"due_at": due_at, "done_at": None, "lease_until": lease_until, "lease_owner": owner,
+                               "attempts": 0, "payload": {}, "last_error": None}
+    if existing:
+        session.execute(update(DueWork).where(DueWork.dedupe_key.in_(list(existing))).values(**claimed)
+                        .execution_options(synchronize_session=False))
+    new = [k for name, k in names.items() if name not in existing]
+    if new:
+        session.execute(insert(table(DueWork)), [
+            {"kind": k.kind.value, "dedupe_key": str(k), "request_id": k.request_id, "grant_id": k.grant_id,
+             **claimed} for k in new
+        ])
 
 
 def ensure_work(*, session: Session, key: JobKey, due_at: datetime) -> bool:
@@ -183,35 +220,145 @@ def cancel(
     )
 
 
+class ClaimedRow(Protocol):
+    """What a claim returns of each row (a ``DueWork`` or a ``RETURNING`` row of the same columns)."""
+
+    id: int
+    kind: str
+    request_id: int | None
+    grant_id: int | None
+    payload: dict[str, Any]
+    attempts: int
+    lease_owner: str | None
+
+
+# this process: its PID, and a random part (PIDs repeat across hosts)
+PROCESS = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+
+def claim_token() -> str:
+    """A claim's lease owner: this process and a random part (unique per claim)."""
+    return f"{PROCESS}-{uuid.uuid4().hex[:12]}"
+
+
+def release_process_leases(*, session: Session, process: str = PROCESS) -> int:
+    """Hand back every unfinished row a claim of this process still holds (a clean shutdown): free at once for
+    another replica, instead of when the lease runs out. Returns how many rows were handed back."""
+    result = session.execute(
+        update(DueWork)
+        .where(DueWork.done_at.is_(None), DueWork.lease_owner.like(f"{process}-%"))
+        .values(lease_until=None, lease_owner=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def claim_due_work(
     *, session: Session, now: datetime, lease: timedelta, limit: int = 50, is_postgres: bool = False,
-    key: JobKey | None = None,
-) -> list[DueWork]:
-    """Claim up to ``limit`` due rows (or the one row ``key``): lease them so no other worker takes them until
-    the lease ends."""
-    return claim(
-        DueWork, session=session, unfinished=DueWork.done_at.is_(None), due_at=DueWork.due_at,
-        order_by=DueWork.due_at, now=now, lease=lease, limit=limit, is_postgres=is_postgres,
-        extra=None if key is None else DueWork.dedupe_key == str(key),
+    key: JobKey | None = None, owner: str | None = None,
+) -> Sequence[ClaimedRow]:
+    """Claim up to ``limit`` due rows (or the one row ``key``): lease them to ``owner`` so no other worker takes
+    them until the lease ends (the owner's heartbeat renews it while the work runs: :func:`renew_leases`).
+
+    One statement whatever the number of rows: ``UPDATE … WHERE id IN (SELECT … LIMIT n [FOR UPDATE SKIP
+    LOCKED]) RETURNING …`` (on SQLite the write transaction already holds the lock).
+    """
+    free = or_(DueWork.lease_until.is_(None), DueWork.lease_until <= now)
+    due = select(DueWork.id).where(DueWork.done_at.is_(None), DueWork.due_at <= now, free)
+    if key is not None:
+        due = due.where(DueWork.dedupe_key == str(key))
+    due = due.order_by(DueWork.due_at).limit(limit)
+    if is_postgres:
+        due = due.with_for_update(skip_locked=True)
+    stmt = (
+        update(DueWork)
+        .where(DueWork.id.in_(due.scalar_subquery()))
+        .values(lease_until=now + lease, lease_owner=owner, attempts=DueWork.attempts + 1)
+        .returning(DueWork.id, DueWork.kind, DueWork.request_id, DueWork.grant_id, DueWork.payload,
+                   DueWork.attempts, DueWork.lease_owner)
+        .execution_options(synchronize_session=False)
     )
+    rows = list(session.execute(stmt))
+    return sorted(rows, key=lambda r: r.id)  # type: ignore[no-any-return]
 
 
-def finish_work(*, session: Session, work_ids: Sequence[int], now: datetime) -> None:
-    """Mark claimed rows done, unless the work re-armed them meanwhile (``schedule`` clears the lease)."""
+def postpone(*, session: Session, work_ids: Sequence[int], due_at: datetime, error: str) -> None:
+    """Release claimed rows to run at ``due_at`` with ``error`` on them (work this version cannot run)."""
+    if work_ids:
+        session.execute(
+            update(DueWork).where(DueWork.id.in_(list(work_ids)))
+            .values(due_at=due_at, lease_until=None, lease_owner=None, last_error=error[:2000])
+            .execution_options(synchronize_session=False)
+        )
+
+
+def claimable_count(*, session: Session, now: datetime, cap: int) -> int:
+    """How many rows a claim at ``now`` could take (due, unfinished, lease free), counted up to ``cap``."""
+    free = or_(DueWork.lease_until.is_(None), DueWork.lease_until <= now)
+    due = select(DueWork.id).where(DueWork.done_at.is_(None), DueWork.due_at <= now, free).limit(cap)
+    return int(session.scalar(select(func.count()).select_from(due.subquery())) or 0)
+
+
+def renew_leases(*, session: Session, owner: str, lease_until: datetime) -> int:
+    """The heartbeat: extend the lease of every unfinished row ``owner`` holds; returns how many."""
+    result = session.execute(
+        update(DueWork)
+        .where(DueWork.lease_owner == owner, DueWork.done_at.is_(None), DueWork.lease_until.is_not(None))
+        .values(lease_until=lease_until)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _held(work_ids: Sequence[int], owner: str | None) -> ColumnElement[bool]:
+    held = and_(DueWork.id.in_(work_ids), DueWork.lease_until.is_not(None))
+    return held if owner is None else and_(held, DueWork.lease_owner == owner)
+
+
+def finish_work(*, session: Session, work_ids: Sequence[int], now: datetime, owner: str | None = None) -> None:
+    """Mark claimed rows done, unless the work re-armed them meanwhile (``schedule`` clears the lease) or
+    another worker took them over (``owner``)."""
     session.execute(
         update(DueWork)
-        .where(DueWork.id.in_(work_ids), DueWork.lease_until.is_not(None))
-        .values(done_at=now, lease_until=None)
+        .where(_held(work_ids, owner))
+        .values(done_at=now, lease_until=None, lease_owner=None)
+        .execution_options(synchronize_session=False)
     )
 
 
-def retry_work(*, session: Session, work_id: int, due_at: datetime, error: str) -> None:
-    """Move a claimed row to ``due_at``, unless the work re-armed it meanwhile (its own timer stands)."""
+def finish_key(*, session: Session, key: JobKey, now: datetime) -> None:
+    """Mark the claimed row ``key`` done from inside the work's own transaction (so a writer that locks the
+    same subject next sees it done, not running)."""
     session.execute(
         update(DueWork)
-        .where(DueWork.id == work_id, DueWork.lease_until.is_not(None))
-        .values(due_at=due_at, lease_until=None, last_error=error[:2000])
+        .where(DueWork.dedupe_key == str(key), DueWork.done_at.is_(None), DueWork.lease_until.is_not(None))
+        .values(done_at=now, lease_until=None, lease_owner=None)
+        .execution_options(synchronize_session=False)
     )
+
+
+def retry_work(
+    *, session: Session, work_id: int, due_at: datetime, error: str, owner: str | None = None
+) -> None:
+    """Release a claimed row to run again at ``due_at``, unless the work re-armed it meanwhile (its own timer
+    stands) or another worker took it over (``owner``)."""
+    session.execute(
+        update(DueWork)
+        .where(_held([work_id], owner))
+        .values(due_at=due_at, lease_until=None, lease_owner=None, last_error=error[:2000])
+        .execution_options(synchronize_session=False)
+    )
+
+
+def release_keys(*, session: Session, retries: Sequence[tuple[JobKey, datetime]], owner: str, error: str) -> None:
+    """:func:`retry_work` by key, for rows written claimed (``schedule_many(owner=…)``): each runs at its time."""
+    for key, due_at in retries:
+        session.execute(
+            update(DueWork)
+            .where(DueWork.dedupe_key == str(key), DueWork.lease_owner == owner, DueWork.done_at.is_(None))
+            .values(due_at=due_at, lease_until=None, lease_owner=None, last_error=error[:2000])
+            .execution_options(synchronize_session=False)
+        )
 
 
 def pending_work(*, session: Session, request_id: int | None = None) -> list[DueWork]:

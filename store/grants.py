@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, Row, and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, contains_eager
 
 from store.models import (
@@ -20,9 +21,10 @@ ACTIVE_GRANT_STATES = ("granting", "active", "revoking", "revoke_failed")
 
 
 def get_grant(grant_id: int, *, session: Session, for_update: bool = False) -> Grant | None:
+    """A grant; ``for_update`` locks it and reads it afresh (an older copy in the session is refreshed)."""
     stmt = select(Grant).where(Grant.id == grant_id)
     if for_update:
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return session.scalars(stmt).first()
 
 
@@ -30,8 +32,78 @@ def get_grants(grant_ids: Sequence[int], *, session: Session, for_update: bool =
     """Grants by id, in id order (a stable lock order: concurrent batches never deadlock)."""
     stmt = select(Grant).where(Grant.id.in_(grant_ids)).order_by(Grant.id)
     if for_update:
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return list(session.scalars(stmt))
+
+
+# what a batch reads of each grant: enough to tell a connector what to revoke (``GrantSpec``) and to end it
+GRANT_COLUMNS = (Grant.id, Grant.request_id, Grant.state, Grant.grantee_id, Grant.grantee_email, Grant.integration,
+                 Grant.resource_key, Grant.resource, Grant.permission, Grant.permission_spec, Grant.expires_at,
+                 Grant.external_ref, Grant.end_reason, Grant.attempts)
+
+
+# what ending a grant needs of it
+END_COLUMNS = (Grant.id, Grant.request_id, Grant.state, Grant.grantee_id, Grant.integration, Grant.end_reason)
+
+
+def lock_grant_rows(grant_ids: Sequence[int], *, session: Session, columns: Sequence[Any] = GRANT_COLUMNS
+                    ) -> list[Row[Any]]:
+    """Grants by id as plain rows (``columns``: :data:`GRANT_COLUMNS` or :data:`END_COLUMNS`), locked, in id
+    order: the batch paths read many grants without building ORM objects."""
+    if not grant_ids:
+        return []
+    stmt = select(*columns).where(Grant.id.in_(list(grant_ids))).order_by(Grant.id).with_for_update()
+    return list(session.execute(stmt))
+
+
+def set_grants(grant_ids: Sequence[int], *, session: Session, **values: Any) -> None:
+    """One ``UPDATE`` of these grants' columns."""
+    if grant_ids:
+        session.execute(update(Grant).where(Grant.id.in_(list(grant_ids))).values(**values)
+                        .execution_options(synchronize_session=False))
+
+
+def live_overlaps(grants: Sequence[Any], *, session: Session) -> dict[int, list[int]]:
+    """Grant id -> ids of the other live grants (granting, active) of the same grantee, resource and permission,
+    in one query for all of them."""
+    if not grants:
+        return {}
+    stmt = select(Grant.id, Grant.grantee_id, Grant.resource_key, Grant.permission).where(
+        Grant.grantee_id.in_({g.grantee_id for g in grants}),
+        Grant.state.in_(("granting", "active")),
+        Grant.resource_key.in_({g.resource_key for g in grants}),
+    )
+    by_access: dict[tuple[str, str, str], list[int]] = {}
+    for row in session.execute(stmt):
+        by_access.setdefault((row.grantee_id, row.resource_key, row.permission), []).append(row.id)
+    return {g.id: [o for o in by_access.get((g.grantee_id, g.resource_key, g.permission), []) if o != g.id]
+            for g in grants}
+
+
+def requesters_of(request_ids: Sequence[int], *, session: Session) -> dict[int, str]:
+    if not request_ids:
+        return {}
+    stmt = select(AccessRequest.id, AccessRequest.requester_id).where(AccessRequest.id.in_(list(request_ids)))
+    return {row.id: row.requester_id for row in session.execute(stmt)}
+
+
+def close_ended_requests(request_ids: Sequence[int], *, session: Session, now: datetime) -> None:
+    """Requests none of whose grants is unfinished end (``bot.lifecycle.revoking.close_if_ended``, for many, in
+    two statements): ``expired`` if their grants expired (or failed), else ``revoked`` if any was revoked."""
+    if not request_ids:
+        return
+    unfinished = (*ACTIVE_GRANT_STATES, "awaiting_mfa")
+
+    def having(*states: str) -> ColumnElement[bool]:
+        return exists().where(Grant.request_id == AccessRequest.id, Grant.state.in_(states))
+
+    ended = and_(AccessRequest.id.in_(list(request_ids)), ~having(*unfinished))
+    for condition, state in (
+        (and_(ended, having("expired"), ~having("revoked", "denied", "canceled")), "expired"),
+        (and_(ended, having("revoked")), "revoked"),
+    ):
+        session.execute(update(AccessRequest).where(condition).values(state=state, updated_at=now)
+                        .execution_options(synchronize_session=False))
 
 
 def overlapping_grants_of(grants: Sequence[Grant], *, session: Session) -> dict[int, list[Grant]]:

@@ -21,6 +21,7 @@ from sqlalchemy import event, inspect, update
 from sqlalchemy.orm import InstanceState, Session
 
 from store.db import Database
+from store.due_work import release_process_leases
 from store.models import DueWork, OutboxMessage
 
 SAFETY_NET_KIND = "revoke"  # the only due work written ahead of time as cover for work done inline
@@ -76,6 +77,7 @@ class LeaseTracker:
                     statement = statement.where(model.lease_until.is_(None)).values(due_at=now)
                 result = session.execute(statement.execution_options(synchronize_session=False))
                 released += int(getattr(result, "rowcount", 0) or 0)
+            released += release_process_leases(session=session)  # due work claimed by token (store.due_work)
         return released
 
 

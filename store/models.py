@@ -16,6 +16,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -47,6 +48,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+def table(model: type[Base]) -> Table:
+    """A model's Core table: bulk inserts through it skip the ORM's per-row bookkeeping."""
+    return Base.metadata.tables[model.__tablename__]
 
 
 class AccessRequest(Base):
@@ -168,8 +174,25 @@ class DueWork(Base):
     due_at: Mapped[datetime]
     payload: Mapped[dict[str, Any]]
     lease_until: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(40), index=True)  # the claim holding the lease
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     done_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ConnectorCall(Base):
+    """The ledger of connector calls: written "started" before a call, "done" in the transaction that records
+    what it did, so after a crash only the calls that cannot be proven finished are repeated (with their key)."""
+
+    __tablename__ = "connector_calls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grant_id: Mapped[int] = mapped_column(Integer, index=True)
+    action: Mapped[str] = mapped_column(String(20))
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    started_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
 
 

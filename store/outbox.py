@@ -5,17 +5,28 @@ Store functions take a keyword-only ``session`` and never commit: the service ow
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, insert, select
 from sqlalchemy.orm import Session
 
 from store.claims import claim
 from store.models import (
     OutboxMessage,
     SlackMessageRef,
+    table,
 )
+
+
+def enqueue_many(*, session: Session, now: datetime, rows: Sequence[dict[str, Any]]) -> None:
+    """:func:`enqueue` for many messages in one statement (each a dict: kind, recipient, request_id, …)."""
+    if rows:
+        session.execute(insert(table(OutboxMessage)), [
+            {"payload": {}, "secret": None, "request_id": None, "grant_id": None, **row,
+             "created_at": now, "due_at": now, "attempts": 0} for row in rows
+        ])
 
 
 def enqueue(

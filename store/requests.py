@@ -6,6 +6,7 @@ Store functions take a keyword-only ``session`` and never commit: the service ow
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
@@ -53,3 +54,13 @@ def get_request_by_view(view_id: str, *, session: Session) -> AccessRequest | No
     """The request submitted from this Slack view (``slack_view_id`` is unique)."""
     stmt = select(AccessRequest).where(AccessRequest.slack_view_id == view_id)
     return session.scalars(stmt.options(selectinload(AccessRequest.grants), selectinload(AccessRequest.votes))).first()
+
+
+def flow_snapshots(request_ids: Sequence[int], *, session: Session) -> dict[int, dict[str, Any]]:
+    """The flow snapshot of each request, by id (one query)."""
+    if not request_ids:
+        return {}
+    rows = session.execute(
+        select(AccessRequest.id, AccessRequest.flow_snapshot).where(AccessRequest.id.in_(list(request_ids)))
+    )
+    return {request_id: dict(snapshot or {}) for request_id, snapshot in rows}

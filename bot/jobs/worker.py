@@ -1,26 +1,35 @@
 """Runs due work: claims due rows atomically and dispatches each by kind (SPEC §8).
 
-Each kind is idempotent: running a row twice is harmless, and a row whose worker died is taken again after
-its lease. The scheduler (``bot.jobs.scheduler``) calls :meth:`Worker.run_due` every tick; work a click has
-just written runs at once through :meth:`Worker.run_now` (on ``background`` in the serving bot, so Slack gets
-its answer before a slow connector call).
+Each kind is idempotent: running a row twice is harmless. Rows are claimed under a short lease (:data:`LEASE`)
+by a token per claim, and a heartbeat (:mod:`bot.jobs.heartbeat`) renews the claim's leases while the work
+runs, so a live worker keeps its rows through slow connector calls and a dead one's rows are taken over by
+another replica within one lease. Work that fails runs again after its own backoff (:mod:`bot.jobs.backoff`),
+released at once, never left to the lease.
+
+The scheduler (``bot.jobs.scheduler``) calls :meth:`Worker.run_due` every tick; a claim is sized by the backlog
+(what is due, counted up to :data:`MAX_CLAIM`, at least :data:`MIN_CLAIM`), and the expiries of a claim are
+spread over the threads in batches (:mod:`bot.lifecycle.expiry`). Work a click has just written runs at
+once through :meth:`Worker.run_now` (on ``background`` in the serving bot, so Slack gets its answer before a
+slow connector call).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from bot.jobs.backoff import SLOW_SWEEP, backoff
+from bot.jobs.heartbeat import Heartbeat
 from bot.lifecycle.automatic import Reconciler
-from bot.lifecycle.expiry import BATCH, expire_many
+from bot.lifecycle.expiry import BATCH, ExpiryOutcome, expire_many
 from bot.lifecycle.extending import Extending
 from bot.lifecycle.granting import Granting
 from bot.lifecycle.requests import AccessService
@@ -30,13 +39,15 @@ from store import due_work
 from store import grants as grant_store
 from store import requests as request_store
 from store.db import Database
-from store.due_work import JobKey, JobKind, RemindPayload, payload_type
-from store.models import DueWork
+from store.due_work import ClaimedRow, JobKey, JobKind, NoPayload, RemindPayload, claim_token, payload_type
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=2)
+LEASE = timedelta(seconds=6)  # renewed every 2 s while the work runs: a dead replica's work moves within 6 s
+MIN_CLAIM = 100  # rows per claim when little is due
+MAX_CLAIM = 2000  # rows per claim when a backlog keeps claims full
 UNKNOWN_KIND_RETRY = timedelta(hours=1)
+NO_PAYLOAD = NoPayload()
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,19 +56,21 @@ class Claimed:
     key: JobKey
     payload: BaseModel
     attempts: int
+    owner: str = ""  # the claim's token: who holds the lease
 
 
 class UnknownWork(Exception):
     """A due-work row this version cannot run (a newer replica wrote it, or its payload does not parse)."""
 
 
-def claimed(row: DueWork) -> Claimed:
+def claimed(row: ClaimedRow) -> Claimed:
     try:
         key = JobKey.of(row)
-        payload = payload_type(key.kind).model_validate(row.payload or {})
+        model = payload_type(key.kind)
+        payload = NO_PAYLOAD if model is NoPayload and not row.payload else model.model_validate(row.payload or {})
     except (ValueError, ValidationError) as exc:
         raise UnknownWork(f"due work #{row.id} ({row.kind!r}) cannot be run: {exc}") from exc
-    return Claimed(row.id, key, payload, row.attempts)
+    return Claimed(row.id, key, payload, row.attempts, row.lease_owner or "")
 
 
 @dataclass
@@ -86,28 +99,35 @@ class Worker:
     def reconciler(self) -> Reconciler:
         return self.handlers.reconciler
 
-    def run_due(self, *, limit: int = 100, now: datetime | None = None) -> int:
-        """Claim and run everything due; returns how many rows were run.
+    def run_due(self, *, limit: int | None = None, now: datetime | None = None) -> int:
+        """Claim and run everything due (up to ``limit`` rows, else as many as the backlog suggests); returns
+        how many rows were run.
 
-        Each claimed row is independent (its own transactions, its own lease), so with ``threads > 1`` they run
-        on a pool: a replica's throughput is then bounded by the database, not by one connector call at a time.
+        Each claimed row is independent (its own transactions), so with ``threads > 1`` they run on a pool:
+        a replica's throughput is then bounded by the database and the connectors, not by one call at a time.
         """
         now = now or self.clock.now()
+        owner = claim_token()
         with self.db.begin() as session:
-            rows = due_work.claim_due_work(now=now, lease=self.lease, limit=limit, is_postgres=self.db.is_postgres,
-                                           session=session)
+            size = limit or max(MIN_CLAIM, due_work.claimable_count(now=now, cap=MAX_CLAIM, session=session))
+            rows = due_work.claim_due_work(now=now, lease=self.lease, limit=size, is_postgres=self.db.is_postgres,
+                                           owner=owner, session=session)
             works = self._parse(session, rows, now)
+        if not works:
+            return len(rows)
         expiring = [w for w in works if w.key.kind is JobKind.EXPIRE]
-        tasks: list[Callable[[], None]] = [partial(self._run_claimed, w) for w in works if w not in expiring]
+        tasks: list[Callable[[], None]] = [partial(self._run_claimed, w) for w in works
+                                           if w.key.kind is not JobKind.EXPIRE]
         size = max(1, min(BATCH, -(-len(expiring) // self.threads)))  # spread a burst over the threads
         tasks += [partial(self._run_expiring, expiring[i:i + size]) for i in range(0, len(expiring), size)]
-        if self.threads > 1 and len(tasks) > 1:
-            with ThreadPoolExecutor(min(self.threads, len(tasks)), thread_name_prefix="due-work") as pool:
-                for future in [pool.submit(task) for task in tasks]:
-                    future.result()
-        else:
-            for task in tasks:
-                task()
+        with Heartbeat(self.db, self.clock, lease=self.lease, owner=owner):
+            if self.threads > 1 and len(tasks) > 1:
+                with ThreadPoolExecutor(min(self.threads, len(tasks)), thread_name_prefix="due-work") as pool:
+                    for future in [pool.submit(task) for task in tasks]:
+                        future.result()
+            else:
+                for task in tasks:
+                    task()
         return len(rows)
 
     def run_now(self, key: JobKey) -> None:
@@ -120,14 +140,17 @@ class Worker:
 
     def _run_now(self, key: JobKey) -> None:
         now = self.clock.now()
+        owner = claim_token()
         with self.db.begin() as session:
             rows = due_work.claim_due_work(now=now, lease=self.lease, limit=1, is_postgres=self.db.is_postgres,
-                                           key=key, session=session)
+                                           key=key, owner=owner, session=session)
             works = self._parse(session, rows, now)
-        for work in works:
-            self._run_claimed(work)
+        if works:
+            with Heartbeat(self.db, self.clock, lease=self.lease, owner=owner):
+                for work in works:
+                    self._run_claimed(work)
 
-    def _parse(self, session: object, rows: list[DueWork], now: datetime) -> list[Claimed]:
+    def _parse(self, session: Session, rows: Sequence[ClaimedRow], now: datetime) -> list[Claimed]:
         """The claimed rows as typed work; a row of an unknown kind stays pending and visible (overdue in
         ``/metrics``, its error on the row), never silently done."""
         works = []
@@ -136,25 +159,32 @@ class Worker:
                 works.append(claimed(row))
             except UnknownWork as exc:
                 log.error("%s; it stays pending, retried in %s", exc, UNKNOWN_KIND_RETRY)
-                row.lease_until, row.due_at, row.last_error = None, now + UNKNOWN_KIND_RETRY, str(exc)[:2000]
+                due_work.postpone(work_ids=[row.id], due_at=now + UNKNOWN_KIND_RETRY, error=str(exc), session=session)
         return works
 
     def _run_expiring(self, batch: list[Claimed]) -> None:
-        """Expire rows in one batch (:mod:`bot.lifecycle.expiry`); each row then finishes or retries."""
-        grant_ids = [w.key.subject for w in batch if w.key.subject is not None]
-        try:
-            results = expire_many(self.handlers.revoking, grant_ids, lease=self.lease)
-        except Exception:  # noqa: BLE001 — nothing was committed past the failure; every row is retried
-            log.exception("expiring %d grants failed", len(batch))
-            results = {}
+        """Expire rows in one batch (:mod:`bot.lifecycle.expiry`); each row then finishes, or runs again after
+        its backoff (a failed revoke: by the grant's attempts; slowly once they are exhausted)."""
+        owner = batch[0].owner
+        outcome = self._expire([w.key.subject for w in batch if w.key.subject is not None])
+        now = self.clock.now()
         with self.db.begin() as session:
-            done = [w.id for w in batch if results.get(w.key.subject or 0, False)]
+            done = [w.id for w in batch if outcome.done.get(w.key.subject or 0, False)]
             if done:
-                due_work.finish_work(work_ids=done, now=self.clock.now(), session=session)
+                due_work.finish_work(work_ids=done, now=now, owner=owner, session=session)
             for work in batch:
-                if work.id not in done:
-                    due_work.retry_work(work_id=work.id, due_at=self.clock.now() + backoff(work.attempts),
-                                        error="will retry", session=session)
+                if work.id in done:
+                    continue
+                attempts, gave_up = outcome.failed.get(work.key.subject or 0, (work.attempts, False))
+                due_work.retry_work(work_id=work.id, due_at=now + (SLOW_SWEEP if gave_up else backoff(attempts)),
+                                    error="revoke failed; will retry", owner=owner, session=session)
+
+    def _expire(self, grant_ids: list[int]) -> ExpiryOutcome:
+        try:
+            return expire_many(self.handlers.revoking, grant_ids)
+        except Exception:  # noqa: BLE001 — nothing was committed past the failure; every row is retried
+            log.exception("expiring %d grants failed", len(grant_ids))
+            return ExpiryOutcome()
 
     def _run_claimed(self, work: Claimed) -> None:
         try:
@@ -165,21 +195,21 @@ class Worker:
             done, error = False, str(exc)
         if done:
             with self.db.begin() as session:
-                due_work.finish_work(work_ids=[work.id], now=self.clock.now(), session=session)
+                due_work.finish_work(work_ids=[work.id], now=self.clock.now(), owner=work.owner, session=session)
             return
         due = self.retry_at(work)
         with self.db.begin() as session:
-            due_work.retry_work(work_id=work.id, due_at=due, error=error, session=session)
+            due_work.retry_work(work_id=work.id, due_at=due, error=error, owner=work.owner, session=session)
 
     def retry_at(self, work: Claimed) -> datetime:
         """When failed work runs again: backoff by the grant's connector attempts (grant, revoke), slowly for
         a revoke that exhausted its attempts, else by the row's own attempts."""
         attempts = work.attempts
-        with self.db.begin() as session:
+        with self.db.read() as session:
             if work.key.kind is JobKind.GRANT and work.key.subject is not None:
                 row = request_store.get_request(work.key.subject, votes=False, session=session)
                 attempts = max((g.attempts for g in row.grants), default=1) if row else 1
-            elif work.key.kind is JobKind.REVOKE and work.key.subject is not None:
+            elif work.key.kind in (JobKind.REVOKE, JobKind.EXPIRE) and work.key.subject is not None:
                 grant = grant_store.get_grant(work.key.subject, session=session)
                 attempts = grant.attempts if grant else 1
                 if grant is not None and grant.state == GrantState.REVOKE_FAILED:
@@ -195,8 +225,10 @@ class Worker:
                 return h.granting.execute_grants(subject)
             case JobKind.REVOKE if subject is not None:
                 return h.revoking.execute_revoke(subject)
+            case JobKind.EXTEND if subject is not None:
+                return h.extending.execute_extend(subject)
             case JobKind.EXPIRE if subject is not None:  # run_due batches these; one on its own is a batch of one
-                return expire_many(h.revoking, [subject], lease=self.lease)[subject]
+                return self._expire([subject]).done.get(subject, False)
             case JobKind.REMIND if subject is not None:
                 assert isinstance(payload, RemindPayload)
                 return h.extending.remind(subject, payload.expires_at)

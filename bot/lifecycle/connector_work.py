@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Row
 
 from bot.clock import Clock
+from bot.lifecycle.calls import CallRunner
 from bot.lifecycle.events import Events
 from bot.lifecycle.policy_holder import PolicyHolder
 from bot.lifecycle.records import RequestRecord
@@ -34,6 +38,7 @@ class ConnectorWork:
     events: Events
     secrets: SecretBox
     run_now: RunNow = run_later
+    calls: CallRunner = field(default_factory=CallRunner)  # connector calls: under a deadline, in parallel
 
     def connector(self, integration: str) -> Connector:
         try:
@@ -52,13 +57,14 @@ class ConnectorWork:
         return []
 
     def record(self, request_id: int) -> RequestRecord:
-        with self.db.begin() as session:
+        with self.db.read() as session:
             row = request_store.get_request(request_id, session=session)
             assert row is not None
             return RequestRecord.of(row)
 
 
-def grant_spec(grant: Grant) -> GrantSpec:
+def grant_spec(grant: Grant | Row[Any]) -> GrantSpec:
+    """What the connector is told of a grant (an ORM ``Grant`` or a row of ``store.grants.GRANT_COLUMNS``)."""
     resource = Resource(
         integration=grant.integration,
         type=str(grant.resource.get("type", "")),

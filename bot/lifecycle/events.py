@@ -30,6 +30,10 @@ class Events:
     def __init__(self, audit_channel: Callable[[], str | None] | None = None) -> None:
         self._audit_channel = audit_channel or (lambda: None)
 
+    def audit_channel(self) -> str | None:
+        """Where audit events are mirrored (``audit_channel`` of the config in force), if anywhere."""
+        return self._audit_channel()
+
     def record(
         self,
         session: Session,

@@ -1,85 +1,190 @@
 """Expiry, in batches: many grants that are due at once (a burst of expiries, or a backlog after downtime).
 
-The steps of a revoke (:mod:`bot.lifecycle.revoking`) — grant marked ``revoking`` with its audit event and a
-safety-net ``revoke`` timer, due after the lease since this worker revokes inline; the connector's revoke; the
-grant marked ended with its audit event and notices — but each transaction covers the whole batch, so the
-database work per grant is a few rows, not a few round trips. Connector calls stay one per grant. A crash
-between the connector calls and the last transaction leaves the batch ``revoking``; the safety-net timers revoke
-those grants again (connectors are idempotent).
+The steps of a revoke (:mod:`bot.lifecycle.revoking`), each phase one transaction of a few set-wise statements
+for the whole batch (rows, not ORM objects: the database work per grant is a few rows, not a few round trips):
+
+1. the grants marked ``revoking`` (reason ``expired``) with their audit events, and the connector calls
+   recorded as started (the call ledger, :mod:`store.connector_calls`);
+2. the connectors' revokes, in parallel (bounded, each under a deadline: :class:`bot.lifecycle.calls.CallRunner`);
+3. the revoked grants marked ended (calls done, audit events, notices, requests closed).
+
+The ``expire`` row itself is the safety net: it stays claimed (its heartbeat renews the lease, a few seconds)
+until its grant has ended. If this worker dies, the lease lapses within seconds and another replica runs the
+row again: a grant found ``revoking`` for its expiry is revoked again — only if the ledger cannot prove the
+call done, and with the same idempotency key. A revoke that fails is audited (``revoke_attempt_failed``) and
+its row handed back to the worker (:attr:`ExpiryOutcome.failed`), which releases it to run after its own
+backoff, never a lease. A grant still ``granting`` at its expiry is never granted
+(:func:`granting.close_too_late`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
 
 from bot.lifecycle.connector_work import grant_spec
+from bot.lifecycle.events import THREAD_EVENTS
+from bot.lifecycle.granting import close_too_late
+from bot.lifecycle.records import approval_channel
 from bot.lifecycle.revoking import Revoking
-from integrations.base import ConnectorError
+from integrations.base import ConnectorError, GrantSpec, idempotency_key
 from policy.states import ENDING, HELD, GrantState
+from store import audit as audit_log
+from store import connector_calls as call_ledger
 from store import due_work
 from store import grants as grant_store
+from store import outbox as outbox_store
 from store import requests as request_store
+from store.connector_calls import CallKey
 from store.due_work import JobKey, JobKind
-from store.models import Grant
 
 log = logging.getLogger(__name__)
 
-BATCH = 25  # grants per batch: bounds what a crash mid-batch revokes twice
+BATCH = 250  # grants per batch (per worker thread): bounds what a crash mid-batch leaves in doubt
 
 
-def expire_many(runner: Revoking, grant_ids: Sequence[int], *, lease: timedelta) -> dict[int, bool]:
-    """Due work ``expire`` for several grants; returns grant id -> done (False: retry the row later).
+@dataclass
+class ExpiryOutcome:
+    done: dict[int, bool] = field(default_factory=dict)  # grant id -> its ``expire`` row is done
+    failed: dict[int, tuple[int, bool]] = field(default_factory=dict)  # grant id -> (attempts, gave up): retry
 
-    ``lease`` is the claim's lease: the safety-net ``revoke`` timers fall due when it ends.
-    """
-    results = dict.fromkeys(grant_ids, True)
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    grant_id: int
+    spec: GrantSpec
+    keep: list[int]  # other live grants of the same access
+    call: bool  # False: another live grant keeps a shared access, or the ledger proves the call done
+
+
+def expire_many(runner: Revoking, grant_ids: Sequence[int]) -> ExpiryOutcome:
+    """Due work ``expire`` for several grants, whose rows the caller holds (and heartbeats) until this returns."""
+    outcome = ExpiryOutcome(done=dict.fromkeys(grant_ids, True))
+    plans = _begin(runner, grant_ids)
+    if not plans:
+        return outcome
+    calls = [p for p in plans if p.call]
+    results = runner.calls.run_all([(f"revoke of grant {p.grant_id} at {p.spec.integration}",
+                                     _revoker(runner, p.spec)) for p in calls])
+    errors = {p.grant_id: r for p, r in zip(calls, results, strict=True) if isinstance(r, BaseException)}
+    for grant_id, error in errors.items():
+        if not isinstance(error, ConnectorError):
+            log.error("revoking grant %s failed: %s: %s", grant_id, type(error).__name__, error)
+    _finish(runner, [p for p in plans if p.grant_id not in errors])
+    if errors:  # audited and alerted in one transaction; the rows run again after their backoff
+        outcome.failed = runner.revoke_failed_many({
+            grant_id: str(error) if isinstance(error, ConnectorError) else f"{type(error).__name__}: {error}"
+            for grant_id, error in errors.items()
+        })
+        outcome.done.update(dict.fromkeys(errors, False))
+    return outcome
+
+
+def _revoker(runner: Revoking, spec: GrantSpec) -> Callable[[], None]:
+    connector = runner.connector(spec.integration)
+    return lambda: connector.revoke(spec)
+
+
+def _audit(runner: Revoking, session: Session, now: datetime, rows: list[dict[str, Any]]) -> None:
+    """Audit events for many grants (and their copies for the audit channel, as ``Events.record`` does)."""
+    rows = [{"at": now, "actor": "accessbot", **row} for row in rows]
+    audit_log.add_audit_many(rows=rows, session=session)
+    channel = runner.events.audit_channel()
+    if channel:
+        outbox_store.enqueue_many(now=now, rows=[
+            {"kind": "audit_post", "recipient": channel, "request_id": r["request_id"], "grant_id": r["grant_id"],
+             "payload": {"event": r["event"], "actor": r["actor"], "details": r.get("details") or {}}}
+            for r in rows
+        ], session=session)
+    told = [r for r in rows if r["event"] in THREAD_EVENTS and r.get("request_id") is not None]
+    snapshots = request_store.flow_snapshots(sorted({r["request_id"] for r in told}), session=session)
+    threads = {rid: approval_channel(snapshot) for rid, snapshot in snapshots.items()}
+    outbox_store.enqueue_many(now=now, rows=[  # under a channel approval's message, as Events.record does
+        {"kind": "channel_thread", "recipient": threads[r["request_id"]], "request_id": r["request_id"],
+         "grant_id": r["grant_id"],
+         "payload": {"event": r["event"], "actor": r["actor"], "details": r.get("details") or {}}}
+        for r in told if threads.get(r["request_id"])
+    ], session=session)
+
+
+def _begin(runner: Revoking, grant_ids: Sequence[int]) -> list[_Plan]:
     now = runner.clock.now()
     with runner.db.begin() as session:
-        grants = grant_store.get_grants(grant_ids, for_update=True, session=session)
-        requests = {r.id: r for r in request_store.get_requests(sorted({g.request_id for g in grants}),
-                                                       for_update=True, session=session)}
-        early = [g for g in grants if g.state in HELD and g.expires_at is not None and g.expires_at > now]
+        rows = grant_store.lock_grant_rows(grant_ids, session=session)
+        early = [g for g in rows if g.state in HELD and g.expires_at is not None and g.expires_at > now]
         if early:  # claimed before its time (another replica's clock): keep the timers
-            due_work.schedule_many(timers=[(JobKey(JobKind.EXPIRE, g.id), g.expires_at) for g in early if g.expires_at],
+            due_work.schedule_many(timers=[(JobKey(JobKind.EXPIRE, g.id), g.expires_at) for g in early],
                                    session=session)
-        due = [g for g in grants if g.state in HELD and g.expires_at is not None and g.expires_at <= now]
-        if not due:
-            return results
-        due_work.cancel(now=now, grant_ids=[g.id for g in due], kinds=(JobKind.EXPIRE, JobKind.REMIND), session=session)
-        for grant in due:
-            grant.state, grant.end_reason, grant.attempts = GrantState.REVOKING, "expired", 0
-            runner.events.record(session, now, "revoke_started", "accessbot", requests[grant.request_id],
-                                 grant=grant, details={"reason": "expired"})
-        due_work.schedule_many(timers=[(JobKey(JobKind.REVOKE, g.id), now + lease) for g in due], session=session)
-        keep = grant_store.overlapping_grants_of(due, session=session)
-        plans = [(g.id, grant_spec(g), keep[g.id]) for g in due]
+        due = [g for g in rows if g.state == GrantState.ACTIVE and g.expires_at is not None and g.expires_at <= now]
+        late = [g.id for g in rows if g.state == GrantState.GRANTING and g.expires_at is not None
+                and g.expires_at <= now]
+        # resumed: this row's earlier run (a dead worker, or a failed revoke) left its grant being revoked
+        resumed = [g for g in rows if g.state in ENDING and g.end_reason == "expired"]
+        revoking_late = _close_late(runner, session, late, now) if late else []
+        if not due and not resumed and not revoking_late:
+            return []
+        grant_store.set_grants([g.id for g in due], state=GrantState.REVOKING, end_reason="expired", attempts=0,
+                               session=session)
+        _audit(runner, session, now, [{"event": "revoke_started", "request_id": g.request_id, "grant_id": g.id,
+                                       "details": {"reason": "expired"}} for g in due])
+        due_work.cancel(now=now, grant_ids=[g.id for g in due], kinds=(JobKind.REMIND,), session=session)
+        due += resumed + grant_store.lock_grant_rows(revoking_late, session=session)
+        ids = [g.id for g in due]
+        keep = grant_store.live_overlaps(due, session=session)
+        calling = {g.id for g in due if not (runner.connector_shares(g.integration) and keep[g.id])}
+        proven = call_ledger.start_calls(
+            calls=[CallKey(i, "revoke", idempotency_key("revoke", i)) for i in ids if i in calling], now=now,
+            session=session)
+        return [_Plan(g.id, grant_spec(g), keep[g.id],
+                      call=g.id in calling and not proven[idempotency_key("revoke", g.id)]) for g in due]
 
-    revoked: list[tuple[int, list[Grant], bool]] = []
-    for grant_id, spec, kept in plans:
-        try:
-            shared = runner.revoke_at_connector(spec, kept)
-        except ConnectorError as exc:
-            results[grant_id] = runner.revoke_failed(grant_id, str(exc))
-            continue
-        except Exception:  # noqa: BLE001 — the safety-net revoke timer retries it; the rest of the batch goes on
-            log.exception("revoking grant %s failed", grant_id)
-            continue
-        revoked.append((grant_id, kept, shared))
-    if not revoked:
-        return results
 
+def _close_late(runner: Revoking, session: Session, grant_ids: list[int], now: datetime) -> list[int]:
+    """Grants still ``granting`` at their expiry (rare: the ORM path of :func:`granting.close_too_late`);
+    returns those to revoke (a grant call of theirs may have landed)."""
+    grants = grant_store.get_grants(grant_ids, for_update=True, session=session)
+    requests = {r.id: r for r in request_store.get_requests(sorted({g.request_id for g in grants}),
+                                                            for_update=True, session=session)}
+    revoking = []
+    for request_id, request in requests.items():
+        mine = [g for g in grants if g.request_id == request_id]
+        revoking += [g.id for g in close_too_late(runner, session, request, mine, now, schedule_revoke=False)]
+    session.flush()
+    return revoking
+
+
+def _finish(runner: Revoking, plans: Sequence[_Plan]) -> None:
+    if not plans:
+        return
     now = runner.clock.now()
+    keep = {p.grant_id: p.keep for p in plans}
     with runner.db.begin() as session:
-        grants_by_id = {g.id: g for g in grant_store.get_grants([r[0] for r in revoked], for_update=True,
-                                                                 session=session)}
-        request_ids = sorted({g.request_id for g in grants_by_id.values()})
-        requests = {r.id: r for r in request_store.get_requests(request_ids, for_update=True, session=session)}
-        ending = [g for g in grants_by_id.values() if g.state in ENDING]
-        due_work.cancel(now=now, grant_ids=[g.id for g in ending], kinds=(JobKind.REVOKE,), session=session)
-        for grant_id, kept, shared in revoked:
-            done = grants_by_id.get(grant_id)
-            if done is not None and done.state in ENDING:
-                runner.end_grant(session, requests[done.request_id], done, now, keep=kept, shared=shared)
-    return results
+        ending = [g for g in grant_store.lock_grant_rows(list(keep), columns=grant_store.END_COLUMNS, session=session)
+                  if g.state in ENDING]
+        if not ending:
+            return
+        ids = [g.id for g in ending]
+        call_ledger.finish_calls(keys=[idempotency_key("revoke", i) for i in ids], now=now, session=session)
+        final = {g.id: GrantState.EXPIRED if g.end_reason == "expired" else GrantState.REVOKED for g in ending}
+        for state in (GrantState.EXPIRED, GrantState.REVOKED):
+            grant_store.set_grants([i for i, s in final.items() if s == state], state=state, ended_at=now,
+                                   session=session)
+        shares = {g.id: runner.connector_shares(g.integration) for g in ending}
+        _audit(runner, session, now, [
+            {"event": final[g.id].value, "request_id": g.request_id, "grant_id": g.id,
+             "details": {"reason": g.end_reason} | ({"access_kept_by_grants": keep[g.id]}
+                                                    if shares[g.id] and keep[g.id] else {})}
+            for g in ending
+        ])
+        requesters = grant_store.requesters_of(sorted({g.request_id for g in ending}), session=session)
+        outbox_store.enqueue_many(now=now, rows=[
+            {"kind": "access_ended", "recipient": user, "request_id": g.request_id, "grant_id": g.id,
+             "payload": {"state": final[g.id].value}}
+            for g in ending for user in dict.fromkeys([g.grantee_id, requesters.get(g.request_id, g.grantee_id)])
+        ], session=session)
+        grant_store.close_ended_requests(sorted(requesters), now=now, session=session)

@@ -3,6 +3,11 @@
 The service decides; this writes the decision down: one ``Grant`` row per grantee × resource, ``granting``
 at once or ``awaiting_mfa`` while a grantee must confirm with their own code (:mod:`bot.lifecycle.confirmations`),
 and the due work that executes them — all in the caller's transaction.
+
+The expiry is fixed here, once: approval time + the duration, on every grant, with its ``expire`` timer. It
+never moves except by an extension (:mod:`bot.lifecycle.granting` grants until it, however late the connector
+call succeeds), so access that waits for retries, a grantee's MFA or a crashed replica is shorter, never
+longer, and a grant still not given at its expiry is closed by that timer without being granted.
 """
 
 from __future__ import annotations
@@ -55,6 +60,9 @@ def write(session: Session, events: Events, row: AccessRequest, requester: Ident
     session.flush()
     if any(g.state == GrantState.GRANTING for g in row.grants):
         due_work.schedule(key=JobKey(JobKind.GRANT, row.id), due_at=now, session=session)
+    if expires_at is not None:  # the fixed expiry ends the grant even if it is never granted (retries, MFA)
+        due_work.schedule_many(timers=[(JobKey(JobKind.EXPIRE, g.id), expires_at) for g in row.grants],
+                               session=session)
     confirmations.ask_grantees(session, events, row, choice.flow, now)
 
 

@@ -8,19 +8,22 @@ Overlapping grants of the same access keep it while any of them lives, for conne
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from bot.lifecycle.connector_work import ConnectorWork, grant_spec
 from bot.lifecycle.records import RequestRecord
-from integrations.base import ConnectorError, GrantSpec
+from integrations.base import ConnectorError, idempotency_key
 from policy.errors import InvalidState, NotEligible, NotFound
 from policy.identity import Identity
 from policy.states import ENDING, HELD, UNFINISHED, GrantState, RequestState
+from store import connector_calls as call_ledger
 from store import due_work
 from store import grants as grant_store
 from store import requests as request_store
+from store.connector_calls import CallKey
 from store.due_work import JobKey, JobKind
 from store.models import AccessRequest, Grant
 
@@ -103,29 +106,29 @@ class Revoking(ConnectorWork):
         due_work.schedule(key=JobKey(JobKind.REVOKE, grant.id), due_at=now, session=session)
 
     def execute_revoke(self, grant_id: int) -> bool:
-        """Due work ``revoke``: call the connector, then mark the grant ended. False = failed, retry later."""
+        """Due work ``revoke``: call the connector, then mark the grant ended. False = failed, retry later.
+
+        The call is recorded as started first (the call ledger) and done with the ended state; a call the
+        ledger proves done is not made again.
+        """
+        now = self.clock.now()
+        key = idempotency_key("revoke", grant_id)
         with self.db.begin() as session:
             grant = grant_store.get_grant(grant_id, session=session)
             if grant is None or grant.state not in ENDING:
                 return True
             spec = grant_spec(grant)
             keep = grant_store.overlapping_grants(grant, session=session)
-        return self._revoke_and_end(grant_id, spec, keep)
-
-    def revoke_at_connector(self, spec: GrantSpec, keep: list[Grant]) -> bool:
-        """Revoke at the connector, unless another live grant still provides the access of a connector with
-        ``shared_access``; returns whether the connector shares access. Raises :class:`ConnectorError`."""
-        connector = self.connector(spec.integration)
-        shared = connector.shared_access
-        if not (shared and keep):
-            connector.revoke(spec)
-        return shared
-
-    def _revoke_and_end(self, grant_id: int, spec: GrantSpec, keep: list[Grant]) -> bool:
-        try:
-            shared = self.revoke_at_connector(spec, keep)
-        except ConnectorError as exc:
-            return self.revoke_failed(grant_id, str(exc))
+            shared = self.connector_shares(grant.integration)
+            calling = not (shared and keep)
+            proven = calling and call_ledger.start_calls(calls=[CallKey(grant_id, "revoke", key)], now=now,
+                                                         session=session)[key]
+        if calling and not proven:
+            try:
+                self.calls.call(f"revoke of grant {grant_id} at {spec.integration}",
+                                lambda: self.connector(spec.integration).revoke(spec))
+            except ConnectorError as exc:
+                return self.revoke_failed(grant_id, str(exc))
         now = self.clock.now()
         with self.db.begin() as session:
             grant = grant_store.get_grant(grant_id, for_update=True, session=session)
@@ -134,8 +137,14 @@ class Revoking(ConnectorWork):
             request = request_store.get_request(grant.request_id, for_update=True, votes=False, session=session)
             assert request is not None
             due_work.cancel(now=now, grant_ids=[grant.id], kinds=(JobKind.REVOKE,), session=session)  # the safety net
+            call_ledger.finish_calls(keys=[key], now=now, session=session)
             self.end_grant(session, request, grant, now, keep=keep, shared=shared)
         return True
+
+    def connector_shares(self, integration: str) -> bool:
+        """Whether grants of this integration share one access at the target (``shared_access``)."""
+        connector = self.connectors.get(integration)
+        return bool(connector is not None and connector.shared_access)
 
     def end_grant(self, session: Session, request: AccessRequest, grant: Grant, now: datetime, *,
                   keep: list[Grant], shared: bool) -> None:
@@ -153,24 +162,35 @@ class Revoking(ConnectorWork):
         close_if_ended(request, now)
 
     def revoke_failed(self, grant_id: int, error: str) -> bool:
-        now = self.clock.now()
-        with self.db.begin() as session:
-            grant = grant_store.get_grant(grant_id, for_update=True, session=session)
-            if grant is None:
-                return True
-            grant.attempts += 1
-            grant.last_error = error[:2000]
-            request = request_store.get_request(grant.request_id, session=session)
-            self.events.record(session, now, "revoke_attempt_failed", "accessbot", request, grant=grant,
-                               details={"error": error[:500], "attempt": grant.attempts})
-            if grant.attempts == 1:
-                self.events.notify(session, now, "revoke_failing", None, request, grant=grant,
-                                   payload={"error": error[:300]})
-            if grant.attempts >= MAX_REVOKE_ATTEMPTS and grant.state != GrantState.REVOKE_FAILED:
-                grant.state = GrantState.REVOKE_FAILED
-                self.events.record(session, now, "revoke_failed", "accessbot", request, grant=grant,
-                                   details={"error": error[:500]})
+        """A revoke call failed: audited, the admins alerted on the first failure; False (retry later)."""
+        self.revoke_failed_many({grant_id: error})
         return False
+
+    def revoke_failed_many(self, errors: Mapping[int, str]) -> dict[int, tuple[int, bool]]:
+        """:meth:`revoke_failed` for many grants in one transaction; returns grant id -> (attempts, gave up)."""
+        now = self.clock.now()
+        outcome: dict[int, tuple[int, bool]] = {}
+        with self.db.begin() as session:
+            grants = grant_store.get_grants(list(errors), for_update=True, session=session)
+            requests = {r.id: r for r in request_store.get_requests(sorted({g.request_id for g in grants}),
+                                                                    session=session)}
+            for grant in grants:
+                error = errors[grant.id]
+                request = requests.get(grant.request_id)
+                grant.attempts += 1
+                grant.last_error = error[:2000]
+                self.events.record(session, now, "revoke_attempt_failed", "accessbot", request, grant=grant,
+                                   details={"error": error[:500], "attempt": grant.attempts})
+                call_ledger.fail_call(key=idempotency_key("revoke", grant.id), error=error, session=session)
+                if grant.attempts == 1:
+                    self.events.notify(session, now, "revoke_failing", None, request, grant=grant,
+                                       payload={"error": error[:300]})
+                if grant.attempts >= MAX_REVOKE_ATTEMPTS and grant.state != GrantState.REVOKE_FAILED:
+                    grant.state = GrantState.REVOKE_FAILED
+                    self.events.record(session, now, "revoke_failed", "accessbot", request, grant=grant,
+                                       details={"error": error[:500]})
+                outcome[grant.id] = (grant.attempts, grant.state == GrantState.REVOKE_FAILED)
+        return outcome
 
     def force_close(self, grant_id: int, actor: Identity) -> None:
         """An admin closes a grant whose revoke keeps failing (audited; the access may still exist)."""

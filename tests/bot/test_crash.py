@@ -1,4 +1,6 @@
-"""A worker killed with SIGKILL while grants are due, then restarted: every revoke happens, none is lost."""
+"""One of two worker replicas killed with SIGKILL while it revokes due grants, then restarted: every revoke
+happens, none is lost, each grant ends within seconds of its expiry (the other replica takes the dead one's work
+over when its leases lapse), and the connector sees no second effective call."""
 
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from store.models import AuditEvent, Grant
 from tests.bot.fixtures import make_container
 from tests.bot.worker_process import (
     counts,
+    effective_calls,
+    kill_caller,
     postgres_schema,
     read_log,
     seed_expiring_grants,
@@ -74,17 +78,16 @@ def test_sigkill_mid_revoke_then_restart(url: str, tmp_path: Path) -> None:
                                             justification="crash test"))
     processes = []
     try:
-        processes.append(spawn(url, log, *WORKER))
-        wait_started(log, 1)
+        processes += [spawn(url, log, *WORKER), spawn(url, log, *WORKER)]
+        wait_started(log, 2)
         expiries = seed_expiring_grants(db, GRANTS, first=datetime.now(UTC), spread=timedelta(seconds=1))
         approved = c.service.approve(pending.request.id, c.directory.identity("UDANA", datetime.now(UTC)))
         assert approved.request.state == "granting"
         assert wait_for(lambda: log.exists() and len(counts(read_log(log), "revoke")) >= 3, timeout=20)
-        processes[0].kill()  # SIGKILL: no cleanup, leases and half-done work left behind
-        processes[0].wait(timeout=10)
+        kill_caller(processes, log, "revoke")  # SIGKILL: no cleanup, leases and half-done work left behind
         before = counts(read_log(log), "revoke")
         assert live(db) > 0, "the kill should land while revocations are still due"
-        processes.append(spawn(url, log, *WORKER))
+        processes.append(spawn(url, log, *WORKER))  # the restart
         request_id = pending.request.id
         done = wait_for(lambda: live(db) == 1 and c.service.get(request_id).state == "active", timeout=40)
         assert done, f"{live(db)} grants still live after the restart"
@@ -96,9 +99,16 @@ def test_sigkill_mid_revoke_then_restart(url: str, tmp_path: Path) -> None:
     assert set(revokes) == set(expiries)  # every due revocation happened
     assert set(counts(lines, "grant")) == approved_grants
     repeated = {g: n for g, n in revokes.items() if n > 1}
-    # a revoke is repeated only when the kill landed between the connector call and the commit: those in flight
-    # (a batch of expiries ends in one transaction, so a kill there repeats the batch's calls: idempotent)
+    # a revoke is repeated only when the kill landed between the connector call and the commit (the call
+    # ledger shows it started, not done), and then with the same idempotency key: one effective call each
     assert all(before[g] == 1 and n == 2 for g, n in repeated.items()), repeated
+    assert set(effective_calls(lines, "revoke").values()) == {1}
+    first: dict[int, datetime] = {}
+    for line in lines:
+        if line.op == "revoke":
+            first.setdefault(line.grant_id, line.at)
+    lateness = sorted((first[g] - expiries[g]).total_seconds() for g in expiries)
+    assert lateness[0] >= -0.05 and lateness[-1] <= 5, lateness[-5:]  # within 5 s of expiry, crash or not
     with db.begin() as session:
         states = dict(session.execute(select(Grant.id, Grant.state).where(Grant.id.in_(expiries))).all())
         expired = dict(session.execute(
@@ -112,5 +122,6 @@ def test_sigkill_mid_revoke_then_restart(url: str, tmp_path: Path) -> None:
     assert expired == {g: 1 for g in expiries}  # one `expired` event per grant, crash or not
     assert granted == 1 and c.service.get(pending.request.id).state == "active"  # the approval was not lost
     print(f"\nkilled after {len(before)} revokes; {len(revokes) - len(before)} after the restart; "
-          f"repeated connector calls {repeated}")
+          f"repeated connector calls (same key) {repeated}; lateness p50 {lateness[len(lateness) // 2]:.2f}s "
+          f"max {lateness[-1]:.2f}s")
     db.dispose()

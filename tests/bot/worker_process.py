@@ -2,9 +2,12 @@
 
 Run as ``python -m tests.bot.worker_process --url URL --log FILE [--tick 0.2] [--lease 3]``.
 It builds a container on the database at ``URL`` (the test config, the system clock) whose ``db`` connector
-appends ``<op> <grant id> <pid> <unix time>`` to ``FILE`` (``O_APPEND``: one ``write`` per line, so concurrent
-processes never interleave) and runs the :class:`bot.jobs.scheduler.Scheduler` until it is killed or
-``--max-seconds`` pass (so a forgotten process ends by itself).
+appends ``<op> <grant id> <pid> <unix time> <idempotency key> <until>`` to ``FILE`` (``O_APPEND``: one
+``write`` per line, so concurrent processes never interleave) and runs the
+:class:`bot.jobs.scheduler.Scheduler` until it is killed or ``--max-seconds`` pass (so a forgotten process
+ends by itself). The connector behaves like a receiver: an operation is logged when it takes effect (after its
+``--*-sleep``, so a kill during the sleep leaves a call the receiver never completed); ``--revoke-failures N``
+makes each grant's first N revokes fail (logged as ``revoke_failed``).
 """
 
 from __future__ import annotations
@@ -26,18 +29,19 @@ from pathlib import Path
 from types import FrameType
 
 from cryptography.fernet import Fernet
-from sqlalchemy import text
+from sqlalchemy import insert, text
 
 from bot.clock import SystemClock
 from bot.container import build
 from bot.jobs.scheduler import Scheduler, run_due_by_db_clock
+from bot.jobs.worker import LEASE
 from bot.lifecycle.policy_holder import PolicyHolder
 from bot.security.crypto import SecretBox
-from integrations.base import GrantResult, GrantSpec
+from integrations.base import ConnectorError, GrantResult, GrantSpec, idempotency_key
 from integrations.noop import NoopConnector
 from policy.validation import load_config_text
 from store.db import Database
-from store.models import AccessRequest, DueWork, Grant
+from store.models import AccessRequest, DueWork, Grant, table
 from tests.bot.fixtures import CONFIG
 
 RESOURCE = {"type": "database", "name": "search", "path": "", "source_id": "", "tags": {"env": "staging"},
@@ -45,24 +49,47 @@ RESOURCE = {"type": "database", "name": "search", "path": "", "source_id": "", "
 
 
 class LoggingConnector(NoopConnector):
-    """Appends each grant and revoke to a shared log file; may sleep in revoke (so a kill lands there)."""
+    """Appends each effective grant, extend and revoke to a shared log file, with the call's idempotency key;
+    may sleep before an operation takes effect (so a kill lands there) and fail the first revokes."""
 
-    def __init__(self, inner: NoopConnector, log_path: str, revoke_sleep: float = 0.0) -> None:
+    def __init__(self, inner: NoopConnector, log_path: str, revoke_sleep: float = 0.0, *,
+                 grant_sleep: float = 0.0, extend_sleep: float = 0.0, revoke_failures: int = 0,
+                 hold_revokes_while: str | None = None) -> None:
         super().__init__(inner.name, inner.catalog())
         self._fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self.revoke_sleep = revoke_sleep
+        self.grant_sleep = grant_sleep
+        self.extend_sleep = extend_sleep
+        self.revoke_failures = revoke_failures
+        self._failed: Counter[int] = Counter()
+        self.hold_revokes_while = hold_revokes_while
 
-    def _append(self, op: str, grant_id: int) -> None:
-        os.write(self._fd, f"{op} {grant_id} {os.getpid()} {time.time():.6f}\n".encode())
+    def _append(self, op: str, grant_id: int, key: str, until: datetime | None = None) -> None:
+        stamp = f"{until.timestamp():.6f}" if until is not None else "-"
+        os.write(self._fd, f"{op} {grant_id} {os.getpid()} {time.time():.6f} {key} {stamp}\n".encode())
 
     def grant(self, grant: GrantSpec) -> GrantResult:
-        self._append("grant", grant.grant_id)
+        self._append("grant", grant.grant_id, idempotency_key("grant", grant.grant_id), grant.expires_at)
+        time.sleep(self.grant_sleep)  # done at the receiver; its answer is slow (a kill here loses it)
         return super().grant(grant)
+
+    def extend(self, grant: GrantSpec, until: datetime | None) -> None:
+        self._append("extend", grant.grant_id, idempotency_key("extend", grant.grant_id, until), until)
+        time.sleep(self.extend_sleep)  # done at the receiver; its answer is slow (a kill here loses it)
+        super().extend(grant, until)
 
     def revoke(self, grant: GrantSpec) -> None:
         if self.revoke_sleep:
             time.sleep(self.revoke_sleep)
-        self._append("revoke", grant.grant_id)
+        deadline = time.monotonic() + 60
+        while self.hold_revokes_while and os.path.exists(self.hold_revokes_while) and time.monotonic() < deadline:
+            time.sleep(0.05)  # a target that does not answer while the file exists
+        key = idempotency_key("revoke", grant.grant_id)
+        if self._failed[grant.grant_id] < self.revoke_failures:
+            self._failed[grant.grant_id] += 1
+            self._append("revoke_failed", grant.grant_id, key)
+            raise ConnectorError("revoke target answered HTTP 500")
+        self._append("revoke", grant.grant_id, key)
         super().revoke(grant)
 
 
@@ -72,13 +99,18 @@ class LogLine:
     grant_id: int
     pid: int
     at: datetime
+    key: str = ""
+    until: datetime | None = None
 
 
 def read_log(path: str | Path) -> list[LogLine]:
-    lines = []
+    lines: list[LogLine] = []
+    if not Path(path).exists():
+        return lines
     for raw in Path(path).read_text().splitlines():
-        op, grant_id, pid, at = raw.split()
-        lines.append(LogLine(op, int(grant_id), int(pid), datetime.fromtimestamp(float(at), UTC)))
+        op, grant_id, pid, at, key, until = raw.split()
+        lines.append(LogLine(op, int(grant_id), int(pid), datetime.fromtimestamp(float(at), UTC), key,
+                             None if until == "-" else datetime.fromtimestamp(float(until), UTC)))
     return lines
 
 
@@ -86,35 +118,38 @@ def counts(lines: list[LogLine], op: str) -> Counter[int]:
     return Counter(line.grant_id for line in lines if line.op == op)
 
 
+def effective_calls(lines: list[LogLine], op: str) -> Counter[int]:
+    """Per grant, how many distinct calls the receiver saw for ``op`` (repeats of one idempotency key are one
+    call to a receiver that dedupes by it)."""
+    return Counter(grant_id for grant_id, _ in {(line.grant_id, line.key) for line in lines if line.op == op})
+
+
 def seed_expiring_grants(db: Database, n: int, *, first: datetime, spread: timedelta) -> dict[int, datetime]:
-    """Insert ``n`` active grants (a request each) expiring from ``first`` over ``spread``, with timers."""
+    """Insert ``n`` active grants (a request each) expiring from ``first`` over ``spread``, with their timers, in
+    one transaction of three bulk inserts (so even 10,000 take a moment). Returns grant id -> expiry."""
     now = datetime.now(UTC)
-    expiries: dict[int, datetime] = {}
+    expiry = [first + spread * (i / max(1, n - 1)) for i in range(n)]
     with db.begin() as session:
-        grants = []
-        for i in range(n):
-            expires_at = first + spread * (i / max(1, n - 1))
-            request = AccessRequest(
-                state="active", flow_name="staging-auto", flow_snapshot={"flow": {}, "risk": "medium"},
-                requester_id=f"U{i:05d}", requester_email=None, grantee_ids=[f"U{i:05d}"], integration="db",
-                permission="read_write", resource_keys=["db/database/search"], duration_seconds=3600,
-                justification="seeded", escalation_tier=0, created_at=now, updated_at=now,
-            )
-            grant = Grant(
-                request=request, grantee_id=f"U{i:05d}", grantee_email=None, integration="db",
-                resource_key="db/database/search", resource=dict(RESOURCE), permission="read_write",
-                permission_spec={"risk": "medium", "roles": ["rw"]}, state="active", created_at=now,
-                granted_at=now, expires_at=expires_at, extensions_used=0, attempts=0,
-            )
-            session.add(request)
-            grants.append(grant)
-        session.flush()
-        for grant in grants:
-            assert grant.expires_at is not None
-            session.add(DueWork(kind="expire", dedupe_key=f"expire:{grant.id}", request_id=grant.request_id,
-                                grant_id=grant.id, due_at=grant.expires_at, payload={}, attempts=0))
-            expiries[grant.id] = grant.expires_at
-    return expiries
+        request_ids = list(session.scalars(insert(table(AccessRequest)).returning(
+            table(AccessRequest).c.id, sort_by_parameter_order=True), [
+            {"state": "active", "flow_name": "staging-auto", "flow_snapshot": {"flow": {}, "risk": "medium"},
+             "requester_id": f"U{i:05d}", "requester_email": None, "grantee_ids": [f"U{i:05d}"],
+             "integration": "db", "permission": "read_write", "resource_keys": ["db/database/search"],
+             "duration_seconds": 3600, "justification": "seeded", "escalation_tier": 0, "created_at": now,
+             "updated_at": now} for i in range(n)
+        ]))
+        grant_ids = list(session.scalars(insert(table(Grant)).returning(
+            table(Grant).c.id, sort_by_parameter_order=True), [
+            {"request_id": request_ids[i], "grantee_id": f"U{i:05d}", "grantee_email": None, "integration": "db",
+             "resource_key": "db/database/search", "resource": dict(RESOURCE), "permission": "read_write",
+             "permission_spec": {"risk": "medium", "roles": ["rw"]}, "state": "active", "created_at": now,
+             "granted_at": now, "expires_at": expiry[i], "extensions_used": 0, "attempts": 0} for i in range(n)
+        ]))
+        session.execute(insert(table(DueWork)), [
+            {"kind": "expire", "dedupe_key": f"expire:{grant_id}", "request_id": request_ids[i], "grant_id": grant_id,
+             "due_at": expiry[i], "payload": {}, "attempts": 0} for i, grant_id in enumerate(grant_ids)
+        ])
+    return dict(zip(grant_ids, expiry, strict=True))
 
 
 @contextmanager
@@ -156,6 +191,17 @@ def wait_started(log_path: str | Path, replicas: int, *, timeout: float = 30.0) 
     raise TimeoutError(f"{replicas} worker(s) did not start within {timeout}s")
 
 
+def kill_caller(processes: list[subprocess.Popen[bytes]], log_path: str | Path, op: str,
+                grant_id: int | None = None) -> subprocess.Popen[bytes]:
+    """SIGKILL the replica that made the first logged ``op`` call (of ``grant_id``): no cleanup, its leases
+    and half-done work left behind. Returns it, reaped."""
+    line = next(line for line in read_log(log_path) if line.op == op and grant_id in (None, line.grant_id))
+    victim = next(p for p in processes if p.pid == line.pid)
+    victim.kill()
+    victim.wait(timeout=10)
+    return victim
+
+
 def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
     """Kill our worker processes (by their own handles) and reap them."""
     for process in processes:
@@ -167,14 +213,16 @@ def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
 
 def serve(
     url: str, log_path: str, *, tick: float, lease: float, revoke_sleep: float, max_seconds: float,
-    threads: int = 8,
+    threads: int = 8, grant_sleep: float = 0.0, extend_sleep: float = 0.0, revoke_failures: int = 0,
+    hold_revokes_while: str | None = None,
 ) -> None:
     lease_delta = timedelta(seconds=lease)
     config = load_config_text(CONFIG)
     db = Database(url)
     clock = SystemClock()
     connector = LoggingConnector(NoopConnector("db", config.integrations[0].catalog_resources()), log_path,
-                                 revoke_sleep)
+                                 revoke_sleep, grant_sleep=grant_sleep, extend_sleep=extend_sleep,
+                                 revoke_failures=revoke_failures, hold_revokes_while=hold_revokes_while)
     container = build(db=db, policy=PolicyHolder.from_config(config),
                       secrets=SecretBox([Fernet.generate_key().decode()]), clock=clock,
                       connectors={"db": connector}, worker_threads=threads,
@@ -201,13 +249,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", required=True)
     parser.add_argument("--log", required=True)
     parser.add_argument("--tick", type=float, default=0.2)
-    parser.add_argument("--lease", type=float, default=120.0)
+    parser.add_argument("--lease", type=float, default=LEASE.total_seconds())
     parser.add_argument("--revoke-sleep", type=float, default=0.0)
     parser.add_argument("--max-seconds", type=float, default=180.0)
     parser.add_argument("--threads", type=int, default=8, help="due-work threads per replica")
+    parser.add_argument("--grant-sleep", type=float, default=0.0)
+    parser.add_argument("--extend-sleep", type=float, default=0.0)
+    parser.add_argument("--revoke-failures", type=int, default=0, help="each grant's first N revokes fail")
+    parser.add_argument("--hold-revokes-while", help="revokes do not answer while this file exists")
     args = parser.parse_args(argv)
     serve(args.url, args.log, tick=args.tick, lease=args.lease, revoke_sleep=args.revoke_sleep,
-          max_seconds=args.max_seconds, threads=args.threads)
+          max_seconds=args.max_seconds, threads=args.threads, grant_sleep=args.grant_sleep,
+          extend_sleep=args.extend_sleep, revoke_failures=args.revoke_failures,
+          hold_revokes_while=args.hold_revokes_while)
     return 0
 
 

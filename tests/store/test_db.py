@@ -1,0 +1,92 @@
+"""Database transactions: writes take the SQLite write lock up front, reads are deferred snapshots that never
+wait for it, a write inside a read is refused, connections are pooled (PRAGMAs once per connection)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import event, func, select, text
+from sqlalchemy.exc import DBAPIError
+
+from store.db import Database, ReadOnlyTransaction
+from store.models import AuditEvent
+
+
+def audit_row(event_name: str) -> AuditEvent:
+    return AuditEvent(at=datetime.now(UTC), event=event_name, actor="test", details={})
+
+
+def count(db: Database) -> int:
+    with db.read() as session:
+        return session.scalar(select(func.count()).select_from(AuditEvent)) or 0
+
+
+def test_a_write_inside_a_read_is_refused_and_nothing_is_written(db: Database) -> None:
+    with pytest.raises(ReadOnlyTransaction), db.read() as session:
+        session.add(audit_row("sneaky"))
+    assert count(db) == 0
+    with db.begin() as session:
+        session.add(audit_row("written"))
+    assert count(db) == 1
+
+
+def test_postgres_reads_are_read_only_transactions(db: Database) -> None:
+    if not db.is_postgres:
+        pytest.skip("PostgreSQL only")
+    with pytest.raises(DBAPIError, match="read-only"), db.read() as session:
+        session.execute(text("INSERT INTO audit_events (at, event, actor, details) VALUES (now(), 'x', 'y', '{}')"))
+
+
+def test_sqlite_reads_do_not_wait_for_a_writer_and_writers_queue(tmp_path: object) -> None:
+    db = Database(f"sqlite:///{tmp_path}/locks.db")
+    db.upgrade()
+    holding, release = threading.Event(), threading.Event()
+    second_done = threading.Event()
+
+    def first_writer() -> None:
+        with db.begin() as session:
+            session.add(audit_row("first"))
+            session.flush()  # BEGIN IMMEDIATE was issued: this transaction holds the write lock
+            holding.set()
+            release.wait(10)
+
+    def second_writer() -> None:
+        with db.begin() as session:
+            session.add(audit_row("second"))
+        second_done.set()
+
+    writer = threading.Thread(target=first_writer)
+    writer.start()
+    assert holding.wait(10)
+    queued = threading.Thread(target=second_writer)
+    queued.start()
+    seen: list[int] = []
+    reader = threading.Thread(target=lambda: seen.append(count(db)))
+    reader.start()
+    reader.join(5)  # the busy timeout is 30 s: a read that waited for the lock would not be back
+    assert seen == [0]  # a snapshot from before the uncommitted write
+    assert not second_done.is_set()  # the second writer waits for the lock
+    release.set()
+    writer.join(10)
+    assert second_done.wait(10)
+    assert count(db) == 2
+    db.dispose()
+
+
+def test_sqlite_connections_are_pooled_and_set_up_once(tmp_path: object) -> None:
+    db = Database(f"sqlite:///{tmp_path}/pool.db")
+    db.upgrade()
+    db.dispose()
+    opened: list[object] = []
+    event.listen(db.engine, "connect", lambda connection, _record: opened.append(connection))
+    for i in range(50):
+        with db.begin() as session:
+            session.add(audit_row(f"e{i}"))
+        count(db)
+    assert len(opened) == 1  # one thread, one pooled connection: the PRAGMAs ran once, not 100 times
+    with db.read() as session:
+        assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert session.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    db.dispose()
