@@ -17,7 +17,7 @@ from typing import Protocol
 
 from sqlalchemy import text
 
-from store.db import Database
+from store.db import Database, sqlite_file
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,10 @@ class _Probe:
 
     def _run(self) -> None:
         try:
+            database_file = sqlite_file(self.db.url)
+            # a pooled SQLite connection keeps answering from a file that was moved or deleted: look at the path
+            if database_file is not None and not database_file.exists():
+                raise FileNotFoundError(f"the database file {database_file} is gone")
             with self.db.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
         except Exception as exc:  # noqa: BLE001 — the reason is the answer

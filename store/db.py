@@ -87,7 +87,9 @@ def _refuse_flush(session: Session, _context: Any, _instances: Any) -> None:
 
 
 def sqlite_file(url: str) -> Path | None:
-    """The file a SQLite URL names, or None for an in-memory database."""
+    """The file a SQLite URL names, or None for an in-memory database (and for any other kind of database)."""
+    if not url.startswith("sqlite"):
+        return None
     parsed = make_url(url)
     database = parsed.database or ""
     if database in ("", ":memory:") or database.startswith("file:") or parsed.query.get("mode") == "memory":

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
@@ -80,6 +81,10 @@ def test_listeners_call_slack_through_a_metered_client(db: Database, fake: FakeS
         sender = SlackSender(f"http://127.0.0.1:{server.server_port}", "s3cret", response_url_base=fake.hooks_url)
         assert sender.block_actions("UALICE", "new_request", view={"type": "home", "blocks": []}).status == 200
         fake.wait_for("views.open")
+        deadline = time.monotonic() + 10  # counted once the listener's call has returned (after the fake saw it)
+        while sample("accessbot_slack_api_calls_total", method="views.open", outcome="ok") < before + 1:
+            assert time.monotonic() < deadline, "the listener's views.open was not counted"
+            time.sleep(0.02)
         assert sample("accessbot_slack_api_calls_total", method="views.open", outcome="ok") == before + 1
     finally:
         server.shutdown()
