@@ -65,6 +65,8 @@ ALL_OF_DISTINCT = approval("all_of", distinct_approvers=True)
 ESCALATING = approval("any_of", DBA, escalation=TIERS)
 ALL_OF_ESCALATING = approval("all_of", DBA, ONCALL, escalation=TIERS)
 OWNERS = approval("any_of", DBA_OR_OWNER)
+OWNER_TIER = approval("any_of", DBA, escalation={
+    "every": "30m", "tiers": [{"conditions": [{"attribute": "owner", "op": "is", "values": [True]}]}]})
 AUTOMATIC = Approval()
 
 ELIGIBILITY: list[Any] = [
@@ -126,6 +128,22 @@ ELIGIBILITY: list[Any] = [
         {"owned_integrations": frozenset({"prod-postgres"})},
         {0},
     ),
+    (
+        "an owner in an escalation tier, once it is reached",
+        OWNER_TIER,
+        OWNER,
+        {"owned_integrations": frozenset({"prod-postgres"}), "tiers_reached": 1},
+        {TIER_BASE},
+    ),
+    (
+        "an owner of another integration in an escalation tier",
+        OWNER_TIER,
+        OWNER,
+        {"owned_integrations": frozenset({"deploy"}), "tiers_reached": 1},
+        set(),
+    ),
+    ("no tier is reached unless said so", OWNER_TIER, OWNER, {"owned_integrations": frozenset({"prod-postgres"})},
+     set()),
     (
         "owner = false matches non-owners",
         approval("any_of", {"conditions": [{"attribute": "owner", "values": [False]}]}),
@@ -326,6 +344,12 @@ STATES: list[Any] = [
         ALL_OF_ESCALATING,
         [approve(DANA, 0), approve(VP, TIER_BASE + 1)],
         ApprovalState("approved", decided_by=("UVP",)),
+    ),
+    (
+        "all_of: an approval from the first tier approves outright",
+        ALL_OF_ESCALATING,
+        [approve(DANA, 0), approve(CTO, TIER_BASE)],
+        ApprovalState("approved", decided_by=("UCTO",)),
     ),
     (
         "all_of with tiers: group approvals alone still need every group",

@@ -99,6 +99,9 @@ REQUESTED_CASES: list[Any] = [
     ("an integer", 3, FOUR_HOURS, timedelta(hours=3)),
     ("one minute is the least", "0.0167", FOUR_HOURS, timedelta(seconds=60)),
     ("indefinite maximum takes a long duration", "1000", None, timedelta(hours=1000)),
+    ("indefinite maximum takes exactly the longest duration", str(3650 * 24), None, MAX_DURATION),
+    ("indefinite maximum takes just under the longest duration", str(3650 * 24 - 1), None,
+     MAX_DURATION - timedelta(hours=1)),
 ]
 
 
