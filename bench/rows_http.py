@@ -13,7 +13,7 @@ from bench.http_load import CLIENTS, people, scenario
 from bench.registry import Figures, SizeRun, rows
 from bench.serve_process import postgres_url, served
 
-CALLS = 500  # per phase
+CALLS = 200  # per phase
 ACTIONS = ("/access", "options load", "modal submission", "Approve click")
 BACKENDS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
