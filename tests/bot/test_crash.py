@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,7 +21,6 @@ from tests.bot.worker_process import (
     counts,
     effective_calls,
     kill_caller,
-    postgres_schema,
     read_log,
     seed_expiring_grants,
     spawn,
@@ -35,21 +33,6 @@ pytestmark = pytest.mark.slow
 GRANTS = 80
 THREADS = 8  # as in production: a replica runs up to 8 due rows at once
 WORKER = ("--tick", "0.2", "--lease", "2", "--revoke-sleep", "0.15", "--threads", str(THREADS))
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        sqlite_url = f"sqlite:///{tmp_path}/crash.db"
-        db = Database(sqlite_url)
-        db.upgrade()
-        db.dispose()
-        yield sqlite_url
-        return
-    if not POSTGRES_URL:
-        pytest.skip("ACCESSBOT_TEST_POSTGRES_URL is not set")
-    with postgres_schema(POSTGRES_URL) as pg_url:
-        yield pg_url
 
 
 def wait_for(predicate: object, *, timeout: float) -> bool:

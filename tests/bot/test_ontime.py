@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,7 +28,6 @@ from tests.bot.worker_process import (
     LogLine,
     effective_calls,
     kill_caller,
-    postgres_schema,
     read_log,
     seed_expiring_grants,
     spawn,
@@ -40,21 +39,6 @@ POSTGRES_URL = os.environ.get("ACCESSBOT_TEST_POSTGRES_URL")
 pytestmark = pytest.mark.slow
 WORKER = ("--tick", "0.2", "--lease", "2", "--threads", "8")
 ON_TIME = timedelta(seconds=5)  # after a crash, every grant ends within this of its expiry
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        sqlite_url = f"sqlite:///{tmp_path}/ontime.db"
-        db = Database(sqlite_url)
-        db.upgrade()
-        db.dispose()
-        yield sqlite_url
-        return
-    if not POSTGRES_URL:
-        pytest.skip("ACCESSBOT_TEST_POSTGRES_URL is not set")
-    with postgres_schema(POSTGRES_URL) as pg_url:
-        yield pg_url
 
 
 def wait_for(predicate: Callable[[], bool], *, timeout: float, what: str) -> None:
