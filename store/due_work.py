@@ -263,20 +263,20 @@ def claim_due_work(
     One statement whatever the number of rows: ``UPDATE … WHERE id IN (SELECT … LIMIT n [FOR UPDATE SKIP
     LOCKED]) RETURNING …`` (on SQLite the write transaction already holds the lock).
     """
-    free = or_(DueWork.lease_until.is_(None), DueWork.lease_until <= now)
-    due = select(DueWork.id).where(DueWork.done_at.is_(None), DueWork.due_at <= now, free)
+    work = table(DueWork)
+    free = or_(work.c.lease_until.is_(None), work.c.lease_until <= now)
+    due = select(work.c.id).where(work.c.done_at.is_(None), work.c.due_at <= now, free)
     if key is not None:
-        due = due.where(DueWork.dedupe_key == str(key))
-    due = due.order_by(DueWork.due_at).limit(limit)
+        due = due.where(work.c.dedupe_key == str(key))
+    due = due.order_by(work.c.due_at).limit(limit)
     if is_postgres:
         due = due.with_for_update(skip_locked=True)
     stmt = (
-        update(DueWork)
-        .where(DueWork.id.in_(due.scalar_subquery()))
-        .values(lease_until=now + lease, lease_owner=owner, attempts=DueWork.attempts + 1)
-        .returning(DueWork.id, DueWork.kind, DueWork.request_id, DueWork.grant_id, DueWork.payload,
-                   DueWork.attempts, DueWork.lease_owner)
-        .execution_options(synchronize_session=False)
+        update(work)
+        .where(work.c.id.in_(due.scalar_subquery()))
+        .values(lease_until=now + lease, lease_owner=owner, attempts=work.c.attempts + 1)
+        .returning(work.c.id, work.c.kind, work.c.request_id, work.c.grant_id, work.c.payload, work.c.attempts,
+                   work.c.lease_owner)
     )
     rows = list(session.execute(stmt))
     return sorted(rows, key=lambda r: r.id)  # type: ignore[no-any-return]
