@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import insert, literal, select, union_all
 from sqlalchemy.orm import Session
 
+from store.id_sets import among
 from store.models import (
     AuditEvent,
     Grant,
@@ -56,7 +57,7 @@ def add_grant_events(*, session: Session, at: datetime, actor: str, events: Sequ
         select(literal(i).label("part"), grants.c.id.label("grant_id"), grants.c.request_id.label("request_id"),
                literal(e.event, audit.c.event.type).label("event"),
                literal(e.details, audit.c.details.type).label("details"))
-        .where(grants.c.id.in_(list(e.grant_ids)))
+        .where(among(grants.c.id, e.grant_ids, session=session))
         for i, e in enumerate(events)
     )).subquery()
     rows = select(literal(at, audit.c.at.type), parts.c.event, literal(actor, audit.c.actor.type),

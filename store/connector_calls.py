@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from store.id_sets import among
 from store.models import ConnectorCall, table
 
 
@@ -35,14 +36,15 @@ def start_calls(*, session: Session, calls: Sequence[CallKey], now: datetime) ->
     done = {
         key: finished is not None
         for key, finished in session.execute(
-            select(ConnectorCall.idempotency_key, ConnectorCall.done_at).where(ConnectorCall.idempotency_key.in_(keys))
+            select(ConnectorCall.idempotency_key, ConnectorCall.done_at)
+            .where(among(ConnectorCall.idempotency_key, keys, session=session))
         )
     }
     again = [key for key, finished in done.items() if not finished]
     if again:
         session.execute(
             update(ConnectorCall)
-            .where(ConnectorCall.idempotency_key.in_(again))
+            .where(among(ConnectorCall.idempotency_key, again, session=session))
             .values(attempts=ConnectorCall.attempts + 1, started_at=now)
             .execution_options(synchronize_session=False)
         )
@@ -60,7 +62,7 @@ def finish_calls(*, session: Session, keys: Sequence[str], now: datetime) -> Non
     if keys:
         session.execute(
             update(ConnectorCall)
-            .where(ConnectorCall.idempotency_key.in_(list(keys)), ConnectorCall.done_at.is_(None))
+            .where(among(ConnectorCall.idempotency_key, keys, session=session), ConnectorCall.done_at.is_(None))
             .values(done_at=now)
             .execution_options(synchronize_session=False)
         )

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from store.id_sets import among
 from store.models import DueWork, Grant, table
 
 
@@ -212,7 +213,8 @@ def cancel(
     """Mark the pending work of these kinds done ("canceled"): of one request, or of some grants."""
     if (request_id is None) == (grant_ids is None):
         raise TypeError("cancel takes a request_id or grant_ids")
-    subject = DueWork.request_id == request_id if request_id is not None else DueWork.grant_id.in_(grant_ids or ())
+    subject = (DueWork.request_id == request_id if request_id is not None
+               else among(DueWork.grant_id, grant_ids or (), session=session))
     session.execute(
         update(DueWork)
         .where(subject, DueWork.kind.in_([k.value for k in kinds]), DueWork.done_at.is_(None))
@@ -310,8 +312,8 @@ def renew_leases(*, session: Session, owner: str, lease_until: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def _held(work_ids: Sequence[int], owner: str | None) -> ColumnElement[bool]:
-    held = and_(DueWork.id.in_(work_ids), DueWork.lease_until.is_not(None))
+def _held(work_ids: Sequence[int], owner: str | None, session: Session) -> ColumnElement[bool]:
+    held = and_(among(DueWork.id, work_ids, session=session), DueWork.lease_until.is_not(None))
     return held if owner is None else and_(held, DueWork.lease_owner == owner)
 
 
@@ -320,7 +322,7 @@ def finish_work(*, session: Session, work_ids: Sequence[int], now: datetime, own
     another worker took them over (``owner``)."""
     session.execute(
         update(DueWork)
-        .where(_held(work_ids, owner))
+        .where(_held(work_ids, owner, session))
         .values(done_at=now, lease_until=None, lease_owner=None)
         .execution_options(synchronize_session=False)
     )
@@ -344,7 +346,7 @@ def retry_work(
     stands) or another worker took it over (``owner``)."""
     session.execute(
         update(DueWork)
-        .where(_held([work_id], owner))
+        .where(_held([work_id], owner, session))
         .values(due_at=due_at, lease_until=None, lease_owner=None, last_error=error[:2000])
         .execution_options(synchronize_session=False)
     )

@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, Row, Text, and_, case, cast, func, literal
 from sqlalchemy.orm import Session, contains_eager
 
 from policy.states import ENDING, UNFINISHED
+from store.id_sets import among
 from store.models import (
     AccessRequest,
     Grant,
@@ -56,14 +57,15 @@ def lock_grant_rows(grant_ids: Sequence[int], *, session: Session) -> list[Row[A
     without building ORM objects."""
     if not grant_ids:
         return []
-    stmt = select(*GRANT_COLUMNS).where(_GRANTS.c.id.in_(list(grant_ids))).order_by(_GRANTS.c.id).with_for_update()
+    stmt = (select(*GRANT_COLUMNS).where(among(_GRANTS.c.id, grant_ids, session=session)).order_by(_GRANTS.c.id)
+            .with_for_update())
     return list(session.execute(stmt))
 
 
 def set_grants(grant_ids: Sequence[int], *, session: Session, **values: Any) -> None:
     """One ``UPDATE`` of these grants' columns."""
     if grant_ids:
-        session.execute(update(_GRANTS).where(_GRANTS.c.id.in_(list(grant_ids))).values(**values))
+        session.execute(update(_GRANTS).where(among(_GRANTS.c.id, grant_ids, session=session)).values(**values))
 
 
 def end_grants(grant_ids: Sequence[int], *, session: Session, now: datetime) -> list[Row[Any]]:
@@ -72,7 +74,7 @@ def end_grants(grant_ids: Sequence[int], *, session: Session, now: datetime) -> 
     (id, request id, grantee, integration, end reason, state), in id order."""
     if not grant_ids:
         return []
-    mine = _GRANTS.c.id.in_(list(grant_ids))
+    mine = among(_GRANTS.c.id, grant_ids, session=session)
     final = case((_GRANTS.c.end_reason == "expired", literal("expired")), else_=literal("revoked"))
     stmt = (update(_GRANTS).where(mine, _GRANTS.c.state.in_(sorted(ENDING))).values(state=final, ended_at=now)
             .returning(_GRANTS.c.id, _GRANTS.c.request_id, _GRANTS.c.grantee_id, _GRANTS.c.integration,
@@ -110,10 +112,11 @@ def close_ended_requests(request_ids: Sequence[int], *, session: Session, now: d
         return
     requests = table(AccessRequest)
     ids = sorted(set(request_ids))
-    session.execute(select(requests.c.id).where(requests.c.id.in_(ids)).order_by(requests.c.id).with_for_update())
+    session.execute(select(requests.c.id).where(among(requests.c.id, ids, session=session)).order_by(requests.c.id)
+                    .with_for_update())
     states: dict[int, set[str]] = {}
     for request_id, state in session.execute(
-        select(_GRANTS.c.request_id, _GRANTS.c.state).where(_GRANTS.c.request_id.in_(ids))
+        select(_GRANTS.c.request_id, _GRANTS.c.state).where(among(_GRANTS.c.request_id, ids, session=session))
     ):
         states.setdefault(request_id, set()).add(state)
     ended: dict[str, list[int]] = {"expired": [], "revoked": []}
@@ -126,7 +129,8 @@ def close_ended_requests(request_ids: Sequence[int], *, session: Session, now: d
             ended["revoked"].append(request_id)
     for state, closing in ended.items():
         if closing:
-            session.execute(update(requests).where(requests.c.id.in_(closing)).values(state=state, updated_at=now))
+            session.execute(update(requests).where(among(requests.c.id, closing, session=session))
+                            .values(state=state, updated_at=now))
 
 
 def overlapping_grants_of(grants: Sequence[Grant], *, session: Session) -> dict[int, list[Grant]]:

@@ -15,6 +15,7 @@ from sqlalchemy import Select, and_, func, insert, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from store.claims import claim
+from store.id_sets import among
 from store.models import (
     AccessRequest,
     Grant,
@@ -57,7 +58,7 @@ def enqueue_for_grants(*, session: Session, now: datetime, messages: Sequence[Gr
                       grants.c.request_id.label("request_id"), recipient.label("recipient"),
                       literal(m.kind, outbox.c.kind.type).label("kind"),
                       literal(m.payload, outbox.c.payload.type).label("payload"),
-                      ).where(grants.c.id.in_(list(m.grant_ids)))
+                      ).where(among(grants.c.id, m.grant_ids, session=session))
 
     parts: list[Select[Any]] = []
     for i, m in enumerate(messages):

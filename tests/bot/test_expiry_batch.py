@@ -144,3 +144,4 @@ def test_close_ended_requests_as_close_if_ended(db: Database, description: str, 
         request = session.get(AccessRequest, request_id)
         assert request is not None and request.state == expected, description
         assert (request.updated_at == START + timedelta(hours=1)) == (expected != "active")
+
