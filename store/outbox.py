@@ -51,7 +51,9 @@ def enqueue_for_grants(*, session: Session, now: datetime, messages: Sequence[Gr
     if not messages:
         return
     outbox, grants, requests = table(OutboxMessage), table(Grant), table(AccessRequest)
-    of_request = requests.c.id == grants.c.request_id
+
+    def of_request(column: Any) -> Any:  # by the request's key, row by row: never a join over all requests
+        return select(column).where(requests.c.id == grants.c.request_id).scalar_subquery()
 
     def part(i: int, m: GrantMessages, recipient: Any, n: int = 0) -> Select[Any]:
         return select(literal(i).label("part"), grants.c.id.label("grant_id"), literal(n).label("n"),
@@ -61,22 +63,20 @@ def enqueue_for_grants(*, session: Session, now: datetime, messages: Sequence[Gr
                       ).where(among(grants.c.id, m.grant_ids, session=session))
 
     parts: list[Select[Any]] = []
-    for i, m in enumerate(messages):
+    for i, m in enumerate(messages):  # a recipient that comes out NULL means no message (see the WHERE below)
         if m.to is GrantRecipients.PEOPLE:
-            parts += [part(i, m, grants.c.grantee_id),
-                      part(i, m, requests.c.requester_id, 1).join_from(grants, requests, of_request)
-                      .where(requests.c.requester_id != grants.c.grantee_id)]
+            requester = func.nullif(of_request(requests.c.requester_id), grants.c.grantee_id)  # someone else
+            parts += [part(i, m, grants.c.grantee_id), part(i, m, requester, 1)]
         elif m.to is GrantRecipients.APPROVAL_THREAD:
-            channel = requests.c.flow_snapshot[("flow", "approval", "channel")].as_string()
-            parts.append(part(i, m, channel).join_from(grants, requests, of_request)
-                         .where(channel.is_not(None), channel != ""))
+            channel = of_request(requests.c.flow_snapshot[("flow", "approval", "channel")].as_string())
+            parts.append(part(i, m, func.nullif(channel, "")))
         else:
             parts.append(part(i, m, literal(m.to, outbox.c.recipient.type)))
     source = union_all(*parts).subquery()
     rows = select(
         source.c.kind, source.c.recipient, source.c.request_id, source.c.grant_id, source.c.payload,
         literal(now, outbox.c.created_at.type), literal(now, outbox.c.due_at.type), literal(0, outbox.c.attempts.type),
-    ).order_by(source.c.part, source.c.grant_id, source.c.n)
+    ).where(source.c.recipient.is_not(None)).order_by(source.c.part, source.c.grant_id, source.c.n)
     session.execute(insert(outbox).from_select(
         ["kind", "recipient", "request_id", "grant_id", "payload", "created_at", "due_at", "attempts"], rows))
 
