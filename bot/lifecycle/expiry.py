@@ -49,10 +49,15 @@ ACTOR = "accessbot"
 BATCH = 250  # grants per batch (per worker thread): bounds what a crash mid-batch leaves in doubt
 
 
+Settle = Callable[[Session, Sequence[int]], None]
+"""Marks the ``expire`` rows of these grants done, inside the transaction that settles their grants."""
+
+
 @dataclass
 class ExpiryOutcome:
     done: dict[int, bool] = field(default_factory=dict)  # grant id -> its ``expire`` row is done
     failed: dict[int, tuple[int, bool]] = field(default_factory=dict)  # grant id -> (attempts, gave up): retry
+    settled: set[int] = field(default_factory=set)  # grant ids whose rows ``settle`` already marked done
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +68,21 @@ class _Plan:
     call: bool  # False: another live grant keeps a shared access, or the ledger proves the call done
 
 
-def expire_many(runner: Revoking, grant_ids: Sequence[int]) -> ExpiryOutcome:
-    """Due work ``expire`` for several grants, whose rows the caller holds (and heartbeats) until this returns."""
+def expire_many(runner: Revoking, grant_ids: Sequence[int], *, settle: Settle | None = None) -> ExpiryOutcome:
+    """Due work ``expire`` for several grants, whose rows the caller holds (and heartbeats) until this returns.
+
+    With ``settle``, each grant's row is marked done in the transaction that settles the grant (ends it, or finds
+    nothing to do), not in one of its own afterwards; those grants are in :attr:`ExpiryOutcome.settled`.
+    """
     outcome = ExpiryOutcome(done=dict.fromkeys(grant_ids, True))
-    plans = _begin(runner, grant_ids)
+
+    def settled(session: Session, ids: Sequence[int]) -> None:
+        if settle is not None and ids:
+            session.flush()  # timers re-armed by this transaction are not done: settle must see them
+            settle(session, ids)
+            outcome.settled.update(ids)
+
+    plans = _begin(runner, grant_ids, settled)
     if not plans:
         return outcome
     calls = [p for p in plans if p.call]
@@ -76,7 +92,7 @@ def expire_many(runner: Revoking, grant_ids: Sequence[int]) -> ExpiryOutcome:
     for grant_id, error in errors.items():
         if not isinstance(error, ConnectorError):
             log.error("revoking grant %s failed: %s: %s", grant_id, type(error).__name__, error)
-    _finish(runner, [p for p in plans if p.grant_id not in errors])
+    _finish(runner, [p for p in plans if p.grant_id not in errors], settled)
     if errors:  # audited and alerted in one transaction; the rows run again after their backoff
         outcome.failed = runner.revoke_failed_many({
             grant_id: str(error) if isinstance(error, ConnectorError) else f"{type(error).__name__}: {error}"
@@ -104,7 +120,7 @@ def _copies(runner: Revoking, events: Sequence[GrantEvents]) -> list[GrantMessag
     return copies
 
 
-def _begin(runner: Revoking, grant_ids: Sequence[int]) -> list[_Plan]:
+def _begin(runner: Revoking, grant_ids: Sequence[int], settled: Settle) -> list[_Plan]:
     now = runner.clock.now()
     with runner.db.begin() as session:
         rows = grant_store.lock_grant_rows(grant_ids, session=session)
@@ -118,7 +134,9 @@ def _begin(runner: Revoking, grant_ids: Sequence[int]) -> list[_Plan]:
         # resumed: this row's earlier run (a dead worker, or a failed revoke) left its grant being revoked
         resumed = [g for g in rows if g.state in ENDING and g.end_reason == "expired"]
         revoking_late = _close_late(runner, session, late, now) if late else []
-        if not due and not resumed and not revoking_late:
+        revoking = {g.id for g in due} | {g.id for g in resumed} | set(revoking_late)
+        settled(session, [i for i in grant_ids if i not in revoking])  # nothing (more) to do for these
+        if not revoking:
             return []
         started = [g.id for g in due]
         grant_store.set_grants(started, state=GrantState.REVOKING, end_reason="expired", attempts=0,
@@ -152,13 +170,14 @@ def _close_late(runner: Revoking, session: Session, grant_ids: list[int], now: d
     return revoking
 
 
-def _finish(runner: Revoking, plans: Sequence[_Plan]) -> None:
+def _finish(runner: Revoking, plans: Sequence[_Plan], settled: Settle) -> None:
     if not plans:
         return
     now = runner.clock.now()
     keep = {p.grant_id: p.keep for p in plans}
     with runner.db.begin() as session:
         ending = grant_store.end_grants(list(keep), now=now, session=session)
+        settled(session, list(keep))  # ended here, or by someone else meanwhile
         if not ending:
             return
         call_ledger.finish_calls(keys=[idempotency_key("revoke", g.id) for g in ending], now=now, session=session)
