@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -29,7 +30,7 @@ from bot.clock import Clock
 from bot.jobs.backoff import SLOW_SWEEP, backoff
 from bot.jobs.heartbeat import Heartbeat
 from bot.lifecycle.automatic import Reconciler
-from bot.lifecycle.expiry import BATCH, ExpiryOutcome, Settle, expire_many
+from bot.lifecycle.expiry import ExpiryOutcome, Settle, batch_limit, expire_many
 from bot.lifecycle.extending import Extending
 from bot.lifecycle.granting import Granting
 from bot.lifecycle.requests import AccessService
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=6)  # renewed every 2 s while the work runs: a dead replica's work moves within 6 s
 MAX_CLAIM = 2000  # rows per claim at most (a backlog is taken in claims this size)
+PIPELINED = 2  # expiry batches of one claim at least, when there are threads for them
 UNKNOWN_KIND_RETRY = timedelta(hours=1)
 NO_PAYLOAD = NoPayload()
 
@@ -56,6 +58,20 @@ class Claimed:
     payload: BaseModel
     attempts: int
     owner: str = ""  # the claim's token: who holds the lease
+
+
+def _start(pool: Executor | None, tasks: Sequence[Callable[[], None]]) -> list[Future[None]]:
+    """The tasks on the pool, or run here and now without one (then nothing is left running)."""
+    if pool is None:
+        for task in tasks:
+            task()
+        return []
+    return [pool.submit(task) for task in tasks]
+
+
+def _finish(running: Sequence[Future[None]]) -> None:
+    for future in running:
+        future.result()
 
 
 class UnknownWork(Exception):
@@ -99,34 +115,56 @@ class Worker:
         return self.handlers.reconciler
 
     def run_due(self, *, limit: int | None = None, now: datetime | None = None) -> int:
-        """Claim and run what is due (up to ``limit`` rows, else up to :data:`MAX_CLAIM`); returns how many rows
-        were claimed.
+        """Claim and run what is due by ``now`` (up to ``limit`` rows, else all of it, :data:`MAX_CLAIM` rows a
+        claim); returns how many rows were claimed.
 
         Each claimed row is independent (its own transactions), so with ``threads > 1`` they run on a pool:
         a replica's throughput is then bounded by the database and the connectors, not by one call at a time.
+        A backlog (a full claim) is claimed again while the last claim runs, one claim ahead at most (all of
+        them under this call's one claim token, which its heartbeat renews).
         """
         now = now or self.clock.now()
         owner = claim_token()
+        size = limit or MAX_CLAIM
+        tasks, claimed = self._claim(now, size, owner)
+        if not tasks:
+            return claimed
+        total = claimed
+        with Heartbeat(self.db, self.clock, lease=self.lease, owner=owner), ExitStack() as stack:
+            pool = None
+            if self.threads > 1 and (len(tasks) > 1 or claimed == size):
+                pool = stack.enter_context(ThreadPoolExecutor(self.threads, thread_name_prefix="due-work"))
+            running = _start(pool, tasks)
+            while limit is None and claimed == size:  # a backlog: claim the next while this claim runs
+                tasks, claimed = self._claim(now, size, owner)
+                total += claimed
+                ahead = _start(pool, tasks) if pool is not None else []  # queued behind the running ones
+                _finish(running)
+                running = ahead if pool is not None else _start(None, tasks)
+            _finish(running)
+        return total
+
+    def _claim(self, now: datetime, size: int, owner: str) -> tuple[list[Callable[[], None]], int]:
+        """Claim up to ``size`` due rows for ``owner``: the tasks that run them, and how many rows were claimed."""
         with self.db.begin() as session:
-            rows = due_work.claim_due_work(now=now, lease=self.lease, limit=limit or MAX_CLAIM,
-                                           is_postgres=self.db.is_postgres, owner=owner, session=session)
+            rows = due_work.claim_due_work(now=now, lease=self.lease, limit=size, is_postgres=self.db.is_postgres,
+                                           owner=owner, session=session)
             works = self._parse(session, rows, now)
-        if not works:
-            return len(rows)
         expiring = [w for w in works if w.key.kind is JobKind.EXPIRE]
         tasks: list[Callable[[], None]] = [partial(self._run_claimed, w) for w in works
                                            if w.key.kind is not JobKind.EXPIRE]
-        size = max(1, min(BATCH, -(-len(expiring) // self.threads)))  # spread a burst over the threads
-        tasks += [partial(self._run_expiring, expiring[i:i + size]) for i in range(0, len(expiring), size)]
-        with Heartbeat(self.db, self.clock, lease=self.lease, owner=owner):
-            if self.threads > 1 and len(tasks) > 1:
-                with ThreadPoolExecutor(min(self.threads, len(tasks)), thread_name_prefix="due-work") as pool:
-                    for future in [pool.submit(task) for task in tasks]:
-                        future.result()
-            else:
-                for task in tasks:
-                    task()
-        return len(rows)
+        tasks += [partial(self._run_expiring, batch) for batch in self._batches(expiring)]
+        return tasks, len(rows)
+
+    def _batches(self, expiring: list[Claimed]) -> list[list[Claimed]]:
+        """A claim's expiries in batches: as few as the batch limit allows, but two at least when there are
+        threads for them (one batch's statements run while the other's connector calls wait), of even sizes."""
+        if not expiring:
+            return []
+        limit = batch_limit(is_postgres=self.db.is_postgres)
+        count = max(-(-len(expiring) // limit), min(self.threads, PIPELINED))
+        size = -(-len(expiring) // count)
+        return [expiring[i:i + size] for i in range(0, len(expiring), size)]
 
     def run_now(self, key: JobKey) -> None:
         """Run freshly written due work ``key`` now if it is due and nobody holds it (the scheduler retries

@@ -8,6 +8,10 @@ for the whole batch (rows, not ORM objects: the database work per grant is a few
 2. the connectors' revokes, in parallel (bounded, each under a deadline: :class:`bot.lifecycle.calls.CallRunner`);
 3. the revoked grants marked ended (calls done, audit events, notices, requests closed).
 
+The audit events and notices are written by the database from the grants' rows (``INSERT … SELECT``), and each
+set of ids is one bound parameter (:func:`store.id_sets.among`): the work per grant on this side is reading its
+row and making its call.
+
 The ``expire`` row itself is the safety net: it stays claimed (its heartbeat renews the lease, a few seconds)
 until its grant has ended. If this worker dies, the lease lapses within seconds and another replica runs the
 row again: a grant found ``revoking`` for its expiry is revoked again — only if the ledger cannot prove the
@@ -46,7 +50,16 @@ from store.outbox import GrantMessages, GrantRecipients
 log = logging.getLogger(__name__)
 
 ACTOR = "accessbot"
-BATCH = 250  # grants per batch (per worker thread): bounds what a crash mid-batch leaves in doubt
+# Grants per batch at most. A batch bounds what a crash mid-batch leaves in doubt (calls repeated after a restart,
+# with their idempotency keys) and, on SQLite, how long each of its transactions holds the one write lock that
+# every other writer (a click, the outbox) waits for; on PostgreSQL, where rows are locked one by one, a larger
+# batch costs fewer statements per grant (each statement of a batch reads its rows once, whatever their number).
+BATCH_SQLITE = 250
+BATCH_POSTGRES = 1000
+
+
+def batch_limit(*, is_postgres: bool) -> int:
+    return BATCH_POSTGRES if is_postgres else BATCH_SQLITE
 
 
 Settle = Callable[[Session, Sequence[int]], None]
