@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, literal, select, update
 from sqlalchemy.orm import Session
 
-from store.id_sets import among
+from store.id_sets import among, rows_of
 from store.models import ConnectorCall, table
 
 
@@ -28,7 +28,8 @@ class CallKey:
 
 
 def start_calls(*, session: Session, calls: Sequence[CallKey], now: datetime) -> dict[str, bool]:
-    """Record that these calls start (one lookup, one insert, one update, whatever their number); returns
+    """Record that these calls start (one lookup, one insert, one update, whatever their number: each set of keys
+    and rows bound as one parameter); returns
     key -> already done (then the call is not made again)."""
     if not calls:
         return {}
@@ -48,12 +49,17 @@ def start_calls(*, session: Session, calls: Sequence[CallKey], now: datetime) ->
             .values(attempts=ConnectorCall.attempts + 1, started_at=now)
             .execution_options(synchronize_session=False)
         )
-    new = {c.key: c for c in calls if c.key not in done}
+    new = list({c.key: c for c in calls if c.key not in done}.values())
     if new:
-        session.execute(insert(table(ConnectorCall)), [
-            {"grant_id": c.grant_id, "action": c.action, "idempotency_key": c.key, "started_at": now, "attempts": 1}
-            for c in new.values()
-        ])
+        ledger = table(ConnectorCall)
+        started = rows_of(grant_id=(ledger.c.grant_id.type, [c.grant_id for c in new]),
+                          action=(ledger.c.action.type, [c.action for c in new]),
+                          key=(ledger.c.idempotency_key.type, [c.key for c in new]), session=session)
+        session.execute(insert(ledger).from_select(
+            ["grant_id", "action", "idempotency_key", "started_at", "attempts"],
+            select(started.c.grant_id, started.c.action, started.c.key, literal(now, ledger.c.started_at.type),
+                   literal(1, ledger.c.attempts.type)),
+        ))
     return {key: done.get(key, False) for key in keys}
 
 
