@@ -35,7 +35,7 @@ from bot.clock import SystemClock
 from bot.container import build
 from bot.jobs.scheduler import Scheduler, run_due_by_db_clock
 from bot.jobs.worker import LEASE
-from bot.lifecycle.policy_holder import PolicyHolder
+from bot.lifecycle.policy_holder import PolicyHolder, settle_memory
 from bot.security.crypto import SecretBox
 from integrations.base import ConnectorError, GrantResult, GrantSpec, idempotency_key
 from integrations.noop import NoopConnector
@@ -227,6 +227,7 @@ def serve(
                       secrets=SecretBox([Fernet.generate_key().decode()]), clock=clock,
                       connectors={"db": connector}, worker_threads=threads,
                       lease=lease_delta)  # a short lease so a crash is recovered fast
+    settle_memory()  # as `accessbot serve` does once its policy is loaded (PolicyHolder.from_file)
     scheduler = Scheduler([run_due_by_db_clock(container.worker, db, clock)], tick_seconds=tick)
     stop = threading.Event()
 
