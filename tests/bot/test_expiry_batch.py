@@ -4,11 +4,13 @@ grantee and requester, the call ledger; its request closes with its last grant (
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from bot.container import Container
 from integrations.noop import NoopConnector
@@ -145,3 +147,27 @@ def test_close_ended_requests_as_close_if_ended(db: Database, description: str, 
         assert request is not None and request.state == expected, description
         assert (request.updated_at == START + timedelta(hours=1)) == (expected != "active")
 
+
+
+def test_a_request_closes_when_its_last_grants_end_in_two_batches_at_once(db: Database) -> None:
+    first, second = seed(db, [{"grantee": "UALICE"}, {"grantee": "UBOB"}], requester="UALICE", expires_at=START)
+    now = START + timedelta(hours=1)
+    with db.begin() as session:  # both being revoked for their expiry
+        session.execute(update(table(Grant)).values(state="revoking", end_reason="expired"))
+    in_first = threading.Event()
+
+    def end(grant_id: int, hold: bool) -> None:
+        with db.begin() as session:
+            ended = grant_store.end_grants([grant_id], now=now, session=session)
+            grant_store.close_ended_requests([r.request_id for r in ended], now=now, session=session)
+            if hold:  # the other batch reaches its own close while this one has not committed
+                in_first.set()
+                time.sleep(0.5)
+
+    one = threading.Thread(target=end, args=(first, True))
+    one.start()
+    assert in_first.wait(10)
+    end(second, False)
+    one.join(10)
+    with db.read() as session:
+        assert session.scalars(select(AccessRequest.state)).one() == "expired"
