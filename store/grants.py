@@ -62,18 +62,10 @@ def lock_grant_rows(grant_ids: Sequence[int], *, session: Session) -> list[Row[A
     return list(session.execute(stmt))
 
 
-def start_expiring(grant_ids: Sequence[int], *, session: Session, now: datetime) -> list[Row[Any]]:
-    """Those of these grants ``active`` and due by ``now`` become ``revoking`` (reason ``expired``, attempts back
-    to 0) in one ``UPDATE … RETURNING``; returns their rows as changed (:data:`GRANT_COLUMNS`), in id order."""
-    if not grant_ids:
-        return []
-    g = _GRANTS.c
-    stmt = (update(_GRANTS)
-            .where(among(g.id, grant_ids, session=session), g.state == "active", g.expires_at.is_not(None),
-                   g.expires_at <= now)
-            .values(state="revoking", end_reason="expired", attempts=0)
-            .returning(*GRANT_COLUMNS))
-    return sorted(session.execute(stmt), key=lambda row: row.id)
+def set_grants(grant_ids: Sequence[int], *, session: Session, **values: Any) -> None:
+    """One ``UPDATE`` of these grants' columns."""
+    if grant_ids:
+        session.execute(update(_GRANTS).where(among(_GRANTS.c.id, grant_ids, session=session)).values(**values))
 
 
 def end_grants(grant_ids: Sequence[int], *, session: Session, now: datetime) -> list[Row[Any]]:

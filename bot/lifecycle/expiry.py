@@ -136,22 +136,24 @@ def _copies(runner: Revoking, events: Sequence[GrantEvents]) -> list[GrantMessag
 def _begin(runner: Revoking, grant_ids: Sequence[int], settled: Settle) -> list[_Plan]:
     now = runner.clock.now()
     with runner.db.begin() as session:
-        due = grant_store.start_expiring(grant_ids, now=now, session=session)  # now ``revoking``: the usual case
-        started = [g.id for g in due]
-        rows = grant_store.lock_grant_rows(sorted(set(grant_ids) - set(started)), session=session)
+        rows = grant_store.lock_grant_rows(grant_ids, session=session)
         early = [g for g in rows if g.state in HELD and g.expires_at is not None and g.expires_at > now]
         if early:  # claimed before its time (another replica's clock): keep the timers
             due_work.schedule_many(timers=[(JobKey(JobKind.EXPIRE, g.id), g.expires_at) for g in early],
                                    session=session)
+        due = [g for g in rows if g.state == GrantState.ACTIVE and g.expires_at is not None and g.expires_at <= now]
         late = [g.id for g in rows if g.state == GrantState.GRANTING and g.expires_at is not None
                 and g.expires_at <= now]
         # resumed: this row's earlier run (a dead worker, or a failed revoke) left its grant being revoked
         resumed = [g for g in rows if g.state in ENDING and g.end_reason == "expired"]
         revoking_late = _close_late(runner, session, late, now) if late else []
-        revoking = set(started) | {g.id for g in resumed} | set(revoking_late)
+        revoking = {g.id for g in due} | {g.id for g in resumed} | set(revoking_late)
         settled(session, [i for i in grant_ids if i not in revoking])  # nothing (more) to do for these
         if not revoking:
             return []
+        started = [g.id for g in due]
+        grant_store.set_grants(started, state=GrantState.REVOKING, end_reason="expired", attempts=0,
+                               session=session)
         events = [GrantEvents("revoke_started", {"reason": "expired"}, started)]
         audit_log.add_grant_events(at=now, actor=ACTOR, events=events, session=session)
         outbox_store.enqueue_for_grants(now=now, messages=_copies(runner, events), session=session)
