@@ -17,7 +17,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import text
 
 from bot.clock import Clock, SystemClock
-from bot.jobs.worker import Worker
+from bot.jobs.worker import MAX_CLAIM, Worker
 from store.db import Database
 
 log = logging.getLogger(__name__)
@@ -75,15 +75,18 @@ def run_due_by_db_clock(
 
     Claims use ``min(database now, clock now)``, so nothing is claimed before ``clock`` (which the lifecycle
     functions re-check with) says it is due. In production ``clock`` is a synced :class:`DatabaseClock`, so both
-    are the database's time; a row claimed early anyway (another replica) is re-armed, never dropped. Each claim
-    reads the time afresh: what fell due while the previous claim ran (a burst of expiries spread over a second
-    or two) is taken at once, not a tick later.
+    are the database's time; a row claimed early anyway (another replica) is re-armed, never dropped. Each call
+    reads the time afresh: what fell due while the previous one ran (a burst of expiries spread over a second or
+    two) is taken at once, not a tick later. A tick claims ``max_batches`` claims' worth of rows at most.
     """
 
     def run_due() -> int:
         total = 0
         for _ in range(max_batches):  # drain a backlog (everything overdue after a restart), bounded per tick
-            ran = worker.run_due(now=min(db_now(db, clock), clock.now()))
+            left = max_batches - -(-total // MAX_CLAIM)  # claims this tick may still make
+            if left <= 0:
+                break
+            ran = worker.run_due(now=min(db_now(db, clock), clock.now()), claims=left)
             total += ran
             if ran == 0:
                 break

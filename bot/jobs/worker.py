@@ -114,9 +114,9 @@ class Worker:
     def reconciler(self) -> Reconciler:
         return self.handlers.reconciler
 
-    def run_due(self, *, limit: int | None = None, now: datetime | None = None) -> int:
-        """Claim and run what is due by ``now`` (up to ``limit`` rows, else all of it, :data:`MAX_CLAIM` rows a
-        claim); returns how many rows were claimed.
+    def run_due(self, *, limit: int | None = None, now: datetime | None = None, claims: int = 1) -> int:
+        """Claim and run what is due by ``now``: up to ``limit`` rows in one claim, else up to ``claims`` claims of
+        :data:`MAX_CLAIM` rows; returns how many rows were claimed.
 
         Each claimed row is independent (its own transactions), so with ``threads > 1`` they run on a pool:
         a replica's throughput is then bounded by the database and the connectors, not by one call at a time.
@@ -135,7 +135,9 @@ class Worker:
             if self.threads > 1 and (len(tasks) > 1 or claimed == size):
                 pool = stack.enter_context(ThreadPoolExecutor(self.threads, thread_name_prefix="due-work"))
             running = _start(pool, tasks)
-            while limit is None and claimed == size:  # a backlog: claim the next while this claim runs
+            for _ in range(claims - 1 if limit is None else 0):  # a backlog: claim the next while this one runs
+                if claimed < size:
+                    break
                 tasks, claimed = self._claim(now, size, owner)
                 total += claimed
                 ahead = _start(pool, tasks) if pool is not None else []  # queued behind the running ones
