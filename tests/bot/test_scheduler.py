@@ -10,6 +10,8 @@ import pytest
 
 from bot.clock import FakeClock
 from bot.container import Container, build
+from bot.jobs import scheduler as scheduler_module
+from bot.jobs import worker as worker_module
 from bot.jobs.scheduler import DatabaseClock, Scheduler, db_now, run_due_by_db_clock
 from bot.jobs.worker import Worker
 from bot.lifecycle.requests import RequestInput
@@ -282,6 +284,26 @@ def test_overdue_work_at_start_is_done_once(db: Database) -> None:
     tick()
     assert [op for op, _ in noop.calls] == ["grant", "revoke"]
     assert outbox(db, "expiry_reminder") == []  # too late for a reminder: none is sent
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_a_backlog_is_claimed_claim_after_claim_within_the_claims_given(db: Database, threads: int,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(worker_module, "MAX_CLAIM", 3)
+    monkeypatch.setattr(scheduler_module, "MAX_CLAIM", 3)
+    c, clock, noop = make_container(db)
+    worker = Worker(db, c.worker.handlers, clock, threads=threads)
+    expiries = seed_expiring_grants(db, 10, first=clock.now() - timedelta(minutes=1), spread=timedelta(0))
+    assert worker.run_due() == 3  # one claim unless told otherwise
+    assert worker.run_due(claims=2) == 6  # the second claimed while the first ran
+    assert worker.run_due(claims=5) == 1  # a claim that is not full: nothing more is due
+    assert sorted(g for op, g in noop.calls if op == "revoke") == sorted(expiries)
+    more = seed_expiring_grants(db, 10, first=clock.now() - timedelta(minutes=1), spread=timedelta(0))
+    assert run_due_by_db_clock(worker, db, clock, max_batches=3)() == 9  # a tick: three claims at most
+    assert run_due_by_db_clock(worker, db, clock, max_batches=3)() == 1
+    assert sorted(g for op, g in noop.calls if op == "revoke") == sorted([*expiries, *more])
+    with db.read() as session:
+        assert {g.state for g in grant_store.get_grants([*expiries, *more], session=session)} == {"expired"}
 
 
 def test_db_now_is_aware_utc(db: Database) -> None:
