@@ -10,7 +10,7 @@ calls a listener makes after its ack never hold up the answer.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from typing import Any
 
 from slack_bolt import App
@@ -20,6 +20,7 @@ from slack_sdk.webhook import WebhookClient
 from bot.container import Container
 from bot.settings import Settings
 from bot.slack.deliveries import BotIdentity, once_per_delivery, web_client
+from bot.slack.listeners import ListenerPool
 from bot.slack.metered import MeteredWebClient
 from bot.slack.observed import ObservedApp, bind_delivery
 from bot.slack.outbox import OutboxSender
@@ -28,9 +29,6 @@ from handlers.common import tell, user_id_of
 from handlers.views.notifications import render
 
 log = logging.getLogger(__name__)
-
-
-LISTENER_THREADS = 16
 
 
 def slack_client(settings: Settings) -> WebClient:
@@ -58,7 +56,7 @@ def create_app(
                                 retry_handlers=client.retry_handlers),
         authorize=bot.authorize_function(),
         process_before_response=False,
-        listener_executor=listener_executor or ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="slack"),
+        listener_executor=listener_executor or ListenerPool(),
         request_verification_enabled=signing_secret is not None,
     )
     app.use(bind_delivery)
