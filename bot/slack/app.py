@@ -20,7 +20,7 @@ from slack_sdk.webhook import WebhookClient
 from bot.container import Container
 from bot.settings import Settings
 from bot.slack.deliveries import BotIdentity, once_per_delivery, web_client
-from bot.slack.listeners import ListenerPool
+from bot.slack.listeners import ListenerPool, favour_answers
 from bot.slack.metered import MeteredWebClient
 from bot.slack.observed import ObservedApp, bind_delivery
 from bot.slack.outbox import OutboxSender
@@ -49,6 +49,7 @@ def create_app(
     )
     bot = BotIdentity(client, client.token, known=auth)
     bot.start()
+    favour_answers()
     app: App = ObservedApp(  # a log context per delivery (bot.slack.observed)
         signing_secret=signing_secret,
         # the listeners' clients: the same base URL and retry handlers, the token from `authorize`
