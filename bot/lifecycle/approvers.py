@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.lifecycle.directory import IdentityProvider
+from bot.lifecycle.directory import Candidates, IdentityProvider
 from policy.approvals import eligible_groups
 from policy.config import Flow
 from policy.errors import Unapprovable
@@ -64,6 +64,19 @@ def eligible_approvers(
     key = ("approvers", flow.approval.model_dump_json(), frozenset(integrations), tiers)
     matching: list[tuple[Identity, frozenset[int]]] | None = candidates.memo.get(key)
     if matching is None:
+        with candidates.lock:
+            matching = _matching(candidates, flow, integrations, tiers, key)
+    if self_allowed or not flow.settings.no_self_approval:
+        return list(matching)
+    parties = [requester, *grantees]
+    return [(c, groups) for c, groups in matching if not any(c.same_person(p) for p in parties)]
+
+
+def _matching(candidates: Candidates, flow: Flow, integrations: set[str], tiers: int,
+              key: tuple[object, ...]) -> list[tuple[Identity, frozenset[int]]]:
+    """Everyone among ``candidates`` who counts for the flow's groups, self-approval aside (memoized)."""
+    matching: list[tuple[Identity, frozenset[int]]] | None = candidates.memo.get(key)
+    if matching is None:  # not computed meanwhile by the thread that held the lock
         matching = []
         seen: set[str] = set()
         for candidate in candidates:
@@ -77,7 +90,4 @@ def eligible_approvers(
         if len(candidates.memo) >= MEMO_ENTRIES:
             candidates.memo.clear()
         candidates.memo[key] = matching
-    if self_allowed or not flow.settings.no_self_approval:
-        return list(matching)
-    parties = [requester, *grantees]
-    return [(c, groups) for c, groups in matching if not any(c.same_person(p) for p in parties)]
+    return matching

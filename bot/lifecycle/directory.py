@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 import weakref
 from collections.abc import Hashable, Iterator
 from datetime import datetime
@@ -22,12 +23,13 @@ class Candidates:
     derived from exactly these identities (:func:`bot.lifecycle.approvers.eligible_approvers`).
     """
 
-    __slots__ = ("identities", "memo", "source")
+    __slots__ = ("identities", "lock", "memo", "source")
 
     def __init__(self, identities: list[Identity], source: object = None) -> None:
         self.identities = tuple(identities)
         self.source = source  # what they were built from (compared with ==): equal sources, equal identities
         self.memo: dict[Hashable, Any] = {}
+        self.lock = threading.Lock()  # held while an entry of ``memo`` is computed (once, not by every thread)
 
     def __iter__(self) -> Iterator[Identity]:
         return iter(self.identities)

@@ -77,6 +77,7 @@ class SlackDirectory:
         self._load_lock = threading.Lock()
         self._named_cache: tuple[Any, tuple[set[str], set[str]]] | None = None
         self._candidates = NOBODY
+        self._build_lock = threading.Lock()
 
     def for_held_access(self) -> SlackDirectory:
         """The same directory (and copy of Slack) for the automatic flows: on-call kept through an outage."""
@@ -213,6 +214,13 @@ class SlackDirectory:
         cached = self._candidates
         if cached.source == source:
             return cached
+        with self._build_lock:  # one thread builds them; the others, arriving meanwhile, take that one
+            if self._candidates.source == source:
+                return self._candidates
+            return self._build_candidates(policy, source, provider, now)
+
+    def _build_candidates(self, policy: Any, source: object, provider: ProviderOncall | None,
+                          now: datetime) -> Candidates:
         config = policy.config
         keys: dict[str, None] = {}
         for user in config.directory.users:

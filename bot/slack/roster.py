@@ -104,6 +104,8 @@ class Roster:
             old = self._users.get(user.id)
             if old is not None and old.updated > user.updated:
                 return False
+            if old == user:
+                return True  # read again, unchanged (every Approve click reads the clicker): nothing is stale
             self._users[user.id] = user
             self.generation += 1
             if old is not None and old.email and self._by_email.get(old.email) == user.id:
