@@ -88,7 +88,7 @@ def assemble(
     from bot.jobs.scheduler import DatabaseClock, Scheduler, run_due_by_db_clock
     from bot.lifecycle.oncall import Endpoints, OncallReadings
     from bot.lifecycle.policy_holder import PolicyHolder
-    from bot.slack.app import create_app, outbox_sender, slack_client
+    from bot.slack.app import create_app, outbox_sender, slack_client, warm_up
     from bot.slack.directory import SlackDirectory
     from store.db import Database
 
@@ -144,6 +144,12 @@ def assemble(
     holder.on_reloaded.append(container.worker.reconciler.hasten)
     holder.on_refused.append(refused)
     app = create_app(settings, container, client, auth=auth)
+
+    def prepare() -> None:  # the approver candidates and the picker, off the request path (after a reload too)
+        threading.Thread(target=warm_up, args=(container,), name="warm-up", daemon=True).start()
+
+    prepare()
+    holder.on_reloaded.append(prepare)
     sender = outbox_sender(container, client)
     scheduler = Scheduler(
         [clock.sync, holder.reload_if_changed, run_due_by_db_clock(container.worker, db, clock)],

@@ -69,6 +69,11 @@ _indexes: WeakKeyDictionary[Catalog, _Index] = WeakKeyDictionary()
 _lock = threading.Lock()
 
 
+def prepare(policy: CompiledPolicy) -> None:
+    """Build the option ids of ``policy``'s resources now (else the first options load builds them)."""
+    _index(policy.catalog, policy.config)
+
+
 def _index(catalog: Catalog, config: Config) -> _Index:
     with _lock:  # built once per catalog, by the first caller; the others meanwhile wait for it
         found = _indexes.get(catalog)

@@ -27,6 +27,7 @@ from bot.slack.outbox import OutboxSender
 from handlers import approvals, commands, directory_events, grantee_mfa, home, request_modal
 from handlers.common import tell, user_id_of
 from handlers.views.notifications import render
+from policy import picker
 
 log = logging.getLogger(__name__)
 
@@ -90,3 +91,14 @@ def outbox_sender(container: Container, client: WebClient, **tuning: Any) -> Out
     ``tuning``: :class:`OutboxSender`'s keyword arguments (threads, batch, channel_interval, ...)."""
     return OutboxSender(container.db, client, render, clock=container.clock, secrets=container.secrets,
                         publish_home=lambda user: home.publish(container, client, user), **tuning)
+
+
+def warm_up(container: Container) -> None:
+    """What the first requests after a start (or a reload) would otherwise build while someone waits: the approver
+    candidates (every directory user's identity) and the picker's option ids. Run on a background thread by the
+    serving bot; a failure is only logged (the first request then builds it)."""
+    try:
+        container.directory.candidates(container.clock.now())
+        picker.prepare(container.policy.current)
+    except Exception:  # noqa: BLE001 — an optimisation: the requests that need these build them anyway
+        log.warning("could not prepare the approver candidates and the picker", exc_info=True)
