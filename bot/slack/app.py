@@ -20,6 +20,7 @@ from slack_sdk.webhook import WebhookClient
 from bot.container import Container
 from bot.settings import Settings
 from bot.slack.deliveries import BotIdentity, once_per_delivery, web_client
+from bot.slack.homes import HomeViewers
 from bot.slack.listeners import ListenerPool, favour_answers
 from bot.slack.metered import MeteredWebClient
 from bot.slack.observed import ObservedApp, bind_delivery
@@ -42,8 +43,10 @@ def slack_client(settings: Settings) -> WebClient:
 def create_app(
     settings: Settings, container: Container, client: WebClient | None = None, *,
     listener_executor: Executor | None = None, auth: dict[str, Any] | None = None,
+    viewers: HomeViewers | None = None,
 ) -> App:
-    """The Bolt app with every surface registered; ``auth`` is ``auth.test``'s answer when already known."""
+    """The Bolt app with every surface registered; ``auth`` is ``auth.test``'s answer when already known;
+    ``viewers`` learns who opens their App Home (give the same one to :func:`outbox_sender`)."""
     client = client or slack_client(settings)
     signing_secret = (
         settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
@@ -62,6 +65,8 @@ def create_app(
         request_verification_enabled=signing_secret is not None,
     )
     app.use(bind_delivery)
+    if viewers is not None:
+        app.use(viewers.middleware)
     app.use(once_per_delivery(container.service.first_delivery))
     for surface in (commands, request_modal, approvals, grantee_mfa, home, directory_events):
         surface.register(app, container)
@@ -85,12 +90,19 @@ def create_app(
     return app
 
 
-def outbox_sender(container: Container, client: WebClient, **tuning: Any) -> OutboxSender:
-    """The outbox, rendering notices with the surfaces' views and republishing App Homes after changes.
+def outbox_sender(container: Container, client: WebClient, *, viewers: HomeViewers | None = None,
+                  **tuning: Any) -> OutboxSender:
+    """The outbox, rendering notices with the surfaces' views and republishing App Homes after changes — with
+    ``viewers``, only of the people who have their Home open (:mod:`bot.slack.homes`); without, everyone's.
 
     ``tuning``: :class:`OutboxSender`'s keyword arguments (threads, batch, channel_interval, ...)."""
+
+    def republish(user: str) -> None:
+        if viewers is None or viewers.watching(user):
+            home.publish(container, client, user)
+
     return OutboxSender(container.db, client, render, clock=container.clock, secrets=container.secrets,
-                        publish_home=lambda user: home.publish(container, client, user), **tuning)
+                        publish_home=republish, **tuning)
 
 
 def warm_up(container: Container) -> None:
