@@ -8,6 +8,7 @@ Readers see either the old or the new state of an entry: updates replace whole e
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -104,9 +105,11 @@ class Roster:
             old = self._users.get(user.id)
             if old is not None and old.updated > user.updated:
                 return False
-            if old == user:
-                return True  # read again, unchanged (every Approve click reads the clicker): nothing is stale
             self._users[user.id] = user
+            if old is not None and dataclasses.replace(old, updated=user.updated) == user:
+                # read again (every Approve click reads the clicker) or a change of what identities do not use
+                # (a status, a photo): identities built from the copy are still right
+                return True
             self.generation += 1
             if old is not None and old.email and self._by_email.get(old.email) == user.id:
                 del self._by_email[old.email]

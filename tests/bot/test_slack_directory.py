@@ -83,6 +83,12 @@ def test_candidates_are_kept_until_slack_says_something_changed() -> None:
         assert slack.candidates(START + timedelta(minutes=5)) is first  # nothing changed: not built again
         assert _approvers(slack, "read-any", START) == ["UDANA", "UERIN"]
 
+        dana = fake.users["UDANA"]
+        slack.user_changed({**dana, "updated": 1_900_000_000,
+                            "profile": {**dana["profile"], "status_text": "on holiday"}})  # nothing identities use
+        slack.fresh_identity("UERIN", START)  # a clicker read again, unchanged
+        assert slack.candidates(START) is first
+
         slack.user_changed({"id": "UDANA", "deleted": True, "updated": 2_000_000_000,
                             "profile": {"email": "dana@example.com"}})  # deactivated (user_change)
         assert slack.candidates(START) is not first
