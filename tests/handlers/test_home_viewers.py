@@ -1,9 +1,11 @@
-"""App Homes are republished after a change only for people who opened theirs lately (bot.slack.homes)."""
+"""App Homes are republished after a change only for people who opened theirs lately (bot.slack.homes); what
+the serving bot prepares after a start (bot.slack.app.warm_up)."""
 
 from __future__ import annotations
 
 from bot.lifecycle.requests import RequestInput
 from bot.slack.app import outbox_sender
+from bot.slack.directory import SlackDirectory
 from bot.slack.homes import HomeViewers
 from tests.handlers.conftest import Bot
 from tests.handlers.test_e2e import BILLING
@@ -41,3 +43,15 @@ def test_only_the_homes_people_look_at_are_republished(bot: Bot) -> None:
         assert _published_to(bot) == ["UDANA"]
     finally:
         sender.close()
+
+
+def test_the_serving_bot_prepares_candidates_and_picker_before_the_first_request(bot: Bot) -> None:
+    from bot.slack.app import warm_up
+    from policy import picker
+
+    directory = bot.container.directory
+    assert isinstance(directory, SlackDirectory)
+    warm_up(bot.container)
+    prepared = directory._candidates  # built by the warm-up
+    assert len(prepared) > 0 and directory.candidates(bot.clock.now()) is prepared  # the first request uses it
+    assert picker._indexes.get(bot.container.policy.current.catalog) is not None
