@@ -35,7 +35,7 @@ def favour_answers() -> None:
 
     CPython hands the GIL over every ``switch interval`` when another thread waits for it; with listeners, the
     outbox and due work running, an ack waits for one interval per hand-over it needs. 1 ms instead of 5 ms
-    keeps those waits short for a small cost in switches (set once, by the serving process)."""
+    keeps those waits short for a small cost in switches (process-wide: set when the Bolt app is created)."""
     if sys.getswitchinterval() > SWITCH_INTERVAL:
         sys.setswitchinterval(SWITCH_INTERVAL)
 
