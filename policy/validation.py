@@ -6,15 +6,19 @@ import difflib
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
+from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from policy.approvability import Approvability
 from policy.config import (
     BundleTarget,
     Config,
+    DirectoryUser,
     Flow,
+    Integration,
     IntegrationBase,
     IntegrationTarget,
     ScopeTarget,
@@ -27,6 +31,7 @@ from policy.problems import (
     with_line,
 )
 from policy.query import QueryError, parse_query
+from policy.yaml_parts import ListPath, NotCertain, cut
 from policy.yaml_source import compose_yaml, load_yaml
 
 __all__ = [
@@ -65,6 +70,51 @@ def load_config_text(text: str, source: str = "accessbot.yml") -> Config:
 
 
 def _load_config_text(text: str, source: str) -> Config:
+    config = _validate_in_parts(text)
+    if config is None:
+        config = _validate_whole(text, source)
+    errors = [p for p in reference_problems(config, with_warnings=False) if p.severity == "error"]
+    if errors:
+        node = compose_yaml(text)
+        raise ConfigError([with_line(p, node) for p in errors], source)
+    return config
+
+
+_LONG_LISTS = {"integrations": True, "flows": True, "directory": {"users": True}}
+"""The lists a large config is long in, validated item by item (:mod:`policy.yaml_parts`)."""
+
+
+@cache
+def _item_adapter(path: ListPath) -> TypeAdapter[Any]:
+    item = {("integrations",): Integration, ("flows",): Flow, ("directory", "users"): DirectoryUser}[path]
+    return TypeAdapter(item)
+
+
+def _validate_in_parts(text: str) -> Config | None:
+    """The config read in parts: each item of the long lists parsed and validated alone, then the rest.
+
+    Only one item's parsed data is alive at a time (:mod:`policy.yaml_parts`). None when the file cannot be
+    cut with certainty, or when anything in it does not validate: then it is read whole, and its problems are
+    reported as always (the same data is validated the same way either way; only the errors need the whole).
+    """
+    parts = cut(text, _LONG_LISTS)
+    if parts is None:
+        return None
+    try:
+        data = parts.rest()
+        for path in parts.lists:
+            adapter = _item_adapter(path)
+            validated = [adapter.validate_python(item) for item in parts.items(path)]
+            parent = data
+            for key in path[:-1]:
+                parent = parent[key]
+            parent[path[-1]] = validated
+        return Config.model_validate(data)
+    except (NotCertain, ValidationError):
+        return None
+
+
+def _validate_whole(text: str, source: str) -> Config:
     try:
         data = load_yaml(text)
     except yaml.YAMLError as exc:
@@ -79,14 +129,9 @@ def _load_config_text(text: str, source: str) -> Config:
             [ConfigProblem("", "the file must be a mapping of keys (admins, flows, ...)", 1)], source
         )
     try:
-        config = Config.model_validate(data)
+        return Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(problems_from_validation_error(exc, data, compose_yaml(text)), source) from None
-    errors = [p for p in reference_problems(config, with_warnings=False) if p.severity == "error"]
-    if errors:
-        node = compose_yaml(text)
-        raise ConfigError([with_line(p, node) for p in errors], source)
-    return config
 
 
 def load_config_file(path: str) -> Config:
