@@ -85,8 +85,9 @@ def assemble(settings: Settings, client: WebClient | None = None, *, checked: Ch
     """The serving bot, not yet started.
 
     ``checked``: what the start-up checks (:func:`bot.startup.check_before_start`) found: the config they
-    validated is the one put in force (not read again), the database they migrated is not migrated again, and
-    ``auth.test``'s answer tells the app who it is. Each step's time is logged at DEBUG (``start-up: …``).
+    validated is the one put in force (not read again), the database they migrated is not migrated again, the
+    encryption key they checked is used, and ``auth.test``'s answer tells the app who it is. Each step's time is
+    logged at DEBUG (``start-up: …``).
     """
     from bot.container import build, refresh_connectors, unavailable_integrations
     from bot.jobs.scheduler import DatabaseClock, Scheduler, run_due_by_db_clock
@@ -118,7 +119,8 @@ def assemble(settings: Settings, client: WebClient | None = None, *, checked: Ch
     directory = SlackDirectory(client, holder, oncall=oncall)
     directory.refresh_due()  # the workspace's users and groups, once (a failure: the first lookup loads it)
     step.done("Slack directory loaded")
-    container = build(db=db, policy=holder, clock=clock, secrets=settings.secret_box(),
+    secrets = checked.secrets if checked is not None else settings.secret_box()
+    container = build(db=db, policy=holder, clock=clock, secrets=secrets,
                       directory=directory, slack_client=client, env=os.environ,
                       worker_threads=settings.worker_threads)
     step.done("container built (connectors, services, worker)")

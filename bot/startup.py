@@ -29,6 +29,8 @@ from policy.validation import ConfigError, load_config_file
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
+    from bot.security.crypto import SecretBox
+
 DRIVERS = {"sqlite": "sqlite", "sqlite+pysqlite": "sqlite", "postgresql+psycopg": "postgresql"}
 CONNECT_SECONDS = 5
 SHOWN_PROBLEMS = 3  # of a config that does not validate, on the one line
@@ -45,6 +47,7 @@ class Checked:
     auth: dict[str, Any]  # auth.test's answer: the workspace and the bot it belongs to
     config: Config  # accessbot.yml, validated
     config_mtime: float  # the file's modification time before it was read (a later change is reloaded)
+    secrets: SecretBox  # the encryption key, checked against the database
 
 
 def load_settings() -> Settings:
@@ -164,10 +167,10 @@ def check_before_start(settings: Settings, *, socket_mode: bool, client: WebClie
     check_database(settings.database_url)
     migrate(settings.database_url)
     try:
-        settings.secret_box()
+        secrets = settings.secret_box()
     except ValueError as exc:
         raise StartupError(str(exc)) from None
     identity = check_bot_token(client)
     if socket_mode and settings.slack_app_token is not None:
         check_app_token(client, settings.slack_app_token.get_secret_value())
-    return Checked(identity, config, config_mtime)
+    return Checked(identity, config, config_mtime, secrets)

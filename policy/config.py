@@ -130,25 +130,31 @@ class IntegrationBase(StrictModel):
 
     @model_validator(mode="after")
     def _compact(self) -> IntegrationBase:
-        """Equal values of the resources shared (the file repeats them), and their catalog values built once."""
-        _share_values(self.resources)
-        self._catalog = (self._catalog_source(), _catalog_values(self.name, self.risk_level, self.resources))
+        """Equal values of the resources shared (the file repeats them), and their catalog values built once.
+
+        Pydantic runs this again when a validated integration is validated as part of a config (as the items of
+        a config read in parts are): then there is nothing left to do.
+        """
+        if not self._catalog_is_current():
+            _share_values(self.resources)
+            self._catalog = (self._catalog_source(), _catalog_values(self.name, self.risk_level, self.resources))
         return self
 
     def _catalog_source(self) -> tuple[object, ...]:
         return (self.resources, self.name, self.risk_level)
+
+    def _catalog_is_current(self) -> bool:
+        source, current = self._catalog[0], self._catalog_source()
+        return len(source) == len(current) and all(a is b for a, b in zip(source, current, strict=True))
 
     def catalog_resources(self) -> list[Resource]:
         """The static resources of this integration as catalog values.
 
         Built once, when the integration is validated; the catalog and the connector share these values.
         """
-        source, resources = self._catalog
-        current = self._catalog_source()
-        if len(source) != len(current) or any(a is not b for a, b in zip(source, current, strict=True)):
-            resources = _catalog_values(self.name, self.risk_level, self.resources)  # a model_copy(update=…)
-            self._catalog = (current, resources)
-        return list(resources)
+        if not self._catalog_is_current():  # a model_copy(update=…) of name, risk_level or resources
+            self._catalog = (self._catalog_source(), _catalog_values(self.name, self.risk_level, self.resources))
+        return list(self._catalog[1])
 
     def catalog_permissions(self) -> dict[str, Permission]:
         return {
