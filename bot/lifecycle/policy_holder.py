@@ -7,6 +7,8 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from functools import cache
+from typing import cast
 
 from policy.catalog import Catalog
 from policy.config import Config
@@ -123,7 +125,25 @@ def _mtime(path: str | None) -> float | None:
 def settle_memory() -> None:
     """After a policy is put in force: collect what the load left behind, then move the (long-lived) policy out
     of the collector's way (``gc.freeze``), so later collections do not walk its millions of objects — without
-    this, a decision's p99 is a garbage-collection pause. Unfrozen first, so a replaced policy can be freed."""
+    this, a decision's p99 is a garbage-collection pause. Unfrozen first, so a replaced policy can be freed.
+    Last, on glibc, the C heap's free pages go back to the system (``malloc_trim``; a few MB after a load)."""
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    import ctypes
+
+    try:
+        trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # the symbols of this process, the C library's too
+    except OSError:
+        return None
+    if trim is None:  # not glibc (musl, macOS): nothing to trim
+        return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return cast("Callable[[int], int]", trim)
