@@ -124,6 +124,7 @@ CUT = [
     ("a document start", "---\nflows:\n- name: a\n"),
     ("a flow list stays whole", "flows: [{name: a}, {name: b}]\nintegrations:\n- name: c\n"),
     ("nested lists in an item", "flows:\n- targets:\n  - {bundle: x}\n  - bundle: y\n  name: a\n"),
+    ("Windows line ends", ITEMS.replace("\n", "\r\n") + "\r\n# end\r\n"),
 ]
 
 
