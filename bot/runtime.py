@@ -93,8 +93,9 @@ def assemble(settings: Settings, client: WebClient | None = None, *, checked: Ch
     from bot.jobs.scheduler import DatabaseClock, Scheduler, run_due_by_db_clock
     from bot.lifecycle.oncall import Endpoints, OncallReadings
     from bot.lifecycle.policy_holder import PolicyHolder, settle_memory
-    from bot.slack.app import create_app, outbox_sender, slack_client
+    from bot.slack.app import create_app, outbox_sender, slack_client, warm_up
     from bot.slack.directory import SlackDirectory
+    from bot.slack.homes import HomeViewers
     from store.db import Database
 
     if settings.slack_bot_token is None:
@@ -160,8 +161,16 @@ def assemble(settings: Settings, client: WebClient | None = None, *, checked: Ch
     holder.on_reloaded.append(reloaded)
     holder.on_reloaded.append(container.worker.reconciler.hasten)
     holder.on_refused.append(refused)
-    app = create_app(settings, container, client, auth=checked.auth if checked is not None else None)
-    sender = outbox_sender(container, client)
+    viewers = HomeViewers()  # only the App Homes people look at are republished after changes
+    app = create_app(settings, container, client, auth=checked.auth if checked is not None else None,
+                     viewers=viewers)
+
+    def prepare() -> None:  # the approver candidates and the picker, off the request path (after a reload too)
+        threading.Thread(target=warm_up, args=(container,), name="warm-up", daemon=True).start()
+
+    prepare()
+    holder.on_reloaded.append(prepare)
+    sender = outbox_sender(container, client, viewers=viewers)
     scheduler = Scheduler(
         [clock.sync, holder.reload_if_changed, run_due_by_db_clock(container.worker, db, clock)],
         settings.tick_seconds,
