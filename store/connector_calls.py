@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, literal, select, update
 from sqlalchemy.orm import Session
 
+from store.id_sets import among, rows_of
 from store.models import ConnectorCall, table
 
 
@@ -27,7 +28,8 @@ class CallKey:
 
 
 def start_calls(*, session: Session, calls: Sequence[CallKey], now: datetime) -> dict[str, bool]:
-    """Record that these calls start (one lookup, one insert, one update, whatever their number); returns
+    """Record that these calls start (one lookup, one insert, one update, whatever their number: each set of keys
+    and rows bound as one parameter); returns
     key -> already done (then the call is not made again)."""
     if not calls:
         return {}
@@ -35,23 +37,29 @@ def start_calls(*, session: Session, calls: Sequence[CallKey], now: datetime) ->
     done = {
         key: finished is not None
         for key, finished in session.execute(
-            select(ConnectorCall.idempotency_key, ConnectorCall.done_at).where(ConnectorCall.idempotency_key.in_(keys))
+            select(ConnectorCall.idempotency_key, ConnectorCall.done_at)
+            .where(among(ConnectorCall.idempotency_key, keys, session=session))
         )
     }
     again = [key for key, finished in done.items() if not finished]
     if again:
         session.execute(
             update(ConnectorCall)
-            .where(ConnectorCall.idempotency_key.in_(again))
+            .where(among(ConnectorCall.idempotency_key, again, session=session))
             .values(attempts=ConnectorCall.attempts + 1, started_at=now)
             .execution_options(synchronize_session=False)
         )
-    new = {c.key: c for c in calls if c.key not in done}
+    new = list({c.key: c for c in calls if c.key not in done}.values())
     if new:
-        session.execute(insert(table(ConnectorCall)), [
-            {"grant_id": c.grant_id, "action": c.action, "idempotency_key": c.key, "started_at": now, "attempts": 1}
-            for c in new.values()
-        ])
+        ledger = table(ConnectorCall)
+        started = rows_of(grant_id=(ledger.c.grant_id.type, [c.grant_id for c in new]),
+                          action=(ledger.c.action.type, [c.action for c in new]),
+                          key=(ledger.c.idempotency_key.type, [c.key for c in new]), session=session)
+        session.execute(insert(ledger).from_select(
+            ["grant_id", "action", "idempotency_key", "started_at", "attempts"],
+            select(started.c.grant_id, started.c.action, started.c.key, literal(now, ledger.c.started_at.type),
+                   literal(1, ledger.c.attempts.type)),
+        ))
     return {key: done.get(key, False) for key in keys}
 
 
@@ -60,7 +68,7 @@ def finish_calls(*, session: Session, keys: Sequence[str], now: datetime) -> Non
     if keys:
         session.execute(
             update(ConnectorCall)
-            .where(ConnectorCall.idempotency_key.in_(list(keys)), ConnectorCall.done_at.is_(None))
+            .where(among(ConnectorCall.idempotency_key, keys, session=session), ConnectorCall.done_at.is_(None))
             .values(done_at=now)
             .execution_options(synchronize_session=False)
         )

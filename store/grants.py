@@ -9,12 +9,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, Text, and_, case, cast, func, literal, or_, select, update
 from sqlalchemy.orm import Session, contains_eager
 
+from policy.states import ENDING, UNFINISHED
+from store.id_sets import among
 from store.models import (
     AccessRequest,
     Grant,
+    table,
 )
 
 ACTIVE_GRANT_STATES = ("granting", "active", "revoking", "revoke_failed")
@@ -36,31 +39,47 @@ def get_grants(grant_ids: Sequence[int], *, session: Session, for_update: bool =
     return list(session.scalars(stmt))
 
 
-# what a batch reads of each grant: enough to tell a connector what to revoke (``GrantSpec``) and to end it
-GRANT_COLUMNS = (Grant.id, Grant.request_id, Grant.state, Grant.grantee_id, Grant.grantee_email, Grant.integration,
-                 Grant.resource_key, Grant.resource, Grant.permission, Grant.permission_spec, Grant.expires_at,
-                 Grant.external_ref, Grant.end_reason, Grant.attempts)
+_GRANTS = table(Grant)
+
+# what a batch reads of each grant: enough to tell a connector what to revoke (``GrantSpec``) and to end it; the
+# JSON columns as their text, so the caller parses each distinct resource and permission once, not once per grant
+GRANT_COLUMNS = (
+    *(_GRANTS.c[name] for name in ("id", "request_id", "state", "grantee_id", "grantee_email", "integration",
+                                   "resource_key", "permission", "expires_at", "external_ref", "end_reason",
+                                   "attempts")),
+    cast(_GRANTS.c.resource, Text).label("resource_json"),
+    cast(_GRANTS.c.permission_spec, Text).label("permission_spec_json"),
+)
 
 
-# what ending a grant needs of it
-END_COLUMNS = (Grant.id, Grant.request_id, Grant.state, Grant.grantee_id, Grant.integration, Grant.end_reason)
-
-
-def lock_grant_rows(grant_ids: Sequence[int], *, session: Session, columns: Sequence[Any] = GRANT_COLUMNS
-                    ) -> list[Row[Any]]:
-    """Grants by id as plain rows (``columns``: :data:`GRANT_COLUMNS` or :data:`END_COLUMNS`), locked, in id
-    order: the batch paths read many grants without building ORM objects."""
+def lock_grant_rows(grant_ids: Sequence[int], *, session: Session) -> list[Row[Any]]:
+    """Grants by id as plain rows of :data:`GRANT_COLUMNS`, locked, in id order: the batch paths read many grants
+    without building ORM objects."""
     if not grant_ids:
         return []
-    stmt = select(*columns).where(Grant.id.in_(list(grant_ids))).order_by(Grant.id).with_for_update()
+    stmt = (select(*GRANT_COLUMNS).where(among(_GRANTS.c.id, grant_ids, session=session)).order_by(_GRANTS.c.id)
+            .with_for_update())
     return list(session.execute(stmt))
 
 
 def set_grants(grant_ids: Sequence[int], *, session: Session, **values: Any) -> None:
     """One ``UPDATE`` of these grants' columns."""
     if grant_ids:
-        session.execute(update(Grant).where(Grant.id.in_(list(grant_ids))).values(**values)
-                        .execution_options(synchronize_session=False))
+        session.execute(update(_GRANTS).where(among(_GRANTS.c.id, grant_ids, session=session)).values(**values))
+
+
+def end_grants(grant_ids: Sequence[int], *, session: Session, now: datetime) -> list[Row[Any]]:
+    """Those of these grants still being revoked (``revoking``, ``revoke_failed``) end, in one ``UPDATE …
+    RETURNING``: ``expired`` when their end reason is ``expired``, else ``revoked``. Returns their rows as ended
+    (id, request id, grantee, integration, end reason, state), in id order."""
+    if not grant_ids:
+        return []
+    mine = among(_GRANTS.c.id, grant_ids, session=session)
+    final = case((_GRANTS.c.end_reason == "expired", literal("expired")), else_=literal("revoked"))
+    stmt = (update(_GRANTS).where(mine, _GRANTS.c.state.in_(sorted(ENDING))).values(state=final, ended_at=now)
+            .returning(_GRANTS.c.id, _GRANTS.c.request_id, _GRANTS.c.grantee_id, _GRANTS.c.integration,
+                       _GRANTS.c.end_reason, _GRANTS.c.state))
+    return sorted(session.execute(stmt), key=lambda row: row.id)
 
 
 def live_overlaps(grants: Sequence[Any], *, session: Session) -> dict[int, list[int]]:
@@ -68,42 +87,50 @@ def live_overlaps(grants: Sequence[Any], *, session: Session) -> dict[int, list[
     in one query for all of them."""
     if not grants:
         return {}
-    stmt = select(Grant.id, Grant.grantee_id, Grant.resource_key, Grant.permission).where(
-        Grant.grantee_id.in_({g.grantee_id for g in grants}),
-        Grant.state.in_(("granting", "active")),
-        Grant.resource_key.in_({g.resource_key for g in grants}),
+    g = _GRANTS.c
+    stmt = select(g.id, g.grantee_id, g.resource_key, g.permission).where(
+        g.grantee_id.in_({row.grantee_id for row in grants}),
+        g.state.in_(("granting", "active")),
+        g.resource_key.in_({row.resource_key for row in grants}),
     )
     by_access: dict[tuple[str, str, str], list[int]] = {}
     for row in session.execute(stmt):
         by_access.setdefault((row.grantee_id, row.resource_key, row.permission), []).append(row.id)
-    return {g.id: [o for o in by_access.get((g.grantee_id, g.resource_key, g.permission), []) if o != g.id]
-            for g in grants}
-
-
-def requesters_of(request_ids: Sequence[int], *, session: Session) -> dict[int, str]:
-    if not request_ids:
-        return {}
-    stmt = select(AccessRequest.id, AccessRequest.requester_id).where(AccessRequest.id.in_(list(request_ids)))
-    return {row.id: row.requester_id for row in session.execute(stmt)}
+    return {row.id: [o for o in by_access.get((row.grantee_id, row.resource_key, row.permission), []) if o != row.id]
+            for row in grants}
 
 
 def close_ended_requests(request_ids: Sequence[int], *, session: Session, now: datetime) -> None:
-    """Requests none of whose grants is unfinished end (``bot.lifecycle.revoking.close_if_ended``, for many, in
-    two statements): ``expired`` if their grants expired (or failed), else ``revoked`` if any was revoked."""
+    """Requests none of whose grants is unfinished end, as ``bot.lifecycle.revoking.close_if_ended`` ends one:
+    ``expired`` if their grants expired (or failed), else ``revoked`` if any was revoked.
+
+    The requests are locked first (in id order), so two transactions ending the last grants of one request
+    (two batches) cannot both see the other's grant unfinished; then one read of their grants' states (by the
+    request index: the cost follows these requests, not the table) and an ``UPDATE`` per outcome.
+    """
     if not request_ids:
         return
-    unfinished = (*ACTIVE_GRANT_STATES, "awaiting_mfa")
-
-    def having(*states: str) -> ColumnElement[bool]:
-        return exists().where(Grant.request_id == AccessRequest.id, Grant.state.in_(states))
-
-    ended = and_(AccessRequest.id.in_(list(request_ids)), ~having(*unfinished))
-    for condition, state in (
-        (and_(ended, having("expired"), ~having("revoked", "denied", "canceled")), "expired"),
-        (and_(ended, having("revoked")), "revoked"),
+    requests = table(AccessRequest)
+    ids = sorted(set(request_ids))
+    session.execute(select(requests.c.id).where(among(requests.c.id, ids, session=session)).order_by(requests.c.id)
+                    .with_for_update())
+    states: dict[int, set[str]] = {}
+    for request_id, state in session.execute(
+        select(_GRANTS.c.request_id, _GRANTS.c.state).where(among(_GRANTS.c.request_id, ids, session=session))
     ):
-        session.execute(update(AccessRequest).where(condition).values(state=state, updated_at=now)
-                        .execution_options(synchronize_session=False))
+        states.setdefault(request_id, set()).add(state)
+    ended: dict[str, list[int]] = {"expired": [], "revoked": []}
+    for request_id, held in states.items():
+        if held & UNFINISHED:
+            continue
+        if held <= {"expired", "failed"} and "expired" in held:
+            ended["expired"].append(request_id)
+        elif "revoked" in held:
+            ended["revoked"].append(request_id)
+    for state, closing in ended.items():
+        if closing:
+            session.execute(update(requests).where(among(requests.c.id, closing, session=session))
+                            .values(state=state, updated_at=now))
 
 
 def overlapping_grants_of(grants: Sequence[Grant], *, session: Session) -> dict[int, list[Grant]]:

@@ -6,27 +6,79 @@ Store functions take a keyword-only ``session`` and never commit: the service ow
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select
+from sqlalchemy import Select, and_, func, insert, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from store.claims import claim
+from store.id_sets import among
 from store.models import (
+    AccessRequest,
+    Grant,
     OutboxMessage,
     SlackMessageRef,
     table,
 )
 
 
-def enqueue_many(*, session: Session, now: datetime, rows: Sequence[dict[str, Any]]) -> None:
-    """:func:`enqueue` for many messages in one statement (each a dict: kind, recipient, request_id, …)."""
-    if rows:
-        session.execute(insert(table(OutboxMessage)), [
-            {"payload": {}, "secret": None, "request_id": None, "grant_id": None, **row,
-             "created_at": now, "due_at": now, "attempts": 0} for row in rows
-        ])
+class GrantRecipients(StrEnum):
+    """Who :func:`enqueue_for_grants` writes to, read from each grant's rows."""
+
+    PEOPLE = "people"  # the grantee, then the requester when that is someone else
+    APPROVAL_THREAD = "approval_thread"  # the request's channel approval message (``approval.channel``), if any
+
+
+@dataclass(frozen=True, slots=True)
+class GrantMessages:
+    """The same message (``kind``, ``payload``) about each of ``grant_ids``: to one recipient (``to``: a channel),
+    or to each grant's own people (:class:`GrantRecipients`)."""
+
+    kind: str
+    payload: dict[str, Any]
+    to: str | GrantRecipients
+    grant_ids: Sequence[int]
+
+
+def enqueue_for_grants(*, session: Session, now: datetime, messages: Sequence[GrantMessages]) -> None:
+    """Messages about many grants in one ``INSERT … SELECT`` from the grants' rows (the database builds the rows:
+    nothing per grant on this side), in the order given (each group in grant order, a grantee before the
+    requester)."""
+    messages = [m for m in messages if m.grant_ids]
+    if not messages:
+        return
+    outbox, grants, requests = table(OutboxMessage), table(Grant), table(AccessRequest)
+
+    def of_request(column: Any) -> Any:  # by the request's key, row by row: never a join over all requests
+        return select(column).where(requests.c.id == grants.c.request_id).scalar_subquery()
+
+    def part(i: int, m: GrantMessages, recipient: Any, n: int = 0) -> Select[Any]:
+        return select(literal(i).label("part"), grants.c.id.label("grant_id"), literal(n).label("n"),
+                      grants.c.request_id.label("request_id"), recipient.label("recipient"),
+                      literal(m.kind, outbox.c.kind.type).label("kind"),
+                      literal(m.payload, outbox.c.payload.type).label("payload"),
+                      ).where(among(grants.c.id, m.grant_ids, session=session))
+
+    parts: list[Select[Any]] = []
+    for i, m in enumerate(messages):  # a recipient that comes out NULL means no message (see the WHERE below)
+        if m.to is GrantRecipients.PEOPLE:
+            requester = func.nullif(of_request(requests.c.requester_id), grants.c.grantee_id)  # someone else
+            parts += [part(i, m, grants.c.grantee_id), part(i, m, requester, 1)]
+        elif m.to is GrantRecipients.APPROVAL_THREAD:
+            channel = of_request(requests.c.flow_snapshot[("flow", "approval", "channel")].as_string())
+            parts.append(part(i, m, func.nullif(channel, "")))
+        else:
+            parts.append(part(i, m, literal(m.to, outbox.c.recipient.type)))
+    source = union_all(*parts).subquery()
+    rows = select(
+        source.c.kind, source.c.recipient, source.c.request_id, source.c.grant_id, source.c.payload,
+        literal(now, outbox.c.created_at.type), literal(now, outbox.c.due_at.type), literal(0, outbox.c.attempts.type),
+    ).where(source.c.recipient.is_not(None)).order_by(source.c.part, source.c.grant_id, source.c.n)
+    session.execute(insert(outbox).from_select(
+        ["kind", "recipient", "request_id", "grant_id", "payload", "created_at", "due_at", "attempts"], rows))
 
 
 def enqueue(

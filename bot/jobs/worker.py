@@ -6,9 +6,9 @@ runs, so a live worker keeps its rows through slow connector calls and a dead on
 another replica within one lease. Work that fails runs again after its own backoff (:mod:`bot.jobs.backoff`),
 released at once, never left to the lease.
 
-The scheduler (``bot.jobs.scheduler``) calls :meth:`Worker.run_due` every tick; a claim is sized by the backlog
-(what is due, counted up to :data:`MAX_CLAIM`, at least :data:`MIN_CLAIM`), and the expiries of a claim are
-spread over the threads in batches (:mod:`bot.lifecycle.expiry`). Work a click has just written runs at
+The scheduler (``bot.jobs.scheduler``) calls :meth:`Worker.run_due` every tick, and again at once while claims
+come back non-empty; a claim takes what is due up to :data:`MAX_CLAIM` rows (one statement), and the expiries of
+a claim are spread over the threads in batches (:mod:`bot.lifecycle.expiry`). Work a click has just written runs at
 once through :meth:`Worker.run_now` (on ``background`` in the serving bot, so Slack gets its answer before a
 slow connector call).
 """
@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -29,7 +30,7 @@ from bot.clock import Clock
 from bot.jobs.backoff import SLOW_SWEEP, backoff
 from bot.jobs.heartbeat import Heartbeat
 from bot.lifecycle.automatic import Reconciler
-from bot.lifecycle.expiry import BATCH, ExpiryOutcome, expire_many
+from bot.lifecycle.expiry import ExpiryOutcome, Settle, batch_limit, expire_many
 from bot.lifecycle.extending import Extending
 from bot.lifecycle.granting import Granting
 from bot.lifecycle.requests import AccessService
@@ -44,8 +45,8 @@ from store.due_work import ClaimedRow, JobKey, JobKind, NoPayload, RemindPayload
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=6)  # renewed every 2 s while the work runs: a dead replica's work moves within 6 s
-MIN_CLAIM = 100  # rows per claim when little is due
-MAX_CLAIM = 2000  # rows per claim when a backlog keeps claims full
+MAX_CLAIM = 2000  # rows per claim at most (a backlog is taken in claims this size)
+PIPELINED = 2  # expiry batches of one claim at least, when there are threads for them
 UNKNOWN_KIND_RETRY = timedelta(hours=1)
 NO_PAYLOAD = NoPayload()
 
@@ -57,6 +58,20 @@ class Claimed:
     payload: BaseModel
     attempts: int
     owner: str = ""  # the claim's token: who holds the lease
+
+
+def _start(pool: Executor | None, tasks: Sequence[Callable[[], None]]) -> list[Future[None]]:
+    """The tasks on the pool, or run here and now without one (then nothing is left running)."""
+    if pool is None:
+        for task in tasks:
+            task()
+        return []
+    return [pool.submit(task) for task in tasks]
+
+
+def _finish(running: Sequence[Future[None]]) -> None:
+    for future in running:
+        future.result()
 
 
 class UnknownWork(Exception):
@@ -100,35 +115,56 @@ class Worker:
         return self.handlers.reconciler
 
     def run_due(self, *, limit: int | None = None, now: datetime | None = None) -> int:
-        """Claim and run everything due (up to ``limit`` rows, else as many as the backlog suggests); returns
-        how many rows were run.
+        """Claim and run what is due by ``now`` (up to ``limit`` rows, else all of it, :data:`MAX_CLAIM` rows a
+        claim); returns how many rows were claimed.
 
         Each claimed row is independent (its own transactions), so with ``threads > 1`` they run on a pool:
         a replica's throughput is then bounded by the database and the connectors, not by one call at a time.
+        A backlog (a full claim) is claimed again while the last claim runs, one claim ahead at most (all of
+        them under this call's one claim token, which its heartbeat renews).
         """
         now = now or self.clock.now()
         owner = claim_token()
+        size = limit or MAX_CLAIM
+        tasks, claimed = self._claim(now, size, owner)
+        if not tasks:
+            return claimed
+        total = claimed
+        with Heartbeat(self.db, self.clock, lease=self.lease, owner=owner), ExitStack() as stack:
+            pool = None
+            if self.threads > 1 and (len(tasks) > 1 or claimed == size):
+                pool = stack.enter_context(ThreadPoolExecutor(self.threads, thread_name_prefix="due-work"))
+            running = _start(pool, tasks)
+            while limit is None and claimed == size:  # a backlog: claim the next while this claim runs
+                tasks, claimed = self._claim(now, size, owner)
+                total += claimed
+                ahead = _start(pool, tasks) if pool is not None else []  # queued behind the running ones
+                _finish(running)
+                running = ahead if pool is not None else _start(None, tasks)
+            _finish(running)
+        return total
+
+    def _claim(self, now: datetime, size: int, owner: str) -> tuple[list[Callable[[], None]], int]:
+        """Claim up to ``size`` due rows for ``owner``: the tasks that run them, and how many rows were claimed."""
         with self.db.begin() as session:
-            size = limit or max(MIN_CLAIM, due_work.claimable_count(now=now, cap=MAX_CLAIM, session=session))
             rows = due_work.claim_due_work(now=now, lease=self.lease, limit=size, is_postgres=self.db.is_postgres,
                                            owner=owner, session=session)
             works = self._parse(session, rows, now)
-        if not works:
-            return len(rows)
         expiring = [w for w in works if w.key.kind is JobKind.EXPIRE]
         tasks: list[Callable[[], None]] = [partial(self._run_claimed, w) for w in works
                                            if w.key.kind is not JobKind.EXPIRE]
-        size = max(1, min(BATCH, -(-len(expiring) // self.threads)))  # spread a burst over the threads
-        tasks += [partial(self._run_expiring, expiring[i:i + size]) for i in range(0, len(expiring), size)]
-        with Heartbeat(self.db, self.clock, lease=self.lease, owner=owner):
-            if self.threads > 1 and len(tasks) > 1:
-                with ThreadPoolExecutor(min(self.threads, len(tasks)), thread_name_prefix="due-work") as pool:
-                    for future in [pool.submit(task) for task in tasks]:
-                        future.result()
-            else:
-                for task in tasks:
-                    task()
-        return len(rows)
+        tasks += [partial(self._run_expiring, batch) for batch in self._batches(expiring)]
+        return tasks, len(rows)
+
+    def _batches(self, expiring: list[Claimed]) -> list[list[Claimed]]:
+        """A claim's expiries in batches: as few as the batch limit allows, but two at least when there are
+        threads for them (one batch's statements run while the other's connector calls wait), of even sizes."""
+        if not expiring:
+            return []
+        limit = batch_limit(is_postgres=self.db.is_postgres)
+        count = max(-(-len(expiring) // limit), min(self.threads, PIPELINED))
+        size = -(-len(expiring) // count)
+        return [expiring[i:i + size] for i in range(0, len(expiring), size)]
 
     def run_now(self, key: JobKey) -> None:
         """Run freshly written due work ``key`` now if it is due and nobody holds it (the scheduler retries
@@ -163,25 +199,35 @@ class Worker:
         return works
 
     def _run_expiring(self, batch: list[Claimed]) -> None:
-        """Expire rows in one batch (:mod:`bot.lifecycle.expiry`); each row then finishes, or runs again after
-        its backoff (a failed revoke: by the grant's attempts; slowly once they are exhausted)."""
+        """Expire rows in one batch (:mod:`bot.lifecycle.expiry`): each row is done in the transaction that
+        settles its grant, or runs again after its backoff (a failed revoke: by the grant's attempts; slowly
+        once they are exhausted)."""
         owner = batch[0].owner
-        outcome = self._expire([w.key.subject for w in batch if w.key.subject is not None])
+        rows = {w.key.subject: w.id for w in batch if w.key.subject is not None}
+
+        def settle(session: Session, grant_ids: Sequence[int]) -> None:
+            due_work.finish_work(work_ids=[rows[g] for g in grant_ids], now=self.clock.now(), owner=owner,
+                                 session=session)
+
+        outcome = self._expire(list(rows), settle)
+        left = [w for w in batch if w.key.subject not in outcome.settled]
+        if not left:
+            return
         now = self.clock.now()
         with self.db.begin() as session:
-            done = [w.id for w in batch if outcome.done.get(w.key.subject or 0, False)]
+            done = [w.id for w in left if outcome.done.get(w.key.subject or 0, False)]
             if done:
                 due_work.finish_work(work_ids=done, now=now, owner=owner, session=session)
-            for work in batch:
+            for work in left:
                 if work.id in done:
                     continue
                 attempts, gave_up = outcome.failed.get(work.key.subject or 0, (work.attempts, False))
                 due_work.retry_work(work_id=work.id, due_at=now + (SLOW_SWEEP if gave_up else backoff(attempts)),
                                     error="revoke failed; will retry", owner=owner, session=session)
 
-    def _expire(self, grant_ids: list[int]) -> ExpiryOutcome:
+    def _expire(self, grant_ids: list[int], settle: Settle | None = None) -> ExpiryOutcome:
         try:
-            return expire_many(self.handlers.revoking, grant_ids)
+            return expire_many(self.handlers.revoking, grant_ids, settle=settle)
         except Exception:  # noqa: BLE001 — nothing was committed past the failure; every row is retried
             log.exception("expiring %d grants failed", len(grant_ids))
             return ExpiryOutcome()

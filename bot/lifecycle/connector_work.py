@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,23 +64,51 @@ class ConnectorWork:
             return RequestRecord.of(row)
 
 
-def grant_spec(grant: Grant | Row[Any]) -> GrantSpec:
-    """What the connector is told of a grant (an ORM ``Grant`` or a row of ``store.grants.GRANT_COLUMNS``)."""
-    resource = Resource(
-        integration=grant.integration,
-        type=str(grant.resource.get("type", "")),
-        name=str(grant.resource.get("name", "")),
-        path=str(grant.resource.get("path", "")),
-        source_id=str(grant.resource.get("source_id", "")),
-        tags=tuple(sorted(dict(grant.resource.get("tags", {})).items())),
-        risk=grant.resource.get("risk", "medium"),
+def grant_spec(grant: Grant) -> GrantSpec:
+    """What the connector is told of a grant."""
+    return _spec(grant, _resource(grant.integration, grant.resource),
+                 _permission(grant.integration, grant.permission, grant.permission_spec))
+
+
+class GrantSpecs:
+    """:func:`grant_spec` for many rows of ``store.grants.GRANT_COLUMNS`` (their JSON columns as text): each
+    distinct resource and permission is parsed and built once, however many grants share it."""
+
+    def __init__(self) -> None:
+        self._resources: dict[tuple[str, str], Resource] = {}
+        self._permissions: dict[tuple[str, str, str], Permission] = {}
+
+    def of(self, row: Row[Any]) -> GrantSpec:
+        integration = row.integration
+        resource = self._resources.get((integration, row.resource_json))
+        if resource is None:
+            resource = _resource(integration, json.loads(row.resource_json))
+            self._resources[(integration, row.resource_json)] = resource
+        permission = self._permissions.get((integration, row.permission, row.permission_spec_json))
+        if permission is None:
+            permission = _permission(integration, row.permission, json.loads(row.permission_spec_json))
+            self._permissions[(integration, row.permission, row.permission_spec_json)] = permission
+        return _spec(row, resource, permission)
+
+
+def _resource(integration: str, raw: Mapping[str, Any]) -> Resource:
+    return Resource(
+        integration=integration,
+        type=str(raw.get("type", "")),
+        name=str(raw.get("name", "")),
+        path=str(raw.get("path", "")),
+        source_id=str(raw.get("source_id", "")),
+        tags=tuple(sorted(dict(raw.get("tags", {})).items())),
+        risk=raw.get("risk", "medium"),
     )
-    permission = Permission(
-        integration=grant.integration,
-        name=grant.permission,
-        risk=grant.permission_spec.get("risk", "medium"),
-        roles=tuple(grant.permission_spec.get("roles", ())),
-    )
+
+
+def _permission(integration: str, name: str, raw: Mapping[str, Any]) -> Permission:
+    return Permission(integration=integration, name=name, risk=raw.get("risk", "medium"),
+                      roles=tuple(raw.get("roles", ())))
+
+
+def _spec(grant: Grant | Row[Any], resource: Resource, permission: Permission) -> GrantSpec:
     return GrantSpec(
         grant_id=grant.id,
         request_id=grant.request_id,
@@ -91,5 +120,3 @@ def grant_spec(grant: Grant | Row[Any]) -> GrantSpec:
         expires_at=grant.expires_at,
         external_ref=grant.external_ref,
     )
-
-

@@ -8,6 +8,10 @@ for the whole batch (rows, not ORM objects: the database work per grant is a few
 2. the connectors' revokes, in parallel (bounded, each under a deadline: :class:`bot.lifecycle.calls.CallRunner`);
 3. the revoked grants marked ended (calls done, audit events, notices, requests closed).
 
+The audit events and notices are written by the database from the grants' rows (``INSERT … SELECT``), and each
+set of ids is one bound parameter (:func:`store.id_sets.among`): the work per grant on this side is reading its
+row and making its call.
+
 The ``expire`` row itself is the safety net: it stays claimed (its heartbeat renews the lease, a few seconds)
 until its grant has ended. If this worker dies, the lease lapses within seconds and another replica runs the
 row again: a grant found ``revoking`` for its expiry is revoked again — only if the ledger cannot prove the
@@ -23,14 +27,12 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot.lifecycle.connector_work import grant_spec
+from bot.lifecycle.connector_work import GrantSpecs
 from bot.lifecycle.events import THREAD_EVENTS
 from bot.lifecycle.granting import close_too_late
-from bot.lifecycle.records import approval_channel
 from bot.lifecycle.revoking import Revoking
 from integrations.base import ConnectorError, GrantSpec, idempotency_key
 from policy.states import ENDING, HELD, GrantState
@@ -40,18 +42,35 @@ from store import due_work
 from store import grants as grant_store
 from store import outbox as outbox_store
 from store import requests as request_store
+from store.audit import GrantEvents
 from store.connector_calls import CallKey
 from store.due_work import JobKey, JobKind
+from store.outbox import GrantMessages, GrantRecipients
 
 log = logging.getLogger(__name__)
 
-BATCH = 250  # grants per batch (per worker thread): bounds what a crash mid-batch leaves in doubt
+ACTOR = "accessbot"
+# Grants per batch at most. A batch bounds what a crash mid-batch leaves in doubt (calls repeated after a restart,
+# with their idempotency keys) and, on SQLite, how long each of its transactions holds the one write lock that
+# every other writer (a click, the outbox) waits for; on PostgreSQL, where rows are locked one by one, a larger
+# batch costs fewer statements per grant (each statement of a batch reads its rows once, whatever their number).
+BATCH_SQLITE = 250
+BATCH_POSTGRES = 1000
+
+
+def batch_limit(*, is_postgres: bool) -> int:
+    return BATCH_POSTGRES if is_postgres else BATCH_SQLITE
+
+
+Settle = Callable[[Session, Sequence[int]], None]
+"""Marks the ``expire`` rows of these grants done, inside the transaction that settles their grants."""
 
 
 @dataclass
 class ExpiryOutcome:
     done: dict[int, bool] = field(default_factory=dict)  # grant id -> its ``expire`` row is done
     failed: dict[int, tuple[int, bool]] = field(default_factory=dict)  # grant id -> (attempts, gave up): retry
+    settled: set[int] = field(default_factory=set)  # grant ids whose rows ``settle`` already marked done
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +81,21 @@ class _Plan:
     call: bool  # False: another live grant keeps a shared access, or the ledger proves the call done
 
 
-def expire_many(runner: Revoking, grant_ids: Sequence[int]) -> ExpiryOutcome:
-    """Due work ``expire`` for several grants, whose rows the caller holds (and heartbeats) until this returns."""
+def expire_many(runner: Revoking, grant_ids: Sequence[int], *, settle: Settle | None = None) -> ExpiryOutcome:
+    """Due work ``expire`` for several grants, whose rows the caller holds (and heartbeats) until this returns.
+
+    With ``settle``, each grant's row is marked done in the transaction that settles the grant (ends it, or finds
+    nothing to do), not in one of its own afterwards; those grants are in :attr:`ExpiryOutcome.settled`.
+    """
     outcome = ExpiryOutcome(done=dict.fromkeys(grant_ids, True))
-    plans = _begin(runner, grant_ids)
+
+    def settled(session: Session, ids: Sequence[int]) -> None:
+        if settle is not None and ids:
+            session.flush()  # timers re-armed by this transaction are not done: settle must see them
+            settle(session, ids)
+            outcome.settled.update(ids)
+
+    plans = _begin(runner, grant_ids, settled)
     if not plans:
         return outcome
     calls = [p for p in plans if p.call]
@@ -75,7 +105,7 @@ def expire_many(runner: Revoking, grant_ids: Sequence[int]) -> ExpiryOutcome:
     for grant_id, error in errors.items():
         if not isinstance(error, ConnectorError):
             log.error("revoking grant %s failed: %s: %s", grant_id, type(error).__name__, error)
-    _finish(runner, [p for p in plans if p.grant_id not in errors])
+    _finish(runner, [p for p in plans if p.grant_id not in errors], settled)
     if errors:  # audited and alerted in one transaction; the rows run again after their backoff
         outcome.failed = runner.revoke_failed_many({
             grant_id: str(error) if isinstance(error, ConnectorError) else f"{type(error).__name__}: {error}"
@@ -86,33 +116,24 @@ def expire_many(runner: Revoking, grant_ids: Sequence[int]) -> ExpiryOutcome:
 
 
 def _revoker(runner: Revoking, spec: GrantSpec) -> Callable[[], None]:
-    connector = runner.connector(spec.integration)
-    return lambda: connector.revoke(spec)
+    return lambda: runner.connector(spec.integration).revoke(spec)  # no connector: this grant's call fails
 
 
-def _audit(runner: Revoking, session: Session, now: datetime, rows: list[dict[str, Any]]) -> None:
-    """Audit events for many grants (and their copies for the audit channel, as ``Events.record`` does)."""
-    rows = [{"at": now, "actor": "accessbot", **row} for row in rows]
-    audit_log.add_audit_many(rows=rows, session=session)
+def _copies(runner: Revoking, events: Sequence[GrantEvents]) -> list[GrantMessages]:
+    """The outbox copies ``Events.record`` writes of audit events: for the audit channel, and for the thread
+    under a channel approval message."""
     channel = runner.events.audit_channel()
-    if channel:
-        outbox_store.enqueue_many(now=now, rows=[
-            {"kind": "audit_post", "recipient": channel, "request_id": r["request_id"], "grant_id": r["grant_id"],
-             "payload": {"event": r["event"], "actor": r["actor"], "details": r.get("details") or {}}}
-            for r in rows
-        ], session=session)
-    told = [r for r in rows if r["event"] in THREAD_EVENTS and r.get("request_id") is not None]
-    snapshots = request_store.flow_snapshots(sorted({r["request_id"] for r in told}), session=session)
-    threads = {rid: approval_channel(snapshot) for rid, snapshot in snapshots.items()}
-    outbox_store.enqueue_many(now=now, rows=[  # under a channel approval's message, as Events.record does
-        {"kind": "channel_thread", "recipient": threads[r["request_id"]], "request_id": r["request_id"],
-         "grant_id": r["grant_id"],
-         "payload": {"event": r["event"], "actor": r["actor"], "details": r.get("details") or {}}}
-        for r in told if threads.get(r["request_id"])
-    ], session=session)
+    copies = []
+    for e in events:
+        post = {"event": e.event, "actor": ACTOR, "details": e.details}
+        if channel:
+            copies.append(GrantMessages("audit_post", post, channel, e.grant_ids))
+        if e.event in THREAD_EVENTS:
+            copies.append(GrantMessages("channel_thread", post, GrantRecipients.APPROVAL_THREAD, e.grant_ids))
+    return copies
 
 
-def _begin(runner: Revoking, grant_ids: Sequence[int]) -> list[_Plan]:
+def _begin(runner: Revoking, grant_ids: Sequence[int], settled: Settle) -> list[_Plan]:
     now = runner.clock.now()
     with runner.db.begin() as session:
         rows = grant_store.lock_grant_rows(grant_ids, session=session)
@@ -126,22 +147,26 @@ def _begin(runner: Revoking, grant_ids: Sequence[int]) -> list[_Plan]:
         # resumed: this row's earlier run (a dead worker, or a failed revoke) left its grant being revoked
         resumed = [g for g in rows if g.state in ENDING and g.end_reason == "expired"]
         revoking_late = _close_late(runner, session, late, now) if late else []
-        if not due and not resumed and not revoking_late:
+        revoking = {g.id for g in due} | {g.id for g in resumed} | set(revoking_late)
+        settled(session, [i for i in grant_ids if i not in revoking])  # nothing (more) to do for these
+        if not revoking:
             return []
-        grant_store.set_grants([g.id for g in due], state=GrantState.REVOKING, end_reason="expired", attempts=0,
+        started = [g.id for g in due]
+        grant_store.set_grants(started, state=GrantState.REVOKING, end_reason="expired", attempts=0,
                                session=session)
-        _audit(runner, session, now, [{"event": "revoke_started", "request_id": g.request_id, "grant_id": g.id,
-                                       "details": {"reason": "expired"}} for g in due])
-        due_work.cancel(now=now, grant_ids=[g.id for g in due], kinds=(JobKind.REMIND,), session=session)
+        events = [GrantEvents("revoke_started", {"reason": "expired"}, started)]
+        audit_log.add_grant_events(at=now, actor=ACTOR, events=events, session=session)
+        outbox_store.enqueue_for_grants(now=now, messages=_copies(runner, events), session=session)
+        due_work.cancel(now=now, grant_ids=started, kinds=(JobKind.REMIND,), session=session)
         due += resumed + grant_store.lock_grant_rows(revoking_late, session=session)
-        ids = [g.id for g in due]
-        keep = grant_store.live_overlaps(due, session=session)
-        calling = {g.id for g in due if not (runner.connector_shares(g.integration) and keep[g.id])}
+        shared = [g for g in due if runner.connector_shares(g.integration)]  # only those can be kept by others
+        keep = grant_store.live_overlaps(shared, session=session)
+        calling = [g.id for g in due if not keep.get(g.id)]
         proven = call_ledger.start_calls(
-            calls=[CallKey(i, "revoke", idempotency_key("revoke", i)) for i in ids if i in calling], now=now,
-            session=session)
-        return [_Plan(g.id, grant_spec(g), keep[g.id],
-                      call=g.id in calling and not proven[idempotency_key("revoke", g.id)]) for g in due]
+            calls=[CallKey(i, "revoke", idempotency_key("revoke", i)) for i in calling], now=now, session=session)
+        called = {i for i in calling if not proven[idempotency_key("revoke", i)]}
+        specs = GrantSpecs()
+        return [_Plan(g.id, specs.of(g), keep.get(g.id, []), call=g.id in called) for g in due]
 
 
 def _close_late(runner: Revoking, session: Session, grant_ids: list[int], now: datetime) -> list[int]:
@@ -158,33 +183,31 @@ def _close_late(runner: Revoking, session: Session, grant_ids: list[int], now: d
     return revoking
 
 
-def _finish(runner: Revoking, plans: Sequence[_Plan]) -> None:
+def _finish(runner: Revoking, plans: Sequence[_Plan], settled: Settle) -> None:
     if not plans:
         return
     now = runner.clock.now()
     keep = {p.grant_id: p.keep for p in plans}
     with runner.db.begin() as session:
-        ending = [g for g in grant_store.lock_grant_rows(list(keep), columns=grant_store.END_COLUMNS, session=session)
-                  if g.state in ENDING]
+        ending = grant_store.end_grants(list(keep), now=now, session=session)
+        settled(session, list(keep))  # ended here, or by someone else meanwhile
         if not ending:
             return
-        ids = [g.id for g in ending]
-        call_ledger.finish_calls(keys=[idempotency_key("revoke", i) for i in ids], now=now, session=session)
-        final = {g.id: GrantState.EXPIRED if g.end_reason == "expired" else GrantState.REVOKED for g in ending}
-        for state in (GrantState.EXPIRED, GrantState.REVOKED):
-            grant_store.set_grants([i for i, s in final.items() if s == state], state=state, ended_at=now,
-                                   session=session)
-        shares = {g.id: runner.connector_shares(g.integration) for g in ending}
-        _audit(runner, session, now, [
-            {"event": final[g.id].value, "request_id": g.request_id, "grant_id": g.id,
-             "details": {"reason": g.end_reason} | ({"access_kept_by_grants": keep[g.id]}
-                                                    if shares[g.id] and keep[g.id] else {})}
-            for g in ending
-        ])
-        requesters = grant_store.requesters_of(sorted({g.request_id for g in ending}), session=session)
-        outbox_store.enqueue_many(now=now, rows=[
-            {"kind": "access_ended", "recipient": user, "request_id": g.request_id, "grant_id": g.id,
-             "payload": {"state": final[g.id].value}}
-            for g in ending for user in dict.fromkeys([g.grantee_id, requesters.get(g.request_id, g.grantee_id)])
+        call_ledger.finish_calls(keys=[idempotency_key("revoke", g.id) for g in ending], now=now, session=session)
+        # a shared access that other live grants still provide: said in the grant's audit event
+        kept = [g for g in ending if keep[g.id] and runner.connector_shares(g.integration)]
+        events = [GrantEvents(g.state, {"reason": g.end_reason, "access_kept_by_grants": keep[g.id]}, [g.id])
+                  for g in kept]
+        by_outcome: dict[tuple[str, str | None], list[int]] = {}
+        for g in ending:
+            by_outcome.setdefault((g.state, g.end_reason), []).append(g.id)
+        told = {g.id for g in kept}
+        events += [GrantEvents(state, {"reason": reason}, [i for i in ids if i not in told])
+                   for (state, reason), ids in by_outcome.items()]
+        audit_log.add_grant_events(at=now, actor=ACTOR, events=events, session=session)
+        outbox_store.enqueue_for_grants(now=now, messages=[
+            *_copies(runner, events),
+            *(GrantMessages("access_ended", {"state": state}, GrantRecipients.PEOPLE, ids)
+              for (state, _), ids in by_outcome.items()),
         ], session=session)
-        grant_store.close_ended_requests(sorted(requesters), now=now, session=session)
+        grant_store.close_ended_requests(sorted({g.request_id for g in ending}), now=now, session=session)
