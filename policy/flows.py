@@ -42,6 +42,9 @@ IDENTITY_CACHE_SIZE = 16_384
 """How many distinct identities' usable flows are remembered (per compiled policy and kind of flow); as many
 distinct sets of index keys (see :class:`_KindIndex`)."""
 
+PAIRS_REMEMBERED = 64
+"""For how many (integration, permission) pairs the flows offering it are remembered per set of usable flows."""
+
 PairKey = tuple[str, str]  # (integration, permission)
 _K = TypeVar("_K")
 _V = TypeVar("_V")
@@ -102,6 +105,21 @@ class _Usable:
     by_name: tuple[CompiledFlow, ...]
     by_rank: tuple[CompiledFlow, ...]
     windowed: bool  # whether any of them has a time window
+    # (integration, permission) -> the flows of by_rank that offer it, with their rules for it; filled as asked
+    offering: dict[PairKey, tuple[tuple[CompiledFlow, tuple[TargetRule, ...]], ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def offering_of(self, pair: PairKey) -> tuple[tuple[CompiledFlow, tuple[TargetRule, ...]], ...]:
+        """The flows that offer ``pair`` (preferred first) with their rules for it; remembered for a few pairs."""
+        found = self.offering.get(pair)
+        if found is None:
+            found = tuple(
+                (compiled, rules) for compiled in self.by_rank if (rules := compiled.rules_by_pair.get(pair))
+            )
+            if len(self.offering) < PAIRS_REMEMBERED:
+                self.offering[pair] = found
+        return found
 
 
 def _usable_of(flows: Iterable[CompiledFlow]) -> _Usable:
@@ -114,7 +132,6 @@ def _usable_of(flows: Iterable[CompiledFlow]) -> _Usable:
 
 
 _NOTHING = _Usable((), (), False)
-_NO_PERMISSIONS: dict[str, Permission] = {}
 
 
 def _remember(cache: dict[_K, _V], key: _K, value: _V) -> None:
@@ -167,6 +184,11 @@ class CompiledPolicy:
         self._space_members: dict[str, Matcher | None] = {
             s.name: compile_conditions(s.members) if s.members is not None else None for s in config.spaces
         }
+        self._permissions: dict[PairKey, Permission] = {
+            (integration, name): permission
+            for integration, permissions in self.catalog.permissions.items()
+            for name, permission in permissions.items()
+        }
         self.flows: dict[str, CompiledFlow] = {}
         self._requestors: dict[str, Matcher] = {}
         self._kinds: dict[str, _KindIndex] = {}  # flow type -> its flows, indexed
@@ -191,7 +213,7 @@ class CompiledPolicy:
         for index in self._kinds.values():
             index.keys = frozenset(index.decided) | frozenset(index.checked)
         # kind -> Identity.match_key -> the flows of that kind such an identity may use (oldest first)
-        self._usable_cache: dict[str, dict[tuple[object, ...], _Usable]] = {}
+        self._usable_cache: dict[str, dict[str, _Usable]] = {}
         self._self_serve = self._usable_cache["self_serve"] = {}  # the one choose_flow reads
 
     def _compile(self, flow: Flow) -> CompiledFlow:
@@ -335,30 +357,34 @@ class CompiledPolicy:
         else:
             resources = self._resources_of(resource_keys)
             resource = resources[0]
-        integration = resource.integration
-        permission = catalog.permissions.get(integration, _NO_PERMISSIONS).get(permission_name)
+        pair = (resource.integration, permission_name)
+        permission = self._permissions.get(pair)
         if permission is None:
             raise InvalidRequest(f"Unknown permission {permission_name!r}.", field="permission")
         usable = self._self_serve.get(requester.match_key)
         if usable is None:
             usable = self._usable(requester, "self_serve")
-        pair = (integration, permission_name)
+        offering = usable.offering.get(pair)
+        if offering is None:
+            offering = usable.offering_of(pair)
         single = len(resources) == 1
-        checked: dict[int, bool] = {}  # id(rule) -> offers every resource (rules are shared between flows)
+        # id(rule) -> offers every resource: rules are shared between flows (needed when several flows offer)
+        checked: dict[int, bool] | None = {} if len(offering) > 1 else None
         allowing: list[CompiledFlow] | None = None
-        for compiled in usable.by_rank:  # preferred first: the first fit wins
-            rules = compiled.rules_by_pair.get(pair)
-            if rules is None or (compiled.inside is not None and not compiled.inside(now)):
+        for compiled, rules in offering:  # preferred first: the first fit wins
+            if compiled.inside is not None and not compiled.inside(now):
                 continue
             if len(rules) == 1:
                 rule = rules[0]
-                offered = checked.get(id(rule))
+                offered = checked.get(id(rule)) if checked is not None else None
                 if offered is None:
-                    offered = checked[id(rule)] = (
+                    offered = (
                         rule.offers(resource, permission)
                         if single
                         else all(rule.offers(r, permission) for r in resources)
                     )
+                    if checked is not None:
+                        checked[id(rule)] = offered
             else:
                 offered = all(any(rule.offers(r, permission) for rule in rules) for r in resources)
             if not offered:
