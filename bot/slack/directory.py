@@ -94,11 +94,14 @@ class SlackDirectory:
     def load(self) -> int:
         """Read every user (one paginated pass) and, when they count, every user group; returns the users."""
         with self._load_lock:
-            users = list(self._all_users())
-            groups = self._all_groups() if self._usergroups_enabled() else None
-            self.roster.replace(users, groups)
-            self._misses.clear()
-            self._loaded_at = self.monotonic()
+            return self._load()
+
+    def _load(self) -> int:  # under _load_lock
+        users = list(self._all_users())
+        groups = self._all_groups() if self._usergroups_enabled() else None
+        self.roster.replace(users, groups)
+        self._misses.clear()
+        self._loaded_at = self.monotonic()
         log.info("directory loaded: %d Slack users, %s user groups", len(users),
                  "no" if groups is None else len(groups))
         return len(users)
@@ -114,7 +117,9 @@ class SlackDirectory:
 
     def _ensure_loaded(self) -> None:
         if self._loaded_at is None:  # not loaded at start (Slack was down): the first reader loads it
-            self.load()
+            with self._load_lock:
+                if self._loaded_at is None:  # the others, arriving meanwhile, take what it loaded
+                    self._load()
 
     def _all_users(self) -> Iterator[SlackUser]:
         cursor = ""

@@ -118,3 +118,17 @@ def test_the_requester_is_never_among_the_approvers_the_kept_answer_gives() -> N
         assert _approvers(slack, "read-any", START, requester="UALICE") == ["UDANA", "UERIN"]
         assert _approvers(slack, "read-any", START, requester="UDANA") == ["UERIN"]  # same memo, dana taken out
         assert _approvers(slack, "read-any", START, requester="UALICE") == ["UDANA", "UERIN"]
+
+
+def test_readers_arriving_before_the_first_load_share_one_pass() -> None:
+    """Slack was down at start: the first lookups load the directory once, not once per waiting reader."""
+    import threading
+
+    with FakeSlack() as fake:
+        slack = _slack(fake)
+        readers = [threading.Thread(target=slack.identity, args=("UDANA", START)) for _ in range(8)]
+        for reader in readers:
+            reader.start()
+        for reader in readers:
+            reader.join(10)
+        assert [c.method for c in fake.calls].count("users.list") == 1
