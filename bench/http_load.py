@@ -1,15 +1,24 @@
 """The HTTP load generator: concurrent clients sending signed Slack payloads to a real ``serve --http``.
 
-:func:`drive` runs ``count`` calls over ``clients`` threads (each a Slack sending one request at a time, as
-Slack does per delivery) and stops by itself at ``count`` or after ``seconds``. :func:`scenario` is the whole
-user path on one served bot: ``/access`` (the modal), options loads while typing, modal submissions (each a new
-request), and an Approve click per pending request; every answer must be HTTP 200 and every click must end in an
-approved request, or the figure says how many did not.
+:func:`drive` runs ``count`` calls over ``clients`` threads (each a person whose actions Slack delivers one at a
+time) and stops by itself at ``count`` or after ``seconds``. Two ways to load the bot:
+
+* **people** (``think`` > 0): each of the 50 clients waits a random think time (uniform, mean ``think``
+  seconds, seeded) between getting an answer and acting again — 50 people acting at once, each about once a
+  second, ~50 actions/s: a large org's busiest moment. The latency targets of issue 14 are read here.
+* **flat out** (``think`` = 0): each client sends its next request the moment it has an answer. This measures
+  capacity (answers/s); its latency is, by Little's law, clients ÷ throughput (50 clients at 500 answers/s wait
+  100 ms) — a queue in front of a saturated bot, not the time one action takes.
+
+:func:`scenario` is the whole user path on one served bot: ``/access`` (the modal), options loads while typing,
+modal submissions (each a new request), and an Approve click per pending request, each way; every answer must be
+HTTP 200 and every click must end in an approved request, or the figure says how many did not.
 """
 
 from __future__ import annotations
 
 import itertools
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +35,9 @@ from store.models import AccessRequest
 from tests.support.slack_sender import Response, SlackSender, input_values, select_value, text_value
 
 CLIENTS = 50
+THINK = 1.0  # seconds a person takes between an answer and their next action, on average
 PENDING_TIMEOUT = 60.0  # for submissions to become requests and clicks to become approvals
+WAYS = {"people": THINK, "flat out": 0.0}
 
 
 @dataclass
@@ -47,15 +58,22 @@ class Phase:
         return text
 
 
-def drive(call: Callable[[int], Response], count: int, seconds: float, clients: int = CLIENTS) -> Phase:
-    """``call(n)`` for n in 0..count-1 over ``clients`` threads, until done or ``seconds`` have passed."""
+def drive(call: Callable[[int], Response], count: int, seconds: float, clients: int = CLIENTS,
+          think: float = 0.0) -> Phase:
+    """``call(n)`` for n in 0..count-1 over ``clients`` threads, until done or ``seconds`` have passed; with
+    ``think``, each client first waits a random think time (mean ``think`` s) before each call."""
     phase = Phase()
     numbers = itertools.count()
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
+    seeds = itertools.count(14)
 
     def client() -> None:
+        with lock:
+            rng = random.Random(next(seeds))
         while time.monotonic() < deadline:
+            if think:
+                time.sleep(rng.uniform(0, 2 * think))
             with lock:
                 n = next(numbers)
             if n >= count:
@@ -103,7 +121,9 @@ def people(users: int, groups: int) -> People:
 
 
 def scenario(bot: Served, who: People, count: int, seconds: float) -> dict[str, Phase]:
-    """The four phases on ``bot``; each bounded by ``count`` calls and ``seconds``."""
+    """The four phases on ``bot``, each way (:data:`WAYS`); each bounded by ``count`` calls and ``seconds``.
+
+    Keys are ``"<action>, <way>"``, e.g. ``"Approve click, people"``."""
     sender = SlackSender(bot.url, SIGNING_SECRET, response_url_base=bot.fake.hooks_url, timeout=30)
     first = who.requesters[0]
     if sender.command(first, "").status != 200:
@@ -111,27 +131,35 @@ def scenario(bot: Served, who: People, count: int, seconds: float) -> dict[str, 
     bot.fake.wait_for("views.open", timeout=30)
     view = bot.fake.last_view("access_request")
     phases: dict[str, Phase] = {}
-    phases["/access"] = drive(lambda n: sender.command(who.requesters[n % len(who.requesters)], ""), count, seconds)
-    phases["options load"] = drive(
-        lambda n: sender.block_suggestion(who.requesters[n % len(who.requesters)], "resource", who.query, view=view),
-        count, seconds)
-    options = _option_values(phases["options load"].replies[0])
-    pairs = [(user, option) for option in options for user in who.requesters][:count]
+    for way, think in WAYS.items():
+        phases[f"/access, {way}"] = drive(
+            lambda n: sender.command(who.requesters[n % len(who.requesters)], ""), count, seconds, think=think)
+    for way, think in WAYS.items():
+        phases[f"options load, {way}"] = drive(
+            lambda n: sender.block_suggestion(who.requesters[n % len(who.requesters)], "resource", who.query,
+                                              view=view), count, seconds, think=think)
+    options = _option_values(phases["options load, people"].replies[0])
+    pairs = [(user, option) for option in options for user in who.requesters][:count * len(WAYS)]
     fresh = {k: v for k, v in view.items() if k not in ("id", "hash")}  # a new view per submission
-    phases["modal submission"] = drive(
-        lambda n: sender.view_submission(pairs[n][0], fresh, _values(pairs[n][1], who.permission)),
-        len(pairs), seconds)
-    refused = [r.text[:120] for r in phases["modal submission"].replies if r.body and b"errors" in r.body]
-    phases["modal submission"].failures += [f"refused: {t}" for t in refused]
     db = Database(bot.database_url)
     try:
-        pending = _wait_pending(db, len(phases["modal submission"].replies) - len(refused))
-        phases["Approve click"] = drive(
-            lambda n: sender.block_actions(who.approvers[n % len(who.approvers)], "approve", value=str(pending[n]),
-                                           channel_id=f"D{who.approvers[n % len(who.approvers)]}"),
-            len(pending), seconds)
-        left = _wait_decided(db, pending)
-        phases["Approve click"].failures += [f"request {r} still pending after {PENDING_TIMEOUT:.0f} s" for r in left]
+        for index, (way, think) in enumerate(WAYS.items()):
+            mine = pairs[index * count:(index + 1) * count]
+            before = set(_pending(db))
+            submitted = phases[f"modal submission, {way}"] = drive(
+                lambda n, mine=mine: sender.view_submission(mine[n][0], fresh, _values(mine[n][1], who.permission)),
+                len(mine), seconds, think=think)
+            refused = [r.text[:120] for r in submitted.replies if r.body and b"errors" in r.body]
+            submitted.failures += [f"refused: {t}" for t in refused]
+            pending = [r for r in _wait_pending(db, len(before) + len(submitted.replies) - len(refused))
+                       if r not in before]
+            clicks = phases[f"Approve click, {way}"] = drive(
+                lambda n, pending=pending: sender.block_actions(
+                    who.approvers[n % len(who.approvers)], "approve", value=str(pending[n]),
+                    channel_id=f"D{who.approvers[n % len(who.approvers)]}"),
+                len(pending), seconds, think=think)
+            left = _wait_decided(db, pending)
+            clicks.failures += [f"request {r} still pending after {PENDING_TIMEOUT:.0f} s" for r in left]
     finally:
         db.dispose()
     return phases

@@ -9,7 +9,7 @@ the client: from sending the request to the whole HTTP answer.
 
 from __future__ import annotations
 
-from bench.http_load import CLIENTS, people, scenario
+from bench.http_load import CLIENTS, THINK, WAYS, people, scenario
 from bench.registry import Figures, SizeRun, rows
 from bench.serve_process import postgres_url, served
 
@@ -21,7 +21,13 @@ BACKENDS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 def _labels(backend: str) -> tuple[str, ...]:
     name = BACKENDS[backend]
     return (f"`serve` start-to-healthy ({name})", f"`serve` RSS after the load ({name})",
-            *(f"{action}, {CLIENTS} clients, {name}: p50 / p99, throughput" for action in ACTIONS))
+            *(f"{action}, {name}, {_way(way)}: p50 / p99, throughput" for action in ACTIONS for way in WAYS))
+
+
+def _way(way: str) -> str:
+    if WAYS[way]:
+        return f"{CLIENTS} people acting every ~{THINK:.0f} s"
+    return f"{CLIENTS} clients flat out"
 
 
 def _measure(run: SizeRun, backend: str) -> Figures:
@@ -34,8 +40,9 @@ def _measure(run: SizeRun, backend: str) -> Figures:
         rss = bot.rss_mb()
         healthy = bot.healthy_after
     figures = {labels[0]: f"{healthy:.2f} s", labels[1]: f"{rss:.0f} MB"}
-    for label, action in zip(labels[2:], ACTIONS, strict=True):
-        figures[label] = phases[action].figure() if action in phases else "not reached"
+    keys = [f"{action}, {way}" for action in ACTIONS for way in WAYS]
+    for label, key in zip(labels[2:], keys, strict=True):
+        figures[label] = phases[key].figure() if key in phases else "not reached"
     return figures
 
 

@@ -92,8 +92,11 @@ def _fake_slack(users: int) -> FakeSlack:
 
 
 @contextmanager
-def served(config: Path, *, users: int, backend: str) -> Iterator[Served]:
-    """``accessbot serve --http`` on a free loopback port, healthy; stopped with SIGTERM (then killed)."""
+def served(config: Path, *, users: int, backend: str, log_to: Path | None = None,
+           env_extra: dict[str, str] | None = None) -> Iterator[Served]:
+    """``accessbot serve --http`` on a free loopback port, healthy; stopped with SIGTERM (then killed).
+
+    ``log_to``: keep the serve process's log there (at INFO) instead of in the temporary directory."""
     with tempfile.TemporaryDirectory(prefix="accessbot-serve-") as tmp, _database(backend, Path(tmp)) as db_url, \
             _fake_slack(users) as fake:
         port = free_port()
@@ -106,10 +109,11 @@ def served(config: Path, *, users: int, backend: str) -> Iterator[Served]:
             ACCESSBOT_CONFIG=str(config),
             ACCESSBOT_DATABASE_URL=db_url,
             ACCESSBOT_ENCRYPTION_KEY=Fernet.generate_key().decode(),
-            ACCESSBOT_LOG_LEVEL="WARNING",
+            ACCESSBOT_LOG_LEVEL="INFO" if log_to else "WARNING",
             PYTHONPATH=str(REPO),
         )
-        log = Path(tmp) / "serve.log"
+        env.update(env_extra or {})
+        log = log_to or Path(tmp) / "serve.log"
         with log.open("wb") as output:
             started = time.monotonic()
             process = subprocess.Popen(

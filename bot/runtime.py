@@ -15,15 +15,16 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bot.health import OK, Health
 from bot.settings import Settings
 from bot.shutdown import DrainingExecutor, Stopping, drain_and_release
-from bot.startup import StartupError, check_before_start
+from bot.startup import Checked, StartupError, check_before_start
 from store.leases import LeaseTracker
 
 if TYPE_CHECKING:
@@ -80,35 +81,52 @@ class Runtime:
             self.oncall.shutdown(wait=False)
 
 
-def assemble(
-    settings: Settings, client: WebClient | None = None, *, auth: dict[str, Any] | None = None
-) -> Runtime:
-    """The serving bot, not yet started; ``auth`` is ``auth.test``'s answer when the start-up check has it."""
+def assemble(settings: Settings, client: WebClient | None = None, *, checked: Checked | None = None) -> Runtime:
+    """The serving bot, not yet started.
+
+    ``checked``: what the start-up checks (:func:`bot.startup.check_before_start`) found: the config they
+    validated is the one put in force (not read again), the database they migrated is not migrated again, the
+    encryption key they checked is used, and ``auth.test``'s answer tells the app who it is. Each step's time is
+    logged at DEBUG (``start-up: …``).
+    """
     from bot.container import build, refresh_connectors, unavailable_integrations
     from bot.jobs.scheduler import DatabaseClock, Scheduler, run_due_by_db_clock
     from bot.lifecycle.oncall import Endpoints, OncallReadings
-    from bot.lifecycle.policy_holder import PolicyHolder
-    from bot.slack.app import create_app, outbox_sender, slack_client
+    from bot.lifecycle.policy_holder import PolicyHolder, settle_memory
+    from bot.slack.app import create_app, outbox_sender, slack_client, warm_up
     from bot.slack.directory import SlackDirectory
+    from bot.slack.homes import HomeViewers
     from store.db import Database
 
     if settings.slack_bot_token is None:
         raise ValueError("SLACK_BOT_TOKEN is not set (xoxb-…); see README, “Install in your workspace”")
+    step = _Steps()
     db = Database(settings.database_url)
-    db.upgrade()
+    if checked is None:  # the start-up checks migrated it
+        db.upgrade()
     leases = LeaseTracker(db)  # before the first claim
     client = client or slack_client(settings)
-    holder = PolicyHolder.from_file(settings.config_path)
+    step.done("database")
+    if checked is None:
+        holder = PolicyHolder.from_file(settings.config_path)
+    else:
+        holder = PolicyHolder.from_config(checked.config, settings.config_path, mtime=checked.config_mtime)
+        settle_memory()
+    step.done(f"policy compiled ({len(holder.current.flows)} flows)")
     clock = DatabaseClock(db)
     clock.sync()
     oncall = OncallReadings(holder, clock, env=os.environ,
                             endpoints=Endpoints(settings.pagerduty_api_url, settings.opsgenie_api_url))
     directory = SlackDirectory(client, holder, oncall=oncall)
     directory.refresh_due()  # the workspace's users and groups, once (a failure: the first lookup loads it)
-    container = build(db=db, policy=holder, clock=clock, secrets=settings.secret_box(),
+    step.done("Slack directory loaded")
+    secrets = checked.secrets if checked is not None else settings.secret_box()
+    container = build(db=db, policy=holder, clock=clock, secrets=secrets,
                       directory=directory, slack_client=client, env=os.environ,
                       worker_threads=settings.worker_threads)
+    step.done("container built (connectors, services, worker)")
     discover(container)
+    step.done("resources discovered")
 
     def to_audit_channel(text: str) -> None:
         channel = holder.current.config.audit_channel
@@ -143,8 +161,16 @@ def assemble(
     holder.on_reloaded.append(reloaded)
     holder.on_reloaded.append(container.worker.reconciler.hasten)
     holder.on_refused.append(refused)
-    app = create_app(settings, container, client, auth=auth)
-    sender = outbox_sender(container, client)
+    viewers = HomeViewers()  # only the App Homes people look at are republished after changes
+    app = create_app(settings, container, client, auth=checked.auth if checked is not None else None,
+                     viewers=viewers)
+
+    def prepare() -> None:  # the approver candidates and the picker, off the request path (after a reload too)
+        threading.Thread(target=warm_up, args=(container,), name="warm-up", daemon=True).start()
+
+    prepare()
+    holder.on_reloaded.append(prepare)
+    sender = outbox_sender(container, client, viewers=viewers)
     scheduler = Scheduler(
         [clock.sync, holder.reload_if_changed, run_due_by_db_clock(container.worker, db, clock)],
         settings.tick_seconds,
@@ -158,7 +184,20 @@ def assemble(
             pass
     # on-call from the incident tools, re-read every minute on its own thread (a slow API never delays due work)
     refresher = Scheduler([oncall.refresh_due, directory.refresh_due], 5.0)
+    step.done("app and schedulers created")
     return Runtime(container, app, scheduler, outbox, client, background, leases, oncall=refresher)
+
+
+class _Steps:
+    """``start-up: STEP in N s (CPU N s)`` at DEBUG, each step timed from the end of the one before."""
+
+    def __init__(self) -> None:
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+
+    def done(self, step: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        log.debug("start-up: %s in %.2f s (CPU %.2f s)", step, wall - self._wall, cpu - self._cpu)
+        self._wall, self._cpu = wall, cpu
 
 
 def discover(container: Container) -> None:
@@ -183,9 +222,12 @@ def serve(settings: Settings, *, http: bool = False, host: str = "0.0.0.0", port
     stopping.install()
     socket_mode = settings.slack_app_token is not None and not http
     client = slack_client(settings)
-    auth = check_before_start(settings, socket_mode=socket_mode, client=client)
-    runtime = assemble(settings, client, auth=auth)
+    step = _Steps()
+    checked = check_before_start(settings, socket_mode=socket_mode, client=client)
+    step.done("checks passed (tokens, config, database, Slack)")
+    runtime = assemble(settings, client, checked=checked)
     runtime.start()
+    auth = checked.auth
     started = f"accessbot {version()} ({auth.get('team')} as {auth.get('user')})"
     finished = False
     try:

@@ -5,10 +5,13 @@ In order: the settings parse; the tokens are of the right kind (``SLACK_BOT_TOKE
 speaks; the config file exists and validates; the database answers (within seconds) and takes the migrations;
 Slack accepts the bot token (``auth.test``) and, in Socket Mode, the app token (``apps.connections.open``).
 An operator then learns at start, in one line, what a first click would otherwise have shown as a traceback.
+What the checks loaded (the config, who the bot is) is handed to the bot (:class:`Checked`), not loaded again.
 """
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -20,10 +23,13 @@ from sqlalchemy.pool import NullPool
 
 from bot.health import first_line
 from bot.settings import Settings
+from policy.config import Config
 from policy.validation import ConfigError, load_config_file
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
+
+    from bot.security.crypto import SecretBox
 
 DRIVERS = {"sqlite": "sqlite", "sqlite+pysqlite": "sqlite", "postgresql+psycopg": "postgresql"}
 CONNECT_SECONDS = 5
@@ -32,6 +38,16 @@ SHOWN_PROBLEMS = 3  # of a config that does not validate, on the one line
 
 class StartupError(Exception):
     """The bot cannot start; the message is one line an operator can act on."""
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What the checks found, handed to the bot so that nothing is loaded twice (the config is read once)."""
+
+    auth: dict[str, Any]  # auth.test's answer: the workspace and the bot it belongs to
+    config: Config  # accessbot.yml, validated
+    config_mtime: float  # the file's modification time before it was read (a later change is reloaded)
+    secrets: SecretBox  # the encryption key, checked against the database
 
 
 def load_settings() -> Settings:
@@ -77,13 +93,15 @@ def check_database_url(url: str) -> None:
                            f"(got {shown_url(url)})")
 
 
-def check_config(path: str) -> None:
+def check_config(path: str) -> tuple[Config, float]:
+    """The config at ``path``, validated, and the file's modification time before it was read."""
     from pathlib import Path
 
     if not Path(path).is_file():
         raise StartupError(f"the config file {path} does not exist (set ACCESSBOT_CONFIG to its path)")
     try:
-        load_config_file(path)
+        mtime = os.path.getmtime(path)
+        return load_config_file(path), mtime
     except ConfigError as exc:
         problems = [str(p).removeprefix("error: ") for p in exc.problems] or [first_line(exc)]
         shown = "; ".join(problems[:SHOWN_PROBLEMS])
@@ -141,18 +159,18 @@ def migrate(url: str) -> None:
                            f"{first_line(getattr(exc, 'orig', None) or exc)}") from None
 
 
-def check_before_start(settings: Settings, *, socket_mode: bool, client: WebClient) -> dict[str, Any]:
-    """Everything above, in order; returns ``auth.test``'s answer (who the bot is). Raises :class:`StartupError`."""
+def check_before_start(settings: Settings, *, socket_mode: bool, client: WebClient) -> Checked:
+    """Everything above, in order; returns what the bot starts with. Raises :class:`StartupError`."""
     check_tokens(settings, socket_mode=socket_mode)
     check_database_url(settings.database_url)
-    check_config(settings.config_path)
+    config, config_mtime = check_config(settings.config_path)
     check_database(settings.database_url)
     migrate(settings.database_url)
     try:
-        settings.secret_box()
+        secrets = settings.secret_box()
     except ValueError as exc:
         raise StartupError(str(exc)) from None
     identity = check_bot_token(client)
     if socket_mode and settings.slack_app_token is not None:
         check_app_token(client, settings.slack_app_token.get_secret_value())
-    return identity
+    return Checked(identity, config, config_mtime, secrets)

@@ -167,10 +167,22 @@ def index_keys(conditions: ConditionSet) -> frozenset[IndexKey] | None:
     return frozenset(union)
 
 
+def index_decides(conditions: ConditionSet) -> bool:
+    """Whether having one of the :func:`index_keys` is not only needed but enough for the set to hold.
+
+    So when every condition is an ``is`` on an indexed attribute and the set is one condition or
+    ``match: any``: such a set holds exactly for the identities that share a key with it, and a lookup by key
+    needs no evaluation of the conditions.
+    """
+    items = conditions.conditions
+    if not items or any(_keys(c) is None for c in items):
+        return False
+    return len(items) == 1 or conditions.match == "any"
+
+
 def identity_keys(identity: Identity) -> frozenset[IndexKey]:
-    """The index keys an identity has: its ``user``, ``group`` and ``oncall`` values."""
-    return frozenset(
-        (attribute, value)
-        for attribute in sorted(INDEXED_ATTRIBUTES)
-        for value in attribute_values(attribute, identity)
-    )
+    """The index keys an identity has: its ``user``, ``group`` and ``oncall`` values (folded)."""
+    keys = [("user", fold(v)) for v in identity.ids]
+    keys += [("group", fold(v)) for v in identity.groups]
+    keys += [("oncall", fold(v)) for v in identity.oncall]
+    return frozenset(keys)

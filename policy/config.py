@@ -7,18 +7,24 @@ hours. Cross-references (integrations, permissions, bundles, scopes, spaces) are
 
 from __future__ import annotations
 
+import sys
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import time, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BeforeValidator,
+    ConfigDict,
     Discriminator,
     Field,
     PlainSerializer,
+    PrivateAttr,
     Tag,
     ValidationInfo,
     field_validator,
     model_validator,
+    with_config,
 )
 
 from policy.config_base import ALL_DAYS as ALL_DAYS
@@ -95,12 +101,17 @@ class Space(StrictModel):
 # --- integrations -------------------------------------------------------------------------------------------
 
 
-class ResourceDef(StrictModel):
-    type: str = Field(min_length=1)
-    name: str = Field(min_length=1)
+@with_config(ConfigDict(extra="forbid"))
+@dataclass(frozen=True, slots=True)
+class ResourceDef:
+    """A resource written in the config. A slotted dataclass that pydantic validates, not a model: a catalog has
+    100,000 of them, and a model carries a ``__dict__`` and a set of the fields given (~1 KB a resource here)."""
+
+    type: Annotated[str, Field(min_length=1)]
+    name: Annotated[str, Field(min_length=1)]
     path: str = ""
     source_id: str = ""
-    tags: dict[str, str] = {}
+    tags: dict[str, str] = dataclass_field(default_factory=dict)
     risk_level: Risk | None = None
 
 
@@ -115,21 +126,35 @@ class IntegrationBase(StrictModel):
     risk_level: Risk = "medium"
     resources: list[ResourceDef] = []
     permissions: dict[str, PermissionDef] = Field(min_length=1)
+    _catalog: tuple[tuple[object, ...], tuple[Resource, ...]] = PrivateAttr(default=((), ()))
+
+    @model_validator(mode="after")
+    def _compact(self) -> IntegrationBase:
+        """Equal values of the resources shared (the file repeats them), and their catalog values built once.
+
+        Pydantic runs this again when a validated integration is validated as part of a config (as the items of
+        a config read in parts are): then there is nothing left to do.
+        """
+        if not self._catalog_is_current():
+            _share_values(self.resources)
+            self._catalog = (self._catalog_source(), _catalog_values(self.name, self.risk_level, self.resources))
+        return self
+
+    def _catalog_source(self) -> tuple[object, ...]:
+        return (self.resources, self.name, self.risk_level)
+
+    def _catalog_is_current(self) -> bool:
+        source, current = self._catalog[0], self._catalog_source()
+        return len(source) == len(current) and all(a is b for a, b in zip(source, current, strict=True))
 
     def catalog_resources(self) -> list[Resource]:
-        """The static resources of this integration as catalog values."""
-        return [
-            Resource(
-                integration=self.name,
-                type=r.type,
-                name=r.name,
-                path=r.path,
-                source_id=r.source_id or f"{r.type}:{r.name}",
-                tags=tuple(sorted(r.tags.items())),
-                risk=r.risk_level or self.risk_level,
-            )
-            for r in self.resources
-        ]
+        """The static resources of this integration as catalog values.
+
+        Built once, when the integration is validated; the catalog and the connector share these values.
+        """
+        if not self._catalog_is_current():  # a model_copy(update=…) of name, risk_level or resources
+            self._catalog = (self._catalog_source(), _catalog_values(self.name, self.risk_level, self.resources))
+        return list(self._catalog[1])
 
     def catalog_permissions(self) -> dict[str, Permission]:
         return {
@@ -138,6 +163,45 @@ class IntegrationBase(StrictModel):
             )
             for name, p in self.permissions.items()
         }
+
+
+def _share_values(resources: list[ResourceDef]) -> None:
+    """One string for each repeated type, path and tag (interned), one mapping for each repeated set of tags.
+
+    The values are equal either way; only the copies the parser made of each are dropped. ResourceDef is frozen
+    for its users; this is the validation finishing it.
+    """
+    intern = sys.intern
+    tags_seen: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+    for resource in resources:
+        object.__setattr__(resource, "type", intern(resource.type))
+        if resource.path:
+            object.__setattr__(resource, "path", intern(resource.path))
+        if resource.tags:
+            written = tuple(resource.tags.items())
+            shared = tags_seen.get(written)
+            if shared is None:
+                shared = tags_seen[written] = {intern(k): intern(v) for k, v in written}
+            object.__setattr__(resource, "tags", shared)
+
+
+def _catalog_values(integration: str, risk: Risk, resources: list[ResourceDef]) -> tuple[Resource, ...]:
+    sorted_tags: dict[int, tuple[tuple[str, str], ...]] = {}  # by id of the (shared) tags mapping
+    values = []
+    for r in resources:
+        tags = sorted_tags.get(id(r.tags))
+        if tags is None:
+            tags = sorted_tags[id(r.tags)] = tuple(sorted(r.tags.items()))
+        values.append(Resource(
+            integration=integration,
+            type=r.type,
+            name=r.name,
+            path=r.path,
+            source_id=r.source_id or f"{r.type}:{r.name}",
+            tags=tags,
+            risk=r.risk_level or risk,
+        ))
+    return tuple(values)
 
 
 class PostgresIntegration(IntegrationBase):

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import sys
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator, with_config
 
 from policy.config_base import Duration, StrictModel, TimeZoneName, rule_error
 
 
-class DirectoryUser(StrictModel):
-    email: str = Field(min_length=3, pattern=r"^[^@\s]+@[^@\s]+$")
+@with_config(ConfigDict(extra="forbid"))
+@dataclass(frozen=True, slots=True)
+class DirectoryUser:
+    """A person of the directory. A slotted dataclass that pydantic validates, not a model: a directory has tens
+    of thousands, and a model carries a ``__dict__`` and a set of the fields given (~1 KB a user)."""
+
+    email: Annotated[str, Field(min_length=3, pattern=r"^[^@\s]+@[^@\s]+$")]
     slack_id: str | None = None
-    groups: list[str] = []
+    groups: list[str] = dataclass_field(default_factory=list)
     manager: str | None = None
-    attributes: dict[str, str] = {}
+    attributes: dict[str, str] = dataclass_field(default_factory=dict)
 
 
 class Rotation(StrictModel):
@@ -75,3 +83,25 @@ class Directory(StrictModel):
     slack_usergroups: bool = False
     users: list[DirectoryUser] = []
     oncall: list[OncallSchedule] = []
+
+    @model_validator(mode="after")
+    def _share_values(self) -> Directory:
+        """One string for each repeated group name and manager, one mapping for each repeated set of attributes.
+
+        The values are equal either way; only the copies the parser made of each are dropped (DirectoryUser is
+        frozen for its users; this is the validation finishing it).
+        """
+        intern = sys.intern
+        attributes_seen: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+        for user in self.users:
+            if user.groups:
+                object.__setattr__(user, "groups", [intern(g) for g in user.groups])
+            if user.manager:
+                object.__setattr__(user, "manager", intern(user.manager))
+            if user.attributes:
+                written = tuple(user.attributes.items())
+                shared = attributes_seen.get(written)
+                if shared is None:
+                    shared = attributes_seen[written] = {intern(k): intern(v) for k, v in written}
+                object.__setattr__(user, "attributes", shared)
+        return self

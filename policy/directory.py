@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from policy.config import Directory, DirectoryUser
+from policy.config import Directory, DirectoryUser, OncallSchedule
 from policy.identity import Identity
-from policy.oncall import ProviderOncall, schedules_for
+from policy.oncall import ProviderOncall, Shift, schedules_for, shift_at
 
 
 def _key(email_or_id: str) -> str:
@@ -23,11 +23,13 @@ class DirectoryIndex:
     """Constant-time lookups in a :class:`Directory`.
 
     A user is found by email or by Slack id; when two entries claim the same email or id the first one
-    wins (``check-config`` is where duplicates are reported).
+    wins (``check-config`` is where duplicates are reported). Each rotation's current shift is kept until it
+    ends, so building an identity does not compute every schedule's hand-overs again.
     """
 
     def __init__(self, directory: Directory) -> None:
         self.directory = directory
+        self._shifts: dict[int, Shift] = {}  # id(schedule) -> its shift last asked for (schedules live with us)
         self._users: dict[str, DirectoryUser] = {}
         reports: dict[str, set[str]] = {}
         for user in directory.users:
@@ -46,6 +48,21 @@ class DirectoryIndex:
     def user(self, email_or_id: str | None) -> DirectoryUser | None:
         """The directory entry with that email or Slack id, or None."""
         return self._users.get(_key(email_or_id)) if email_or_id else None
+
+    def member_on_shift(self, schedule: OncallSchedule, now: datetime) -> str | None:
+        """:func:`policy.oncall.on_shift`, remembered for as long as the shift lasts."""
+        shift = self._shifts.get(id(schedule))
+        if shift is None or not shift.covers(now):
+            shift = shift_at(schedule, now)
+            if shift is None:
+                return None
+            self._shifts[id(schedule)] = shift
+        return shift.member
+
+    def on_call_now(self, now: datetime) -> tuple[str | None, ...]:
+        """Who is on shift on each rotation at ``now`` (in the order of ``directory.oncall``): identities built
+        at two moments with the same answer (and the same incident-tool answers) have the same on-call."""
+        return tuple(self.member_on_shift(s, now) for s in self.directory.oncall if s.rotation is not None)
 
     def direct_reports(self, email: str) -> frozenset[str]:
         """The (lower-cased) emails of the users whose manager is ``email`` (or that user's Slack id)."""
@@ -83,7 +100,7 @@ class DirectoryIndex:
             email=email,
             groups=frozenset(groups),
             manager=entry.manager if entry else None,
-            oncall=schedules_for(self.directory.oncall, names, now, provider_oncall),
+            oncall=schedules_for(self.directory.oncall, names, now, provider_oncall, self.member_on_shift),
             attributes=dict(entry.attributes) if entry else {},
             owner_of=frozenset(owner_of),
             deactivated=deactivated,

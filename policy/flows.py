@@ -14,12 +14,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple, TypeVar
 
 from policy.catalog import Catalog, TargetRule
-from policy.conditions import Matcher, compile_conditions, identity_keys, index_keys, matches
+from policy.conditions import (
+    IndexKey,
+    Matcher,
+    compile_conditions,
+    identity_keys,
+    index_decides,
+    index_keys,
+    matches,
+)
 from policy.config import Config, Flow
 from policy.directory import DirectoryIndex
 from policy.errors import InvalidRequest, NotEligible
@@ -30,9 +39,15 @@ from policy.windows import compile_window
 
 MAX_RESOURCES_PER_REQUEST = 100
 IDENTITY_CACHE_SIZE = 16_384
-"""How many distinct identities' usable flows are remembered (per compiled policy)."""
+"""How many distinct identities' usable flows are remembered (per compiled policy and kind of flow); as many
+distinct sets of index keys (see :class:`_KindIndex`)."""
+
+PAIRS_REMEMBERED = 64
+"""For how many (integration, permission) pairs the flows offering it are remembered per set of usable flows."""
 
 PairKey = tuple[str, str]  # (integration, permission)
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +63,10 @@ class CompiledFlow:
         default=None, compare=False, repr=False
     )  # None = always
     for_themselves: bool = field(default=True, compare=False, repr=False)  # "themselves" in request_for
+    demands: tuple[timedelta | None, bool, bool, bool, bool] = field(
+        default=(None, False, False, False, False), compare=False, repr=False
+    )  # what a choice of this flow demands: FlowChoice's fields after the permission
+
 
     @property
     def name(self) -> str:
@@ -62,9 +81,12 @@ class CompiledFlow:
         return any(rule.offers(resource, permission) for rule in rules)
 
 
-@dataclass(frozen=True, slots=True)
-class FlowChoice:
-    """The flow a request falls under, and what it demands (the decision the service acts on)."""
+class FlowChoice(NamedTuple):
+    """The flow a request falls under, and what it demands (the decision the service acts on).
+
+    Immutable; a named tuple rather than a frozen dataclass because a decision builds one per call and a
+    tuple is built several times faster.
+    """
 
     flow: Flow
     resources: tuple[Resource, ...]
@@ -83,6 +105,66 @@ class _Usable:
     by_name: tuple[CompiledFlow, ...]
     by_rank: tuple[CompiledFlow, ...]
     windowed: bool  # whether any of them has a time window
+    # (integration, permission) -> the flows of by_rank that offer it, with their rules for it; filled as asked
+    offering: dict[PairKey, tuple[tuple[CompiledFlow, tuple[TargetRule, ...]], ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def offering_of(self, pair: PairKey) -> tuple[tuple[CompiledFlow, tuple[TargetRule, ...]], ...]:
+        """The flows that offer ``pair`` (preferred first) with their rules for it; remembered for a few pairs."""
+        found = self.offering.get(pair)
+        if found is None:
+            found = tuple(
+                (compiled, rules) for compiled in self.by_rank if (rules := compiled.rules_by_pair.get(pair))
+            )
+            if len(self.offering) < PAIRS_REMEMBERED:
+                self.offering[pair] = found
+        return found
+
+
+def _usable_of(flows: Iterable[CompiledFlow]) -> _Usable:
+    found = list(flows)
+    return _Usable(
+        by_name=tuple(sorted(found, key=lambda c: c.name)),
+        by_rank=tuple(sorted(found, key=lambda c: c.rank)),
+        windowed=any(c.inside is not None for c in found),
+    )
+
+
+_NOTHING = _Usable((), (), False)
+
+
+def _remember(cache: dict[_K, _V], key: _K, value: _V) -> None:
+    """``cache[key] = value``, forgetting the oldest entry when the cache holds :data:`IDENTITY_CACHE_SIZE`."""
+    if len(cache) >= IDENTITY_CACHE_SIZE:
+        try:
+            del cache[next(iter(cache))]
+        except (KeyError, RuntimeError, StopIteration):  # another thread got there first
+            pass
+    cache[key] = value
+
+
+class _KindIndex:
+    """The flows of one kind, indexed by the requestor keys they need (:func:`policy.conditions.index_keys`).
+
+    - ``decided``: flows that an identity with the key may use, nothing else to check (the requestors are
+      decided by the index, :func:`policy.conditions.index_decides`, and the flow's space admits everybody);
+    - ``checked``: flows an identity needs the key for, whose requestors and space are then evaluated;
+    - ``unindexed``: flows whose requestors and space are evaluated for every identity.
+
+    The decided flows of an identity depend only on which keys of the index it has, so they are remembered
+    per set of keys (``by_keys``): a never-seen user who shares the groups of someone seen before costs a
+    few lookups.
+    """
+
+    __slots__ = ("decided", "checked", "unindexed", "keys", "by_keys")
+
+    def __init__(self) -> None:
+        self.decided: dict[IndexKey, list[CompiledFlow]] = {}
+        self.checked: dict[IndexKey, list[CompiledFlow]] = {}
+        self.unindexed: list[CompiledFlow] = []
+        self.keys: frozenset[IndexKey] = frozenset()  # every key of decided and checked, set when complete
+        self.by_keys: dict[frozenset[IndexKey], _Usable] = {}
 
 
 class CompiledPolicy:
@@ -102,10 +184,14 @@ class CompiledPolicy:
         self._space_members: dict[str, Matcher | None] = {
             s.name: compile_conditions(s.members) if s.members is not None else None for s in config.spaces
         }
+        self._permissions: dict[PairKey, Permission] = {
+            (integration, name): permission
+            for integration, permissions in self.catalog.permissions.items()
+            for name, permission in permissions.items()
+        }
         self.flows: dict[str, CompiledFlow] = {}
         self._requestors: dict[str, Matcher] = {}
-        self._by_key: dict[tuple[str, str], list[CompiledFlow]] = {}
-        self._unindexed: list[CompiledFlow] = []
+        self._kinds: dict[str, _KindIndex] = {}  # flow type -> its flows, indexed
         self.owners: dict[str, frozenset[str]] = {
             i.name: frozenset(o.lower() for o in i.owners) for i in config.integrations
         }
@@ -113,14 +199,22 @@ class CompiledPolicy:
             compiled = self._compile(flow)
             self.flows[flow.name] = compiled
             self._requestors[flow.name] = compile_conditions(flow.requestors)
+            index = self._kinds.get(flow.type)
+            if index is None:
+                index = self._kinds[flow.type] = _KindIndex()
             keys = index_keys(flow.requestors)
             if keys is None:
-                self._unindexed.append(compiled)
-            else:
-                for key in keys:
-                    self._by_key.setdefault(key, []).append(compiled)
+                index.unindexed.append(compiled)
+                continue
+            everybody = flow.space is None or self._space_members[flow.space] is None
+            by_key = index.decided if everybody and index_decides(flow.requestors) else index.checked
+            for key in keys:
+                by_key.setdefault(key, []).append(compiled)
+        for index in self._kinds.values():
+            index.keys = frozenset(index.decided) | frozenset(index.checked)
         # kind -> Identity.match_key -> the flows of that kind such an identity may use (oldest first)
-        self._usable_cache: dict[str, dict[tuple[object, ...], _Usable]] = {}
+        self._usable_cache: dict[str, dict[str, _Usable]] = {}
+        self._self_serve = self._usable_cache["self_serve"] = {}  # the one choose_flow reads
 
     def _compile(self, flow: Flow) -> CompiledFlow:
         rules = tuple(rule for target in flow.targets for rule in self.catalog.rules_for(target))
@@ -146,6 +240,13 @@ class CompiledPolicy:
             rank=(needed, -longest, flow.name),
             inside=compile_window(flow.when, self.config.timezone),
             for_themselves="themselves" in flow.request_for,
+            demands=(
+                flow.grant_for,
+                flow.require_duration,
+                flow.settings.require_mfa,
+                flow.settings.require_justification,
+                flow.approval.type == "automatic",
+            ),
         )
 
     # --- who may use which flow --------------------------------------------------------------------------
@@ -155,35 +256,35 @@ class CompiledPolicy:
         cache = self._usable_cache.get(kind)
         if cache is None:
             cache = self._usable_cache.setdefault(kind, {})
-        usable = cache.get(identity.match_key)
+        key = identity.match_key
+        usable = cache.get(key)
         if usable is None:
             usable = self._usable_for(identity, kind)
-            if len(cache) >= IDENTITY_CACHE_SIZE:
-                try:
-                    del cache[next(iter(cache))]  # forget the oldest
-                except (KeyError, RuntimeError, StopIteration):  # another thread got there first
-                    pass
-            cache[identity.match_key] = usable
+            _remember(cache, key, usable)
         return usable
 
     def _usable_for(self, identity: Identity, kind: str) -> _Usable:
+        index = self._kinds.get(kind)
+        if index is None or identity.deactivated or identity.is_bot:
+            return _NOTHING
+        keys = index.keys.intersection(identity_keys(identity))
+        usable = index.by_keys.get(keys)
+        if usable is None:
+            usable = _usable_of({c.name: c for key in keys for c in index.decided.get(key, ())}.values())
+            _remember(index.by_keys, keys, usable)
+        if not (index.checked or index.unindexed):
+            return usable
         found: dict[str, CompiledFlow] = {}
-        if not (identity.deactivated or identity.is_bot):
-            candidates = [self._by_key.get(k, ()) for k in identity_keys(identity)]
-            candidates.append(self._unindexed)
-            for group in candidates:
-                for compiled in group:
-                    flow = compiled.flow
-                    if flow.name in found or flow.type != kind:
-                        continue
-                    if self._member(flow, identity) and self._requestors[flow.name](identity):
-                        found[flow.name] = compiled
-        flows = list(found.values())
-        return _Usable(
-            by_name=tuple(sorted(flows, key=lambda c: c.name)),
-            by_rank=tuple(sorted(flows, key=lambda c: c.rank)),
-            windowed=any(c.inside is not None for c in flows),
-        )
+        candidates = [index.checked.get(key, ()) for key in keys]
+        candidates.append(index.unindexed)
+        for group in candidates:
+            for compiled in group:
+                flow = compiled.flow
+                if flow.name not in found and self._member(flow, identity) and self._requestors[flow.name](identity):
+                    found[flow.name] = compiled
+        if not found:
+            return usable
+        return _usable_of([*usable.by_name, *found.values()])
 
     def _member(self, flow: Flow, identity: Identity) -> bool:
         if flow.space is None:
@@ -246,6 +347,67 @@ class CompiledPolicy:
         Prefers the flow needing the fewest approvals, then the longest ``grant_for``, then the name. Raises
         :class:`NotEligible` / :class:`InvalidRequest` saying why nothing fits.
         """
+        catalog = self.catalog
+        resources: tuple[Resource, ...]
+        if len(resource_keys) == 1:  # the common case, without the general checks below
+            resource = catalog.resources.get(resource_keys[0])
+            if resource is None:
+                raise InvalidRequest(f"Unknown resource {resource_keys[0]!r}.", field="resource")
+            resources = (resource,)
+        else:
+            resources = self._resources_of(resource_keys)
+            resource = resources[0]
+        pair = (resource.integration, permission_name)
+        permission = self._permissions.get(pair)
+        if permission is None:
+            raise InvalidRequest(f"Unknown permission {permission_name!r}.", field="permission")
+        usable = self._self_serve.get(requester.match_key)
+        if usable is None:
+            usable = self._usable(requester, "self_serve")
+        offering = usable.offering.get(pair)
+        if offering is None:
+            offering = usable.offering_of(pair)
+        single = len(resources) == 1
+        # id(rule) -> offers every resource: rules are shared between flows (needed when several flows offer)
+        checked: dict[int, bool] | None = {} if len(offering) > 1 else None
+        allowing: list[CompiledFlow] | None = None
+        for compiled, rules in offering:  # preferred first: the first fit wins
+            if compiled.inside is not None and not compiled.inside(now):
+                continue
+            if len(rules) == 1:
+                rule = rules[0]
+                offered = checked.get(id(rule)) if checked is not None else None
+                if offered is None:
+                    offered = (
+                        rule.offers(resource, permission)
+                        if single
+                        else all(rule.offers(r, permission) for r in resources)
+                    )
+                    if checked is not None:
+                        checked[id(rule)] = offered
+            else:
+                offered = all(any(rule.offers(r, permission) for rule in rules) for r in resources)
+            if not offered:
+                continue
+            if (
+                compiled.for_themselves
+                if not grantees
+                else self.grantee_refusal(compiled.flow, requester, grantees) is None
+            ):
+                return FlowChoice(compiled.flow, resources, permission, *compiled.demands)
+            if allowing is None:
+                allowing = []
+            allowing.append(compiled)
+        if allowing is None:
+            names = resource.name if single else ", ".join(r.name for r in resources)
+            raise NotEligible(
+                f"No access flow lets you request {permission.name} on {names} right now.", field="resource"
+            )
+        first = min(allowing, key=lambda c: c.name)
+        raise NotEligible(self.grantee_refusal(first.flow, requester, grantees) or "", field="grantees")
+
+    def _resources_of(self, resource_keys: Sequence[str]) -> tuple[Resource, ...]:
+        """The resources of a request, once each, all of one integration; raises :class:`InvalidRequest`."""
         keys = list(dict.fromkeys(resource_keys))
         if not keys:
             raise InvalidRequest("Pick at least one resource.", field="resource")
@@ -266,44 +428,7 @@ class CompiledPolicy:
                 raise InvalidRequest(
                     "All resources of one request must come from one integration.", field="resource"
                 )
-        permission = self.catalog.permissions.get(integration, {}).get(permission_name)
-        if permission is None:
-            raise InvalidRequest(f"Unknown permission {permission_name!r}.", field="permission")
-        pair = (integration, permission_name)
-        checked: dict[int, bool] = {}  # id(rule) -> offers every resource (rules are shared between flows)
-        allowing: list[CompiledFlow] = []
-        for compiled in self._usable(requester, "self_serve").by_rank:  # preferred first: first fit wins
-            rules = compiled.rules_by_pair.get(pair)
-            if rules is None or (compiled.inside is not None and not compiled.inside(now)):
-                continue
-            if len(rules) == 1:
-                rule = rules[0]
-                offered = checked.get(id(rule))
-                if offered is None:
-                    offered = checked[id(rule)] = (
-                        rule.offers(resources[0], permission)
-                        if len(resources) == 1
-                        else all(rule.offers(r, permission) for r in resources)
-                    )
-            else:
-                offered = all(any(rule.offers(r, permission) for rule in rules) for r in resources)
-            if not offered:
-                continue
-            if (
-                compiled.for_themselves
-                if not grantees
-                else self.grantee_refusal(compiled.flow, requester, grantees) is None
-            ):
-                return _choice(compiled.flow, resources, permission)
-            allowing.append(compiled)
-        if not allowing:
-            raise NotEligible(
-                f"No access flow lets you request {permission.name} on "
-                f"{', '.join(r.name for r in resources)} right now.",
-                field="resource",
-            )
-        first = min(allowing, key=lambda c: c.name)
-        raise NotEligible(self.grantee_refusal(first.flow, requester, grantees) or "", field="grantees")
+        return tuple(resources)
 
     def grantee_refusal(self, flow: Flow, requester: Identity, grantees: Sequence[Identity]) -> str | None:
         """Why ``requester`` may not request for ``grantees`` under ``flow`` (None = allowed)."""
@@ -322,15 +447,3 @@ class CompiledPolicy:
             return f"You may not request access for {grantee.label()} under flow {flow.name}."
         return None
 
-
-def _choice(flow: Flow, resources: list[Resource], permission: Permission) -> FlowChoice:
-    return FlowChoice(
-        flow=flow,
-        resources=tuple(resources),
-        permission=permission,
-        max_duration=flow.grant_for,
-        require_duration=flow.require_duration,
-        require_mfa=flow.settings.require_mfa,
-        require_justification=flow.settings.require_justification,
-        automatic_approval=flow.approval.type == "automatic",
-    )

@@ -27,30 +27,33 @@ class Identity:
     timezone: str | None = None
     display_name: str | None = None
     ids: frozenset[str] = field(init=False, repr=False, compare=False)
-    _match_key: tuple[object, ...] | None = field(init=False, default=None, repr=False, compare=False)
+    _match_key: str | None = field(init=False, default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Every way this user can be named in a condition's ``user`` attribute; computed once (hot path).
         object.__setattr__(self, "ids", frozenset(v.lower() for v in (self.slack_id, self.email) if v))
 
     @property
-    def match_key(self) -> tuple[object, ...]:
-        """Everything a requestor, grantee or space condition can look at; computed once.
+    def match_key(self) -> str:
+        """Everything a requestor, grantee or space condition can look at, as one string; computed once.
 
         Not ``owner_of``: ``owner`` is an approver attribute. Two identities with the same key match the same
-        requestor, grantee and space conditions.
+        requestor, grantee and space conditions. A string (the ``repr`` of those values, sets sorted) rather
+        than a tuple so that a cache keyed by it hashes once per identity, not once per lookup.
         """
         key = self._match_key
         if key is None:
-            key = (
-                self.slack_id,
-                self.email,
-                self.groups,
-                self.manager,
-                self.oncall,
-                tuple(sorted(self.attributes.items())),
-                self.deactivated,
-                self.is_bot,
+            key = repr(
+                (
+                    self.slack_id,
+                    self.email,
+                    sorted(self.groups),
+                    self.manager,
+                    sorted(self.oncall),
+                    sorted(self.attributes.items()),
+                    self.deactivated,
+                    self.is_bot,
+                )
             )
             object.__setattr__(self, "_match_key", key)
         return key

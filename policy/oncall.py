@@ -23,7 +23,7 @@ trusted depends on what it is used for (:func:`provider_on_call`):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Literal
@@ -73,19 +73,40 @@ def _start_instant(starts: datetime, zone: tzinfo) -> datetime:
     return first_instant_at(starts, zone)
 
 
-def shift_index(schedule: OncallSchedule, now: datetime) -> int | None:
-    """Hand-overs since the rotation started (0 = the first member's first shift); None before it starts."""
+@dataclass(frozen=True, slots=True)
+class Shift:
+    """Who is on shift for a rotation from ``since`` until ``until`` (None: unbounded on that side).
+
+    ``index`` counts hand-overs since the rotation started (0 = the first member's first shift); ``index`` and
+    ``member`` are None before the rotation starts. A shift holds for every moment in ``[since, until)``, so a
+    caller may keep it until ``until`` instead of computing it again (:class:`policy.directory.DirectoryIndex`).
+    """
+
+    index: int | None
+    member: str | None
+    since: datetime | None
+    until: datetime | None
+
+    def covers(self, moment: datetime) -> bool:
+        return (self.since is None or self.since <= moment) and (self.until is None or moment < self.until)
+
+
+def shift_at(schedule: OncallSchedule, now: datetime) -> Shift | None:
+    """The shift of ``schedule``'s rotation at ``now``; None for a schedule read from an incident tool."""
     _require_aware(now)
-    zone = ZoneInfo(schedule.timezone)
     rotation = schedule.rotation
     if rotation is None:  # read from an incident tool: see provider_on_call
         return None
+    zone = ZoneInfo(schedule.timezone)
     start = _start_instant(rotation.starts, zone)
     if now < start:
-        return None
+        return Shift(None, None, None, start)
     every = rotation.every
+    members = rotation.members
     if every % _DAY:
-        return (now - start) // every
+        index = (now - start) // every
+        since = start + index * every
+        return Shift(index, members[index % len(members)], since, since + every)
     start_wall = _local_wall(start, zone)
 
     def boundary(k: int) -> datetime:
@@ -94,19 +115,23 @@ def shift_index(schedule: OncallSchedule, now: datetime) -> int | None:
     index = max(0, (_local_wall(now, zone) - start_wall) // every)
     while index > 0 and boundary(index) > now:
         index -= 1
-    while boundary(index + 1) <= now:
+    until = boundary(index + 1)
+    while until <= now:
         index += 1
-    return index
+        until = boundary(index + 1)
+    return Shift(index, members[index % len(members)], boundary(index), until)
+
+
+def shift_index(schedule: OncallSchedule, now: datetime) -> int | None:
+    """Hand-overs since the rotation started (0 = the first member's first shift); None before it starts."""
+    shift = shift_at(schedule, now)
+    return None if shift is None else shift.index
 
 
 def on_shift(schedule: OncallSchedule, now: datetime) -> str | None:
     """The member on shift at ``now`` (as written in the config), or None before the rotation starts."""
-    index = shift_index(schedule, now)
-    if index is None:
-        return None
-    assert schedule.rotation is not None  # shift_index is None without one
-    members = schedule.rotation.members
-    return members[index % len(members)]
+    shift = shift_at(schedule, now)
+    return None if shift is None else shift.member
 
 
 ProviderOncall = Mapping[str, frozenset[str]]
@@ -118,10 +143,12 @@ def schedules_for(
     names: Iterable[str],
     now: datetime,
     provider: ProviderOncall | None = None,
+    member_at: Callable[[OncallSchedule, datetime], str | None] = on_shift,
 ) -> frozenset[str]:
     """The schedules on which any of ``names`` (emails or Slack ids, case-insensitive) is on call at ``now``.
 
-    A rotation is computed; a schedule read from an incident tool is looked up in ``provider`` (absent: nobody).
+    A rotation is computed (``member_at``, :func:`on_shift` unless the caller keeps shifts); a schedule read from
+    an incident tool is looked up in ``provider`` (absent: nobody).
     """
     wanted = {n.casefold() for n in names if n}
     result: set[str] = set()
@@ -130,7 +157,7 @@ def schedules_for(
             if wanted & (provider or {}).get(schedule.schedule, frozenset()):
                 result.add(schedule.schedule)
             continue
-        member = on_shift(schedule, now)
+        member = member_at(schedule, now)
         if member is not None and member.casefold() in wanted:
             result.add(schedule.schedule)
     return frozenset(result)

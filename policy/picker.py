@@ -69,11 +69,20 @@ _indexes: WeakKeyDictionary[Catalog, _Index] = WeakKeyDictionary()
 _lock = threading.Lock()
 
 
+def prepare(policy: CompiledPolicy) -> None:
+    """Build the option ids of ``policy``'s resources now (else the first options load builds them)."""
+    _index(policy.catalog, policy.config)
+
+
 def _index(catalog: Catalog, config: Config) -> _Index:
-    with _lock:
+    with _lock:  # built once per catalog, by the first caller; the others meanwhile wait for it
         found = _indexes.get(catalog)
-    if found is not None:
-        return found
+        if found is None:
+            found = _indexes[catalog] = _build_index(catalog, config)
+    return found
+
+
+def _build_index(catalog: Catalog, config: Config) -> _Index:
     resources = {resource_option_id(key): key for key in catalog.resources}
     bundles = {}
     for bundle in config.bundles:
@@ -82,10 +91,7 @@ def _index(catalog: Catalog, config: Config) -> _Index:
             keys.update(dict.fromkeys(r.key for r in catalog.offered(rule)))
         permissions = frozenset(p for t in bundle.targets for p in t.permissions)
         bundles[bundle_option_id(bundle.name)] = (bundle.name, tuple(keys), permissions)
-    found = _Index(resources, bundles)
-    with _lock:
-        _indexes[catalog] = found
-    return found
+    return _Index(resources, bundles)
 
 
 def resource_label(resource: Resource) -> str:

@@ -3,6 +3,7 @@ is wrong and what is allowed, and the line in the file."""
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import types
 import typing
@@ -83,7 +84,7 @@ def _other_branch(err: Any, errors: list[Any], data: Any) -> bool:
     value = _value_at(data, union)
     if isinstance(value, dict):
         return str(loc[at]).startswith("literal[")
-    return err["type"] in {"model_type", "model_attributes_type", "dict_type"}
+    return err["type"] in {"model_type", "model_attributes_type", "dict_type", "dataclass_type", "dataclass_args_type"}
 
 
 def _value_at(data: Any, loc: Loc) -> Any:
@@ -111,7 +112,7 @@ def _problem_from_error(err: Any, data: Any, node: yaml.Node | None) -> ConfigPr
         loc = (*loc, key)
         expected = str(ctx.get("expected_tags", "")).replace("'", "")
         message = f"unknown {key} {ctx.get('tag')!r}; allowed: {expected}"
-    elif err["type"] == "extra_forbidden":
+    elif err["type"] in _UNKNOWN_KEY:
         allowed = _allowed_keys(loc[:-1], data)
         key = str(loc[-1])
         hint = difflib.get_close_matches(key, allowed, n=1)
@@ -124,6 +125,8 @@ def _problem_from_error(err: Any, data: Any, node: yaml.Node | None) -> ConfigPr
         message = _written_and_allowed(err, loc, message)
     return ConfigProblem(format_path(loc), message, _line_of(node, loc))
 
+
+_UNKNOWN_KEY = {"extra_forbidden", "unexpected_keyword_argument"}  # a model's word for it, and a dataclass's
 
 _ALLOWED_BY_TYPE = {
     "bool_parsing": "true, false",
@@ -138,6 +141,8 @@ _ALLOWED_BY_TYPE = {
     "dict_type": "a mapping (key: value)",
     "model_type": "a mapping (key: value)",
     "model_attributes_type": "a mapping (key: value)",
+    "dataclass_type": "a mapping (key: value)",
+    "dataclass_args_type": "a mapping (key: value)",
 }
 
 
@@ -155,7 +160,7 @@ def _written(value: Any) -> str:
 def _written_and_allowed(err: Any, loc: Loc, message: str) -> str:
     """``op: 'equalz' — allowed: is, is_not, …``: what was written, then what may be written instead."""
     kind = err["type"]
-    if "input" not in err or kind in {"config_rule", "union_tag_invalid", "extra_forbidden"}:
+    if "input" not in err or kind in {"config_rule", "union_tag_invalid", *_UNKNOWN_KEY}:
         return message
     written = _written(err["input"])
     ctx = err.get("ctx") or {}
@@ -211,19 +216,28 @@ def _allowed_keys(loc: Loc, data: Any) -> list[str]:
         model = _child_type(model, part, current)
         if model is None:
             return []
-    model = _pick_model(model, current)
+    fields = _fields(_pick_model(model, current))
+    return [key for key, _, _ in fields] if fields is not None else []
+
+
+def _fields(model: Any) -> list[tuple[str, Any, bool]] | None:
+    """(key in the file, annotation, required) of each field of a model or a validated dataclass; None for others."""
     if isinstance(model, type) and issubclass(model, BaseModel):
-        return [f.alias or name for name, f in model.model_fields.items()]
-    return []
+        return [(f.alias or name, f.annotation, f.is_required()) for name, f in model.model_fields.items()]
+    if isinstance(model, type) and dataclasses.is_dataclass(model):
+        hints = typing.get_type_hints(model, include_extras=True)
+        return [
+            (f.name, hints[f.name], f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+            for f in dataclasses.fields(model)
+        ]
+    return None
 
 
 def _child_type(model: Any, part: str | int, value: Any) -> Any:
     model = _pick_model(model, value)
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        for name, field in model.model_fields.items():
-            if part in (name, field.alias):
-                return field.annotation
-        return None
+    fields = _fields(model)
+    if fields is not None:
+        return next((annotation for key, annotation, _ in fields if part == key), None)
     origin = typing.get_origin(model)
     args = typing.get_args(model)
     if origin is list and args:

@@ -30,7 +30,8 @@ try:  # the fast parser is optional: without it every file is read by PyYAML
 except ImportError:  # pragma: no cover - exercised where yaml-rs is not installed
     yaml_rs = None  # type: ignore[assignment]
 
-__all__ = ["compose_yaml", "fast_parser_available", "load_yaml", "parse_fast"]
+__all__ = ["at_value_start", "certain_text", "compose_yaml", "fast_parser_available", "load_yaml", "parse_fast",
+           "parse_part"]
 
 _STR_TAG = BaseResolver.DEFAULT_SCALAR_TAG
 _SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -61,13 +62,13 @@ def _different_syntax(text: str) -> bool:
     for mark in ("!", "? ", "?\n", "?\t"):
         at = framed.find(mark)
         while at != -1:
-            if _at_value_start(framed, at):
+            if at_value_start(framed, at):
                 return True
             at = framed.find(mark, at + 1)
     return False
 
 
-def _at_value_start(text: str, at: int) -> bool:
+def at_value_start(text: str, at: int) -> bool:
     """Whether only blanks stand between ``at`` and the start of a line or an indicator before it."""
     before = at - 1
     while before >= 0 and text[before] in " \t":
@@ -107,14 +108,30 @@ def compose_yaml(text: str) -> yaml.Node | None:
 
 def parse_fast(text: str) -> tuple[bool, Any]:
     """``(True, data)`` when the fast parser's data is certainly PyYAML's; ``(False, None)`` otherwise."""
-    if yaml_rs is None or _different_syntax(text):
+    plain = certain_text(text)
+    if plain is None:
         return False, None
+    return parse_part(text, plain)
+
+
+def certain_text(text: str) -> PlainData | None:
+    """What the fast parser's data of ``text`` (or of a part of it) is checked with; None when the text has what
+    the parsers read differently anyway (a tag, a directive, a number-like token they disagree on)."""
+    if yaml_rs is None or _different_syntax(text):
+        return None
+    tokens = {token[1:].rstrip(":") for token in _NUMBER_LIKE.findall("\n" + text)}
+    if not all(_same_plain_scalar(token) for token in tokens):
+        return None
+    return PlainData(text)
+
+
+def parse_part(part: str, plain: PlainData) -> tuple[bool, Any]:
+    """:func:`parse_fast` of ``part``, a part of the text ``plain`` was made for (:func:`certain_text`)."""
     try:
-        data = yaml_rs.loads(text, parse_datetime=False)
+        data = yaml_rs.loads(part, parse_datetime=False)
     except Exception:  # noqa: BLE001 - any complaint of the fast parser: PyYAML decides (and reports)
         return False, None
-    tokens = {token[1:].rstrip(":") for token in _NUMBER_LIKE.findall("\n" + text)}
-    if not all(_same_plain_scalar(token) for token in tokens) or not _PlainData(text).holds(data):
+    if not plain.holds(data):
         return False, None
     return True, data
 
@@ -150,7 +167,7 @@ def _pyyaml_tag(value: str) -> str:
     return _STR_TAG
 
 
-class _PlainData:
+class PlainData:
     """Whether every scalar of the fast parser's data is one PyYAML reads the same however it was written.
 
     A string PyYAML would read as something else when plain (``on``, ``1``, ``20:00``, ``2026-01-05``) is still

@@ -9,6 +9,11 @@ Two kinds of transaction, chosen by the caller:
   (WAL) and never holds up a write. A flush inside it is refused (:class:`ReadOnlyTransaction`), and it is
   rolled back at the end; on PostgreSQL it is a ``READ ONLY`` transaction.
 
+On a SQLite file the writers of one process also take turns on a lock of their own before ``BEGIN IMMEDIATE``:
+SQLite's busy handler makes a waiting writer sleep and poll (up to 100 ms a turn, and a writer can lose every
+turn for the whole busy timeout), while a waiter on the process's lock starts the moment the writer before it
+commits. Writers of other processes (a second replica on the same file) still meet at SQLite's lock.
+
 Connections are pooled: a file SQLite database keeps a small pool (the PRAGMAs run once per connection, when
 it is opened, not once per transaction); PostgreSQL gets a pool sized by ``pool_size`` (default
 :data:`POSTGRES_POOL`). ``:memory:`` SQLite keeps SQLAlchemy's one-connection-per-thread pool (each new
@@ -22,6 +27,7 @@ tightens any that an older version (or a hand copy) left wider.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -124,6 +130,9 @@ class Database:
         self._reader = sessionmaker(self.engine.execution_options(**options), expire_on_commit=False,
                                     autoflush=False)
         event.listen(self._reader, "before_flush", _refuse_flush)
+        # one writer at a time in this process on a SQLite file (see the module's docstring); re-entrant, so a
+        # write opened inside another on the same thread meets SQLite's own lock, as it did before
+        self._writer = threading.RLock() if sqlite_file(url) is not None else None
 
     @property
     def is_postgres(self) -> bool:
@@ -132,7 +141,11 @@ class Database:
     @contextmanager
     def begin(self) -> Iterator[Session]:
         """One write transaction: committed when the block ends, rolled back on an exception."""
-        with self.sessions.begin() as session:
+        if self._writer is None:
+            with self.sessions.begin() as session:
+                yield session
+            return
+        with self._writer, self.sessions.begin() as session:
             yield session
 
     @contextmanager

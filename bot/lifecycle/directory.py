@@ -3,13 +3,42 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
+import weakref
+from collections.abc import Hashable, Iterator
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.lifecycle.oncall import OncallReadings, OncallUnknown, on_call_emails, provider_oncall
 from bot.lifecycle.policy_holder import PolicyHolder
 from policy.identity import Identity
 from policy.oncall import Purpose
+
+
+class Candidates:
+    """Everyone who might be an approver, as identities built at one moment (a read-only sequence).
+
+    A directory keeps one while nothing it was built from changed (the config, its copy of Slack, who is on
+    shift), so the 10,000 identities of a large org are built once, not per request; ``memo`` holds what callers
+    derived from exactly these identities (:func:`bot.lifecycle.approvers.eligible_approvers`).
+    """
+
+    __slots__ = ("identities", "lock", "memo", "source")
+
+    def __init__(self, identities: list[Identity], source: object = None) -> None:
+        self.identities = tuple(identities)
+        self.source = source  # what they were built from (compared with ==): equal sources, equal identities
+        self.memo: dict[Hashable, Any] = {}
+        self.lock = threading.Lock()  # held while an entry of ``memo`` is computed (once, not by every thread)
+
+    def __iter__(self) -> Iterator[Identity]:
+        return iter(self.identities)
+
+    def __len__(self) -> int:
+        return len(self.identities)
+
+
+NOBODY = Candidates([])
 
 
 class IdentityProvider(Protocol):
@@ -21,7 +50,7 @@ class IdentityProvider(Protocol):
         """As :meth:`identity`, read from the source now (the person deciding is checked fresh: SPEC §8)."""
         ...
 
-    def candidates(self, now: datetime) -> list[Identity]:
+    def candidates(self, now: datetime) -> Candidates:
         """Everyone who might be an approver (the service filters by eligibility)."""
         ...
 
@@ -46,6 +75,7 @@ class ConfigDirectory:
         self.holder = holder
         self.oncall = oncall
         self.purpose = purpose
+        self._candidates = NOBODY
 
     def for_held_access(self) -> ConfigDirectory:
         return ConfigDirectory(self.holder, self.oncall, "hold")
@@ -62,17 +92,29 @@ class ConfigDirectory:
     def fresh_identity(self, user: str, now: datetime) -> Identity:
         return self.identity(user, now)  # the config is read as it is
 
-    def candidates(self, now: datetime) -> list[Identity]:
-        users = [u.slack_id or u.email for u in self.holder.current.config.directory.users]
+    def candidates(self, now: datetime) -> Candidates:
+        policy = self.holder.current
         try:
-            on_call = on_call_emails(provider_oncall(self.oncall, now, self.purpose))
+            provider = provider_oncall(self.oncall, now, self.purpose)
+            on_call = on_call_emails(provider)
         except OncallUnknown:
-            return []  # held access: nobody is looked up as a candidate until the tool has answered once
-        known = {u.email.lower() for u in self.holder.current.config.directory.users}
-        return [self.identity(key, now) for key in [*users, *(e for e in on_call if e not in known)]]
+            return NOBODY  # held access: nobody is looked up as a candidate until the tool has answered once
+        source = (weakref.ref(policy), policy.directory.on_call_now(now), _frozen(provider))
+        if self._candidates.source == source:
+            return self._candidates
+        users = [u.slack_id or u.email for u in policy.config.directory.users]
+        known = {u.email.lower() for u in policy.config.directory.users}
+        self._candidates = Candidates(
+            [self.identity(key, now) for key in [*users, *(e for e in on_call if e not in known)]], source)
+        return self._candidates
 
     def forget_user(self, slack_id: str) -> None:
         """Nothing is cached: the config is read as it is."""
 
     def forget_usergroups(self) -> None:
         """Nothing is cached: the config is read as it is."""
+
+
+def _frozen(provider: Any) -> Hashable:
+    """An incident tool's answers (schedule -> emails on call) as a value to compare."""
+    return None if provider is None else frozenset(provider.items())

@@ -7,12 +7,14 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from functools import cache
+from typing import cast
 
 from policy.catalog import Catalog
 from policy.config import Config
 from policy.flows import CompiledPolicy
 from policy.resources import Resource
-from policy.validation import ConfigError, load_config_file
+from policy.validation import ConfigError, collector_paused, load_config_file
 
 log = logging.getLogger(__name__)
 
@@ -20,10 +22,11 @@ log = logging.getLogger(__name__)
 class PolicyHolder:
     """Holds the current :class:`CompiledPolicy`. A new file that does not validate is refused."""
 
-    def __init__(self, policy: CompiledPolicy, path: str | None = None) -> None:
+    def __init__(self, policy: CompiledPolicy, path: str | None = None, *, mtime: float | None = None) -> None:
+        """``mtime``: the file's modification time when it was read (default: now's), for :meth:`reload_if_changed`."""
         self._policy = policy
         self._path = path
-        self._mtime = os.path.getmtime(path) if path and os.path.exists(path) else None
+        self._mtime = mtime if mtime is not None else _mtime(path)
         self._lock = threading.Lock()
         self.on_refused: list[Callable[[ConfigError], None]] = []
         self.on_reloaded: list[Callable[[], None]] = []
@@ -32,23 +35,39 @@ class PolicyHolder:
 
     def _compile(self, config: Config) -> CompiledPolicy:
         # What did not change (an integration's type-ahead index) is taken over from the policy in force.
-        return CompiledPolicy(config, Catalog(config, self._discovered), previous=self._policy)
+        with collector_paused():
+            return CompiledPolicy(config, Catalog(config, self._discovered), previous=self._policy)
 
     def set_discovered(self, discovered: dict[str, list[Resource]]) -> None:
-        """Resources the connectors discovered (``discover: true``); the policy is recompiled with them."""
+        """Resources the connectors discovered (``discover: true``); the policy is recompiled with them.
+
+        The same resources as before (nothing to discover, or a discovery that found what it found last time)
+        change nothing: the policy in force already has them, and is kept.
+        """
         with self._lock:
-            self._discovered = dict(discovered)
+            found = {name: list(resources) for name, resources in discovered.items()}
+            if found == self._discovered:
+                return
+            self._discovered = found
             self._policy = self._compile(self._policy.config)
+        settle_memory()
 
     @classmethod
     def from_file(cls, path: str) -> PolicyHolder:
-        holder = cls(CompiledPolicy(load_config_file(path)), path)
+        mtime = _mtime(path)  # before reading: a change while it is read is seen by the next check
+        holder = cls.from_config(load_config_file(path), path, mtime=mtime)
         settle_memory()
         return holder
 
     @classmethod
-    def from_config(cls, config: Config) -> PolicyHolder:
-        return cls(CompiledPolicy(config))
+    def from_config(cls, config: Config, path: str | None = None, *, mtime: float | None = None) -> PolicyHolder:
+        """The holder of an already loaded config (``path``: the file it was read from, reloaded from there).
+
+        A long-lived holder then calls :func:`settle_memory`, as :meth:`from_file` does.
+        """
+        with collector_paused():
+            policy = CompiledPolicy(config)
+        return cls(policy, path, mtime=mtime)
 
     @property
     def current(self) -> CompiledPolicy:
@@ -63,6 +82,7 @@ class PolicyHolder:
         """Load the file again; True when the new config is in force, False when it was refused."""
         if not self._path:
             return False
+        mtime = _mtime(self._path)
         try:
             compiled = self._compile(load_config_file(self._path))
         except ConfigError as exc:
@@ -72,7 +92,7 @@ class PolicyHolder:
             return False
         with self._lock:
             self._policy = compiled
-            self._mtime = os.path.getmtime(self._path)
+            self._mtime = mtime
         settle_memory()
         log.info("configuration reloaded from %s (%d flows)", self._path, len(compiled.flows))
         for after in self.on_reloaded:
@@ -98,10 +118,32 @@ class PolicyHolder:
         return self.reload()
 
 
+def _mtime(path: str | None) -> float | None:
+    return os.path.getmtime(path) if path and os.path.exists(path) else None
+
+
 def settle_memory() -> None:
     """After a policy is put in force: collect what the load left behind, then move the (long-lived) policy out
     of the collector's way (``gc.freeze``), so later collections do not walk its millions of objects — without
-    this, a decision's p99 is a garbage-collection pause. Unfrozen first, so a replaced policy can be freed."""
+    this, a decision's p99 is a garbage-collection pause. Unfrozen first, so a replaced policy can be freed.
+    Last, on glibc, the C heap's free pages go back to the system (``malloc_trim``; a few MB after a load)."""
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    import ctypes
+
+    try:
+        trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # the symbols of this process, the C library's too
+    except OSError:
+        return None
+    if trim is None:  # not glibc (musl, macOS): nothing to trim
+        return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return cast("Callable[[int], int]", trim)

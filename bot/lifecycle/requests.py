@@ -83,7 +83,7 @@ class AccessService:
     # --- reading --------------------------------------------------------------------------------------------
 
     def get(self, request_id: int) -> RequestRecord:
-        with self.db.begin() as session:
+        with self.db.read() as session:
             row = request_store.get_request(request_id, session=session)
             if row is None:
                 raise NotFound(f"There is no request #{request_id}.")
@@ -92,13 +92,13 @@ class AccessService:
     def list(
         self, *, states: Sequence[str] | None = None, user_id: str | None = None, limit: int = 50
     ) -> list[RequestRecord]:
-        with self.db.begin() as session:
+        with self.db.read() as session:
             rows = request_store.list_requests(states=states, user_id=user_id, limit=limit, session=session)
             return [RequestRecord.of(r) for r in rows]
 
     def submitted_from(self, view_id: str) -> RequestRecord | None:
         """The request made from this Slack view, if one was (a replayed submission makes no second one)."""
-        with self.db.begin() as session:
+        with self.db.read() as session:
             row = request_store.get_request_by_view(view_id, session=session)
             return RequestRecord.of(row) if row is not None else None
 

@@ -56,6 +56,8 @@ def write(session: Session, events: Events, request: Written, now: datetime) -> 
         updated_at=now,
         slack_view_id=request.view_id,
         break_glass=False,
+        grants=[],  # a new request has none yet: known empty, never loaded from the database
+        votes=[],
     )
     session.add(row)
     session.flush()  # the view id's unique constraint speaks here, before anything else is written

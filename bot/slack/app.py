@@ -10,7 +10,7 @@ calls a listener makes after its ack never hold up the answer.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from typing import Any
 
 from slack_bolt import App
@@ -20,17 +20,17 @@ from slack_sdk.webhook import WebhookClient
 from bot.container import Container
 from bot.settings import Settings
 from bot.slack.deliveries import BotIdentity, once_per_delivery, web_client
+from bot.slack.homes import HomeViewers
+from bot.slack.listeners import ListenerPool, favour_answers
 from bot.slack.metered import MeteredWebClient
 from bot.slack.observed import ObservedApp, bind_delivery
 from bot.slack.outbox import OutboxSender
 from handlers import approvals, commands, directory_events, grantee_mfa, home, request_modal
 from handlers.common import tell, user_id_of
 from handlers.views.notifications import render
+from policy import picker
 
 log = logging.getLogger(__name__)
-
-
-LISTENER_THREADS = 16
 
 
 def slack_client(settings: Settings) -> WebClient:
@@ -43,14 +43,17 @@ def slack_client(settings: Settings) -> WebClient:
 def create_app(
     settings: Settings, container: Container, client: WebClient | None = None, *,
     listener_executor: Executor | None = None, auth: dict[str, Any] | None = None,
+    viewers: HomeViewers | None = None,
 ) -> App:
-    """The Bolt app with every surface registered; ``auth`` is ``auth.test``'s answer when already known."""
+    """The Bolt app with every surface registered; ``auth`` is ``auth.test``'s answer when already known;
+    ``viewers`` learns who opens their App Home (give the same one to :func:`outbox_sender`)."""
     client = client or slack_client(settings)
     signing_secret = (
         settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     )
     bot = BotIdentity(client, client.token, known=auth)
     bot.start()
+    favour_answers()
     app: App = ObservedApp(  # a log context per delivery (bot.slack.observed)
         signing_secret=signing_secret,
         # the listeners' clients: the same base URL and retry handlers, the token from `authorize`
@@ -58,10 +61,12 @@ def create_app(
                                 retry_handlers=client.retry_handlers),
         authorize=bot.authorize_function(),
         process_before_response=False,
-        listener_executor=listener_executor or ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="slack"),
+        listener_executor=listener_executor or ListenerPool(),
         request_verification_enabled=signing_secret is not None,
     )
     app.use(bind_delivery)
+    if viewers is not None:
+        app.use(viewers.middleware)
     app.use(once_per_delivery(container.service.first_delivery))
     for surface in (commands, request_modal, approvals, grantee_mfa, home, directory_events):
         surface.register(app, container)
@@ -85,9 +90,27 @@ def create_app(
     return app
 
 
-def outbox_sender(container: Container, client: WebClient, **tuning: Any) -> OutboxSender:
-    """The outbox, rendering notices with the surfaces' views and republishing App Homes after changes.
+def outbox_sender(container: Container, client: WebClient, *, viewers: HomeViewers | None = None,
+                  **tuning: Any) -> OutboxSender:
+    """The outbox, rendering notices with the surfaces' views and republishing App Homes after changes — with
+    ``viewers``, only of the people who have their Home open (:mod:`bot.slack.homes`); without, everyone's.
 
     ``tuning``: :class:`OutboxSender`'s keyword arguments (threads, batch, channel_interval, ...)."""
+
+    def republish(user: str) -> None:
+        if viewers is None or viewers.watching(user):
+            home.publish(container, client, user)
+
     return OutboxSender(container.db, client, render, clock=container.clock, secrets=container.secrets,
-                        publish_home=lambda user: home.publish(container, client, user), **tuning)
+                        publish_home=republish, **tuning)
+
+
+def warm_up(container: Container) -> None:
+    """What the first requests after a start (or a reload) would otherwise build while someone waits: the approver
+    candidates (every directory user's identity) and the picker's option ids. Run on a background thread by the
+    serving bot; a failure is only logged (the first request then builds it)."""
+    try:
+        container.directory.candidates(container.clock.now())
+        picker.prepare(container.policy.current)
+    except Exception:  # noqa: BLE001 — an optimisation: the requests that need these build them anyway
+        log.warning("could not prepare the approver candidates and the picker", exc_info=True)

@@ -18,6 +18,7 @@ import dataclasses
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -25,12 +26,13 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.lifecycle.directory import NOBODY, Candidates
 from bot.lifecycle.oncall import OncallReadings, OncallUnknown, on_call_emails, provider_oncall
 from bot.lifecycle.policy_holder import PolicyHolder
 from bot.slack.roster import Roster, SlackUser, UserGroup, group_of
 from policy.errors import AccessError
 from policy.identity import Identity
-from policy.oncall import Purpose
+from policy.oncall import ProviderOncall, Purpose
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,8 @@ class SlackDirectory:
         self._misses: dict[str, float] = {}  # unknown ids -> when Slack said so
         self._load_lock = threading.Lock()
         self._named_cache: tuple[Any, tuple[set[str], set[str]]] | None = None
+        self._candidates = NOBODY
+        self._build_lock = threading.Lock()
 
     def for_held_access(self) -> SlackDirectory:
         """The same directory (and copy of Slack) for the automatic flows: on-call kept through an outage."""
@@ -90,11 +94,14 @@ class SlackDirectory:
     def load(self) -> int:
         """Read every user (one paginated pass) and, when they count, every user group; returns the users."""
         with self._load_lock:
-            users = list(self._all_users())
-            groups = self._all_groups() if self._usergroups_enabled() else None
-            self.roster.replace(users, groups)
-            self._misses.clear()
-            self._loaded_at = self.monotonic()
+            return self._load()
+
+    def _load(self) -> int:  # under _load_lock
+        users = list(self._all_users())
+        groups = self._all_groups() if self._usergroups_enabled() else None
+        self.roster.replace(users, groups)
+        self._misses.clear()
+        self._loaded_at = self.monotonic()
         log.info("directory loaded: %d Slack users, %s user groups", len(users),
                  "no" if groups is None else len(groups))
         return len(users)
@@ -110,7 +117,9 @@ class SlackDirectory:
 
     def _ensure_loaded(self) -> None:
         if self._loaded_at is None:  # not loaded at start (Slack was down): the first reader loads it
-            self.load()
+            with self._load_lock:
+                if self._loaded_at is None:  # the others, arriving meanwhile, take what it loaded
+                    self._load()
 
     def _all_users(self) -> Iterator[SlackUser]:
         cursor = ""
@@ -175,11 +184,14 @@ class SlackDirectory:
         """Who ``user`` (a Slack id or an email) is now, from the copy in memory (an unknown id is read once)."""
         return self._identity(user, now, read_misses=True)
 
-    def _identity(self, user: str, now: datetime, *, read_misses: bool) -> Identity:
+    def _identity(self, user: str, now: datetime, *, read_misses: bool, provider: ProviderOncall | None = None,
+                  provider_known: bool = False) -> Identity:
         self._ensure_loaded()
         slack_id = self._slack_id(user)
         profile = self._known(slack_id, read_misses=read_misses) if slack_id else None
-        return self._build(user, slack_id, profile, now)
+        if not provider_known:
+            provider = provider_oncall(self.oncall, now, self.purpose)
+        return self._build(user, slack_id, profile, now, provider)
 
     def fresh_identity(self, user: str, now: datetime) -> Identity:
         """As :meth:`identity`, with the profile read from Slack now (one ``users.info``): the clicker's check."""
@@ -191,11 +203,30 @@ class SlackDirectory:
                 profile = self._read_user(slack_id)
             except SlackApiError as error:
                 raise DirectoryUnavailable(str(error.response.get("error") or error)) from error
-        return self._build(user, slack_id, profile, now)
+        return self._build(user, slack_id, profile, now, provider_oncall(self.oncall, now, self.purpose))
 
-    def candidates(self, now: datetime) -> list[Identity]:
+    def candidates(self, now: datetime) -> Candidates:
+        """Everyone who might be asked, from the copy only (no Web API call per candidate); built again only
+        when the config, the copy of Slack or who is on shift changed since the last time."""
         self._ensure_loaded()
-        config = self.holder.current.config
+        policy = self.holder.current
+        try:
+            provider = provider_oncall(self.oncall, now, self.purpose)
+        except OncallUnknown:
+            return NOBODY  # held access: nobody is looked up as a candidate until the tool has answered once
+        source = (weakref.ref(policy), self.roster.generation, policy.directory.on_call_now(now),
+                  None if provider is None else frozenset(provider.items()))
+        cached = self._candidates
+        if cached.source == source:
+            return cached
+        with self._build_lock:  # one thread builds them; the others, arriving meanwhile, take that one
+            if self._candidates.source == source:
+                return self._candidates
+            return self._build_candidates(policy, source, provider, now)
+
+    def _build_candidates(self, policy: Any, source: object, provider: ProviderOncall | None,
+                          now: datetime) -> Candidates:
+        config = policy.config
         keys: dict[str, None] = {}
         for user in config.directory.users:
             keys[user.slack_id or user.email] = None
@@ -205,19 +236,20 @@ class SlackDirectory:
             for group in self.roster.groups():
                 if group.handle in named_groups:
                     keys.update(dict.fromkeys(sorted(group.members)))
-        try:
-            on_call = on_call_emails(provider_oncall(self.oncall, now, self.purpose))
-        except OncallUnknown:
-            return []  # held access: nobody is looked up as a candidate until the tool has answered once
         listed = {user.email.lower() for user in config.directory.users}
-        keys.update(dict.fromkeys(email for email in on_call if email not in listed))
-        # from the copy only: an id Slack did not list is nobody to ask (no Web API call per candidate)
-        return [self._identity(key, now, read_misses=False) for key in keys]
+        keys.update(dict.fromkeys(email for email in on_call_emails(provider) if email not in listed))
+        # an id Slack did not list is nobody to ask (read_misses=False: no users.info per candidate)
+        built = Candidates([self._identity(key, now, read_misses=False, provider=provider, provider_known=True)
+                            for key in keys], source)
+        self._candidates = built
+        return built
 
     def _named(self, config: Any) -> tuple[set[str], set[str]]:
         cached = self._named_cache
         if cached is None or cached[0] is not config:
-            cached = self._named_cache = (config, _named(config.model_dump(mode="json")))
+            # the conditions, not the integrations' resources (100,000 of them in a large org)
+            tree = config.model_dump(mode="json", exclude={"integrations": {"__all__": {"resources"}}})
+            cached = self._named_cache = (config, _named(tree))
         return cached[1]
 
     # --- internals ------------------------------------------------------------------------------------------
@@ -251,7 +283,8 @@ class SlackDirectory:
         self._misses.pop(slack_id, None)
         return self.roster.user(slack_id) or user
 
-    def _build(self, user: str, slack_id: str | None, profile: SlackUser | None, now: datetime) -> Identity:
+    def _build(self, user: str, slack_id: str | None, profile: SlackUser | None, now: datetime,
+               provider: ProviderOncall | None) -> Identity:
         policy = self.holder.current
         known = policy.directory.user(user)
         email = (profile.email if profile else None) or (known.email if known else None)
@@ -268,7 +301,7 @@ class SlackDirectory:
             is_bot=bool(profile and profile.is_bot),
             timezone=profile.tz if profile else None,
             display_name=profile.real_name if profile else None,
-            provider_oncall=provider_oncall(self.oncall, now, self.purpose),
+            provider_oncall=provider,
         )
         return dataclasses.replace(identity, owner_of=policy.owned_integrations(identity))
 

@@ -25,6 +25,7 @@ from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
 
 from bot.logs import RateLimitedLog, bind, current_context, log_context
+from bot.slack.listeners import ListenerPool, SlottedAck
 from bot.slack.metered import MeteredWebClient
 
 log = logging.getLogger("bot.slack")
@@ -63,6 +64,14 @@ def bind_delivery(body: dict[str, Any], next: Callable[[], None]) -> None:  # no
 
 
 class ObservedApp(App):
+    """Bolt's ``App`` with a log context per delivery, metered clients and, with a :class:`ListenerPool` as its
+    ``listener_executor``, acks that hand listeners to the pool's work slots."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        executor = kwargs.get("listener_executor")
+        self._listener_pool = executor if isinstance(executor, ListenerPool) else None
+
     def dispatch(self, req: BoltRequest) -> BoltResponse:
         started = time.monotonic()
         with log_context():
@@ -75,6 +84,8 @@ class ObservedApp(App):
 
     def _init_context(self, req: BoltRequest) -> None:
         super()._init_context(req)
+        if self._listener_pool is not None:
+            req.context["ack"] = SlottedAck(self._listener_pool)
         plain = req.context.get("client")
         if isinstance(self._client, MeteredWebClient) and plain is not None and not isinstance(plain, MeteredWebClient):
             req.context["client"] = self._client.like(plain)

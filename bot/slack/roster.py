@@ -8,6 +8,7 @@ Readers see either the old or the new state of an entry: updates replace whole e
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ class Roster:
         self._by_email: dict[str, str] = {}
         self._groups: dict[str, UserGroup] = {}
         self._handles_of: dict[str, frozenset[str]] = {}
+        self.generation = 0  # bumped by every change: identities built from an older generation are stale
 
     # --- reading -----------------------------------------------------------------------------------------
 
@@ -82,15 +84,18 @@ class Roster:
         by_email = _email_index(by_id.values())
         with self._lock:
             self._users, self._by_email = by_id, by_email
+            self.generation += 1
             if groups is not None:
                 self._groups = {g.id: g for g in groups}
                 self._handles_of = _handle_index(self._groups.values())
+            self.generation += 1
 
     def replace_groups(self, groups: Iterable[UserGroup]) -> None:
         by_id = {g.id: g for g in groups}
         handles = _handle_index(by_id.values())
         with self._lock:
             self._groups, self._handles_of = by_id, handles
+            self.generation += 1
 
     # --- events ---------------------------------------------------------------------------------------------
 
@@ -101,6 +106,11 @@ class Roster:
             if old is not None and old.updated > user.updated:
                 return False
             self._users[user.id] = user
+            if old is not None and dataclasses.replace(old, updated=user.updated) == user:
+                # read again (every Approve click reads the clicker) or a change of what identities do not use
+                # (a status, a photo): identities built from the copy are still right
+                return True
+            self.generation += 1
             if old is not None and old.email and self._by_email.get(old.email) == user.id:
                 del self._by_email[old.email]
             if user.email and (user.email not in self._by_email or not user.deleted):
@@ -115,6 +125,7 @@ class Roster:
             else:
                 self._groups[group.id] = group
             self._handles_of = _handle_index(self._groups.values())
+            self.generation += 1
 
     def change_members(self, group_id: str, added: Iterable[str], removed: Iterable[str]) -> bool:
         """``subteam_members_changed``: False when the group is unknown (the caller reloads the groups)."""
@@ -125,6 +136,7 @@ class Roster:
             members = (group.members | frozenset(added)) - frozenset(removed)
             self._groups[group_id] = UserGroup(group.id, group.handle, members)
             self._handles_of = _handle_index(self._groups.values())
+            self.generation += 1
             return True
 
 

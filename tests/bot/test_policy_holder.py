@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from bot.lifecycle.policy_holder import PolicyHolder
-from policy.validation import ConfigError
+from policy.resources import Resource
+from policy.validation import ConfigError, load_config_file
 from tests.bot.fixtures import CONFIG
 
 
@@ -30,3 +32,37 @@ def test_reload_refuses_a_bad_file_and_keeps_the_old_config(tmp_path: Path) -> N
     assert holder.reload_if_changed() is True
     assert holder.current.flows["read-any"].flow.grant_for.total_seconds() == 6 * 3600  # type: ignore[union-attr]
     assert holder.reload_if_changed() is False  # unchanged file: nothing to do
+
+
+def test_discovering_the_same_resources_again_keeps_the_policy_in_force(tmp_path: Path) -> None:
+    path = tmp_path / "accessbot.yml"
+    path.write_text(CONFIG)
+    holder = PolicyHolder.from_file(str(path))
+    first = holder.current
+    holder.set_discovered({})  # nothing to discover (no `discover: true`): nothing to recompile
+    assert holder.current is first
+
+    found = Resource(integration="db", type="database", name="found-later")
+    holder.set_discovered({"db": [found]})
+    assert holder.current is not first
+    assert holder.current.catalog.resource(found.key) == found
+    second = holder.current
+    holder.set_discovered({"db": [Resource(integration="db", type="database", name="found-later")]})
+    assert holder.current is second  # equal resources: the same catalog
+    holder.set_discovered({})
+    assert holder.current.catalog.resource(found.key) is None  # gone from the connector: gone from the catalog
+
+
+def test_a_holder_of_a_config_read_earlier_reloads_a_change_made_since(tmp_path: Path) -> None:
+    path = tmp_path / "accessbot.yml"
+    path.write_text(CONFIG)
+    os.utime(path, (1, 1))
+    mtime = os.path.getmtime(path)
+    config = load_config_file(str(path))  # as the start-up checks read it
+    path.write_text(CONFIG.replace("grant_for: 4h", "grant_for: 6h"))  # changed before the holder exists
+    os.utime(path, (2, 2))
+
+    holder = PolicyHolder.from_config(config, str(path), mtime=mtime)
+    assert holder.current.config is config  # not read again
+    assert holder.reload_if_changed() is True
+    assert holder.current.flows["read-any"].flow.grant_for == timedelta(hours=6)

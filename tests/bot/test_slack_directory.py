@@ -6,8 +6,11 @@ from the directory's copy of the workspace (``users.list``); an email nobody in 
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from slack_sdk import WebClient
 
+from bot.lifecycle.approvers import eligible_approvers
 from bot.lifecycle.policy_holder import PolicyHolder
 from bot.slack.directory import SlackDirectory
 from policy.validation import load_config_text
@@ -43,3 +46,89 @@ def test_emails_in_the_config_resolve_to_slack_ids() -> None:
         assert not candidates["UDANA"].deactivated and not candidates["UCTO"].deactivated
 
         assert [c.method for c in fake.calls] == ["users.list"]  # one load; every answer from the copy
+
+
+# --- candidates are built once per state of what they are built from ----------------------------------------
+
+ROTATION = """
+  oncall:
+    - schedule: dba-rota
+      timezone: UTC
+      rotation: {every: 1d, starts: "2026-11-23T09:00", members: [dana@example.com, erin@example.com]}
+"""
+WITH_ROTA = CONFIG.replace("\nintegrations:", ROTATION.rstrip("\n") + "\nintegrations:", 1)
+ON_CALL_APPROVES = WITH_ROTA.replace(
+    "        - conditions: [{attribute: group, op: is, values: [dba]}]\n      escalation",
+    "        - conditions: [{attribute: oncall, op: is, values: [dba-rota]}]\n      escalation", 1)
+
+
+def _slack(fake: FakeSlack, config: str = CONFIG) -> SlackDirectory:
+    for user_id, email in [("UALICE", "alice@example.com"), ("UBOB", "bob@example.com"), ("UDANA", "dana@example.com"),
+                           ("UERIN", "erin@example.com"), ("UCTO", "cto@example.com")]:
+        fake.add_user(user_id, email)
+    return SlackDirectory(WebClient(token="xoxb-test", base_url=fake.url),
+                          PolicyHolder.from_config(load_config_text(config)))
+
+
+def _approvers(slack: SlackDirectory, flow: str, now: datetime, requester: str = "UALICE") -> list[str]:
+    policy = slack.holder.current
+    return sorted(i.key for i, _ in eligible_approvers(slack, policy.flows[flow].flow, slack.identity(requester, now),
+                                                       [], {"db"}, now, tiers=0))
+
+
+def test_candidates_are_kept_until_slack_says_something_changed() -> None:
+    with FakeSlack() as fake:
+        slack = _slack(fake)
+        first = slack.candidates(START)
+        assert slack.candidates(START + timedelta(minutes=5)) is first  # nothing changed: not built again
+        assert _approvers(slack, "read-any", START) == ["UDANA", "UERIN"]
+
+        dana = fake.users["UDANA"]
+        slack.user_changed({**dana, "updated": 1_900_000_000,
+                            "profile": {**dana["profile"], "status_text": "on holiday"}})  # nothing identities use
+        slack.fresh_identity("UERIN", START)  # a clicker read again, unchanged
+        assert slack.candidates(START) is first
+
+        slack.user_changed({"id": "UDANA", "deleted": True, "updated": 2_000_000_000,
+                            "profile": {"email": "dana@example.com"}})  # deactivated (user_change)
+        assert slack.candidates(START) is not first
+        assert _approvers(slack, "read-any", START) == ["UERIN"]  # never asked once Slack says so
+
+
+def test_candidates_follow_a_new_config() -> None:
+    with FakeSlack() as fake:
+        slack = _slack(fake)
+        assert _approvers(slack, "read-any", START) == ["UDANA", "UERIN"]
+        slack.holder.replace(load_config_text(CONFIG.replace("groups: [dba, security]", "groups: [security]")))
+        assert _approvers(slack, "read-any", START) == ["UDANA"]
+
+
+def test_candidates_follow_the_hand_over_of_a_rotation() -> None:
+    with FakeSlack() as fake:
+        slack = _slack(fake, ON_CALL_APPROVES)
+        assert _approvers(slack, "read-any", START) == ["UDANA"]  # day 0: dana on call
+        assert _approvers(slack, "read-any", START + timedelta(hours=23, minutes=59)) == ["UDANA"]
+        assert _approvers(slack, "read-any", START + timedelta(days=1)) == ["UERIN"]  # the hand-over, at once
+        assert _approvers(slack, "read-any", START + timedelta(days=2)) == ["UDANA"]
+
+
+def test_the_requester_is_never_among_the_approvers_the_kept_answer_gives() -> None:
+    with FakeSlack() as fake:
+        slack = _slack(fake)
+        assert _approvers(slack, "read-any", START, requester="UALICE") == ["UDANA", "UERIN"]
+        assert _approvers(slack, "read-any", START, requester="UDANA") == ["UERIN"]  # same memo, dana taken out
+        assert _approvers(slack, "read-any", START, requester="UALICE") == ["UDANA", "UERIN"]
+
+
+def test_readers_arriving_before_the_first_load_share_one_pass() -> None:
+    """Slack was down at start: the first lookups load the directory once, not once per waiting reader."""
+    import threading
+
+    with FakeSlack() as fake:
+        slack = _slack(fake)
+        readers = [threading.Thread(target=slack.identity, args=("UDANA", START)) for _ in range(8)]
+        for reader in readers:
+            reader.start()
+        for reader in readers:
+            reader.join(10)
+        assert [c.method for c in fake.calls].count("users.list") == 1

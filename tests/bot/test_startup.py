@@ -94,3 +94,20 @@ def test_a_start_up_failure_is_one_clear_line_and_exit_code_2(case: Case, tmp_pa
     assert case.says in lines[0]
     assert "Traceback" not in done.stderr and done.stdout == ""
     assert case.never_shows not in done.stderr
+
+
+def test_the_checks_hand_the_bot_the_config_they_validated(tmp_path: Path, fake: FakeSlack) -> None:
+    from bot.settings import Settings
+    from bot.slack.app import slack_client
+    from bot.startup import check_before_start
+
+    path = tmp_path / "accessbot.yml"
+    path.write_text(CONFIG)
+    os.utime(path, (5, 5))
+    settings = Settings(SLACK_API_URL=fake.url, SLACK_BOT_TOKEN="xoxb-startup-test",  # type: ignore[call-arg]
+                        SLACK_SIGNING_SECRET="startup-secret", ACCESSBOT_CONFIG=str(path),
+                        ACCESSBOT_DATABASE_URL=f"sqlite:///{tmp_path / 'accessbot.db'}")
+    checked = check_before_start(settings, socket_mode=False, client=slack_client(settings))
+    assert {f.name for f in checked.config.flows} == {"read-any", "write-prod", "staging-auto"}
+    assert checked.config_mtime == 5  # as it was before the file was read: a later change is reloaded
+    assert checked.auth.get("ok") is True

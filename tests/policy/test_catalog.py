@@ -293,3 +293,31 @@ def test_names_and_except_partition_the_integration(names: list[str]) -> None:
 def test_integration_target_defaults() -> None:
     target = IntegrationTarget.model_validate({"integration": PG, "permissions": ["read_only"]})
     assert target.resources.any is True and target.resource_type is None
+
+
+def test_an_integrations_catalog_values_are_built_once_and_follow_a_copy() -> None:
+    postgres = CONFIG.integrations[0]
+    first, again = postgres.catalog_resources(), postgres.catalog_resources()
+    assert all(a is b for a, b in zip(first, again, strict=True))  # the connector's values are the catalog's
+    assert [r.key for r in first] == [f"prod-postgres/{r.type}/{r.name}" for r in postgres.resources]
+    assert first[0].tags == (("env", "prod"), ("region", "eu")) and first[0].risk == "high"
+    assert first[2].risk == "low" and first[0].source_id == "database:billing"
+    assert first[0].tags is first[3].tags  # equal tags: one value
+
+    renamed = postgres.model_copy(update={"name": "pg", "risk_level": "medium"})
+    assert [r.key for r in renamed.catalog_resources()][:1] == ["pg/database/billing"]
+    assert renamed.catalog_resources()[0].risk == "medium"
+    assert postgres.catalog_resources()[0].key == "prod-postgres/database/billing"  # the original is unchanged
+    shorter = postgres.model_copy(update={"resources": postgres.resources[:1]})
+    assert [r.name for r in shorter.catalog_resources()] == ["billing"]
+
+
+def test_equal_values_of_resources_are_one_value_and_the_config_still_round_trips() -> None:
+    resources = CONFIG.integrations[0].resources
+    assert resources[0].tags is resources[3].tags and resources[0].path is resources[3].path
+    dumped = CONFIG.model_dump(mode="json", by_alias=True)
+    assert Config.model_validate(dumped) == CONFIG
+    assert dumped["integrations"][0]["resources"][2] == {
+        "type": "database", "name": "scratch", "path": "dev/eu", "source_id": "",
+        "tags": {"env": "staging", "region": "eu"}, "risk_level": "low",
+    }

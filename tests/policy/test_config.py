@@ -779,3 +779,19 @@ def test_warnings_for_a_flow_nobody_can_approve(
     found = warnings(config)
     assert [p.path for p in found] == expected
     assert all(p.severity == "warning" and "can never be approved" in p.message for p in found)
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["collector on", "collector off"])
+def test_loading_leaves_the_garbage_collector_as_it_found_it(enabled: bool) -> None:
+    import gc
+
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        load_config_text(SPEC_EXAMPLE)
+        assert gc.isenabled() is enabled
+        with pytest.raises(ConfigError):
+            load_config_text("flows: [{name: x}]")
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()

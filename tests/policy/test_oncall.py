@@ -214,3 +214,36 @@ DIRECTORY = Directory.model_validate(
 )
 def test_schedules_on_shift(who: str, now: datetime, expected: set[str]) -> None:
     assert schedules_on_shift(DIRECTORY, who, now) == expected
+
+
+# --- shifts remembered by the directory index (policy.directory.DirectoryIndex.member_on_shift) -----------------
+
+MOMENTS = st.datetimes(min_value=datetime(2025, 12, 1), max_value=datetime(2027, 2, 1), timezones=st.just(UTC))
+
+
+@given(moments=st.lists(MOMENTS, min_size=1, max_size=40),
+       which=st.sampled_from([WEEKLY, DAILY_0230, TWELVE_HOURS]))
+def test_a_remembered_shift_answers_as_computing_it_again(moments: list[datetime], which: OncallSchedule) -> None:
+    """In any order of moments (forwards, backwards, across DST and hand-overs), the kept shift gives the member
+    that computing the rotation again gives."""
+    from policy.directory import DirectoryIndex
+
+    index = DirectoryIndex(Directory.model_validate({"oncall": [which.model_dump(mode="json")]}))
+    kept = index.directory.oncall[0]
+    for moment in moments:
+        assert index.member_on_shift(kept, moment) == on_shift(kept, moment), moment
+
+
+def test_a_shift_is_kept_until_its_hand_over_and_no_longer() -> None:
+    from policy.directory import DirectoryIndex
+    from policy.oncall import shift_at
+
+    index = DirectoryIndex(Directory.model_validate({"oncall": [WEEKLY.model_dump(mode="json")]}))
+    kept = index.directory.oncall[0]
+    shift = shift_at(kept, berlin("2026-01-06T12:00"))
+    assert shift is not None and shift.member == "alice@example.com"
+    assert (shift.since, shift.until) == (berlin("2026-01-05T09:00"), berlin("2026-01-12T09:00"))
+    assert index.member_on_shift(kept, berlin("2026-01-12T08:59:59")) == "alice@example.com"
+    assert index.member_on_shift(kept, berlin("2026-01-12T09:00")) == "bob@example.com"  # not the kept one
+    assert index.on_call_now(berlin("2026-01-12T09:00")) == ("bob@example.com",)
+    assert index.on_call_now(berlin("2026-01-05T08:00")) == (None,)  # before the rotation starts

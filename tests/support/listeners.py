@@ -1,18 +1,21 @@
-"""A listener executor for tests: Bolt answers Slack at ``ack()`` and runs the rest of a listener afterwards;
-``wait_idle`` waits (with a deadline) until every listener that started has finished, so a test can look at what
-the bot did after an acknowledged request without sleeping."""
+"""A listener executor for tests: the serving bot's :class:`~bot.slack.listeners.ListenerPool` (Bolt answers Slack
+at ``ack()``, the rest of a listener runs afterwards in a work slot), plus ``wait_idle``: it waits (with a
+deadline) until every listener that started has finished, so a test can look at what the bot did after an
+acknowledged request without sleeping."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
+from bot.slack.listeners import WORK_SLOTS, ListenerPool
 
-class TrackingExecutor(ThreadPoolExecutor):
-    def __init__(self, max_workers: int = 16) -> None:
-        super().__init__(max_workers, thread_name_prefix="test-listener")
+
+class TrackingExecutor(ListenerPool):
+    def __init__(self, threads: int = 64, slots: int = WORK_SLOTS) -> None:
+        super().__init__(threads, slots)
         self._running = 0
         self._idle = threading.Condition()
         self.failures: list[BaseException] = []
