@@ -1,14 +1,15 @@
 """Runs due work: claims due rows atomically and dispatches each by kind (SPEC §8).
 
 Each kind is idempotent: running a row twice is harmless. Rows are claimed under a short lease (:data:`LEASE`)
-by a token per claim, and a heartbeat (:mod:`bot.jobs.heartbeat`) renews the claim's leases while the work
-runs, so a live worker keeps its rows through slow connector calls and a dead one's rows are taken over by
-another replica within one lease. Work that fails runs again after its own backoff (:mod:`bot.jobs.backoff`),
-released at once, never left to the lease.
+by a token per :meth:`Worker.run_due` call, and a heartbeat (:mod:`bot.jobs.heartbeat`) renews that token's
+leases while the work runs, so a live worker keeps its rows through slow connector calls and a dead one's rows
+are taken over by another replica within one lease. Work that fails runs again after its own backoff
+(:mod:`bot.jobs.backoff`), released at once, never left to the lease.
 
 The scheduler (``bot.jobs.scheduler``) calls :meth:`Worker.run_due` every tick, and again at once while claims
-come back non-empty; a claim takes what is due up to :data:`MAX_CLAIM` rows (one statement), and the expiries of
-a claim are spread over the threads in batches (:mod:`bot.lifecycle.expiry`). Work a click has just written runs at
+come back non-empty; a claim takes what is due up to :data:`MAX_CLAIM` rows (one statement), a backlog's next
+claim is made while the last one runs, and the expiries of a claim go to the threads in batches
+(:mod:`bot.lifecycle.expiry`). Work a click has just written runs at
 once through :meth:`Worker.run_now` (on ``background`` in the serving bot, so Slack gets its answer before a
 slow connector call).
 """

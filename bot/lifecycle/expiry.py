@@ -13,12 +13,12 @@ set of ids is one bound parameter (:func:`store.id_sets.among`): the work per gr
 row and making its call.
 
 The ``expire`` row itself is the safety net: it stays claimed (its heartbeat renews the lease, a few seconds)
-until its grant has ended. If this worker dies, the lease lapses within seconds and another replica runs the
-row again: a grant found ``revoking`` for its expiry is revoked again — only if the ledger cannot prove the
-call done, and with the same idempotency key. A revoke that fails is audited (``revoke_attempt_failed``) and
-its row handed back to the worker (:attr:`ExpiryOutcome.failed`), which releases it to run after its own
-backoff, never a lease. A grant still ``granting`` at its expiry is never granted
-(:func:`granting.close_too_late`).
+until its grant has ended, and is marked done in the transaction that ends it (``settle``). If this worker dies,
+the lease lapses within seconds and another replica runs the row again: a grant found ``revoking`` for its
+expiry is revoked again — only if the ledger cannot prove the call done, and with the same idempotency key. A
+revoke that fails is audited (``revoke_attempt_failed``) and its row handed back to the worker
+(:attr:`ExpiryOutcome.failed`), which releases it to run after its own backoff, never a lease. A grant still
+``granting`` at its expiry is never granted (:func:`granting.close_too_late`).
 """
 
 from __future__ import annotations
