@@ -14,9 +14,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import NamedTuple, TypeVar
 
 from policy.catalog import Catalog, TargetRule
@@ -32,7 +33,7 @@ from policy.conditions import (
 from policy.config import Config, Flow
 from policy.directory import DirectoryIndex
 from policy.errors import InvalidRequest, NotEligible
-from policy.identity import Identity
+from policy.identity import Identity, MatchKey
 from policy.resources import Permission, Resource
 from policy.typeahead import Typeahead
 from policy.windows import compile_window
@@ -98,40 +99,42 @@ class FlowChoice(NamedTuple):
     automatic_approval: bool
 
 
-@dataclass(frozen=True, slots=True)
 class _Usable:
-    """The flows of one kind an identity may use at any time of day (before the windows are looked at)."""
+    """The flows of one kind an identity may use at any time of day (before the windows are looked at).
 
-    by_name: tuple[CompiledFlow, ...]
-    by_rank: tuple[CompiledFlow, ...]
-    windowed: bool  # whether any of them has a time window
-    # (integration, permission) -> the flows of by_rank that offer it, with their rules for it; filled as asked
-    offering: dict[PairKey, tuple[tuple[CompiledFlow, tuple[TargetRule, ...]], ...]] = field(
-        default_factory=dict, compare=False, repr=False
-    )
+    Shared by every identity with the same flows; immutable but for what it remembers (``offering``).
+    """
 
-    def offering_of(self, pair: PairKey) -> tuple[tuple[CompiledFlow, tuple[TargetRule, ...]], ...]:
-        """The flows that offer ``pair`` (preferred first) with their rules for it; remembered for a few pairs."""
+    __slots__ = ("by_name", "by_rank", "windowed", "offering")
+
+    def __init__(self, flows: Sequence[CompiledFlow]) -> None:
+        if len(flows) > 1:
+            by_name = tuple(sorted(flows, key=_NAME))
+            by_rank = tuple(sorted(by_name, key=_RANK))
+        else:
+            by_name = by_rank = tuple(flows)
+        self.by_name: tuple[CompiledFlow, ...] = by_name
+        self.by_rank: tuple[CompiledFlow, ...] = by_name if by_rank == by_name else by_rank
+        self.windowed = False  # whether any of them has a time window
+        for compiled in by_name:
+            if compiled.inside is not None:
+                self.windowed = True
+        # (integration, permission) -> the flows of by_rank that offer it; filled as asked
+        self.offering: dict[PairKey, tuple[CompiledFlow, ...]] = {}
+
+    def offering_of(self, pair: PairKey) -> tuple[CompiledFlow, ...]:
+        """The flows that offer ``pair``, preferred first; remembered for :data:`PAIRS_REMEMBERED` pairs."""
         found = self.offering.get(pair)
         if found is None:
-            found = tuple(
-                (compiled, rules) for compiled in self.by_rank if (rules := compiled.rules_by_pair.get(pair))
-            )
+            found = tuple([compiled for compiled in self.by_rank if pair in compiled.rules_by_pair])
             if len(self.offering) < PAIRS_REMEMBERED:
                 self.offering[pair] = found
         return found
 
 
-def _usable_of(flows: Iterable[CompiledFlow]) -> _Usable:
-    found = list(flows)
-    return _Usable(
-        by_name=tuple(sorted(found, key=lambda c: c.name)),
-        by_rank=tuple(sorted(found, key=lambda c: c.rank)),
-        windowed=any(c.inside is not None for c in found),
-    )
-
-
-_NOTHING = _Usable((), (), False)
+_NAME = attrgetter("flow.name")
+_RANK = attrgetter("rank")
+_NOTHING = _Usable(())
 
 
 def _remember(cache: dict[_K, _V], key: _K, value: _V) -> None:
@@ -147,24 +150,55 @@ def _remember(cache: dict[_K, _V], key: _K, value: _V) -> None:
 class _KindIndex:
     """The flows of one kind, indexed by the requestor keys they need (:func:`policy.conditions.index_keys`).
 
+    Each key is numbered (``ids``); by key number:
+
     - ``decided``: flows that an identity with the key may use, nothing else to check (the requestors are
       decided by the index, :func:`policy.conditions.index_decides`, and the flow's space admits everybody);
-    - ``checked``: flows an identity needs the key for, whose requestors and space are then evaluated;
-    - ``unindexed``: flows whose requestors and space are evaluated for every identity.
+    - ``checked``: flows an identity needs the key for, whose requestors and space are then evaluated.
+
+    ``unindexed``: flows whose requestors and space are evaluated for every identity.
 
     The decided flows of an identity depend only on which keys of the index it has, so they are remembered
-    per set of keys (``by_keys``): a never-seen user who shares the groups of someone seen before costs a
-    few lookups.
+    per set of key numbers (``by_keys``): a never-seen user who has the groups of someone seen before costs
+    a few lookups, and the numbers keep the remembered sets small.
     """
 
-    __slots__ = ("decided", "checked", "unindexed", "keys", "by_keys")
+    __slots__ = ("ids", "decided", "checked", "unindexed", "by_keys")
 
     def __init__(self) -> None:
-        self.decided: dict[IndexKey, list[CompiledFlow]] = {}
-        self.checked: dict[IndexKey, list[CompiledFlow]] = {}
+        self.ids: dict[IndexKey, int] = {}
+        self.decided: dict[int, list[CompiledFlow]] = {}
+        self.checked: dict[int, list[CompiledFlow]] = {}
         self.unindexed: list[CompiledFlow] = []
-        self.keys: frozenset[IndexKey] = frozenset()  # every key of decided and checked, set when complete
-        self.by_keys: dict[frozenset[IndexKey], _Usable] = {}
+        self.by_keys: dict[frozenset[int], _Usable] = {}
+
+    def add(self, compiled: CompiledFlow, keys: frozenset[IndexKey] | None, decided: bool) -> None:
+        if keys is None:
+            self.unindexed.append(compiled)
+            return
+        by_id = self.decided if decided else self.checked
+        for key in keys:
+            number = self.ids.setdefault(key, len(self.ids))
+            by_id.setdefault(number, []).append(compiled)
+
+    def decided_for(self, identity: Identity) -> tuple[frozenset[int], _Usable]:
+        """The numbers of the keys ``identity`` has, and the decided flows those keys give."""
+        found = []
+        ids = self.ids
+        for key in identity_keys(identity):
+            number = ids.get(key)
+            if number is not None:
+                found.append(number)
+        numbers = frozenset(found)
+        usable = self.by_keys.get(numbers)
+        if usable is None:
+            flows: dict[str, CompiledFlow] = {}
+            for number in numbers:
+                for compiled in self.decided.get(number, ()):
+                    flows[compiled.name] = compiled
+            usable = _Usable(list(flows.values())) if flows else _NOTHING
+            _remember(self.by_keys, numbers, usable)
+        return numbers, usable
 
 
 class CompiledPolicy:
@@ -184,8 +218,9 @@ class CompiledPolicy:
         self._space_members: dict[str, Matcher | None] = {
             s.name: compile_conditions(s.members) if s.members is not None else None for s in config.spaces
         }
-        self._permissions: dict[PairKey, Permission] = {
-            (integration, name): permission
+        # (integration, permission name) -> that pair (one tuple, which the caches keep) and the permission
+        self._permissions: dict[PairKey, tuple[PairKey, Permission]] = {
+            (integration, name): ((integration, name), permission)
             for integration, permissions in self.catalog.permissions.items()
             for name, permission in permissions.items()
         }
@@ -202,18 +237,10 @@ class CompiledPolicy:
             index = self._kinds.get(flow.type)
             if index is None:
                 index = self._kinds[flow.type] = _KindIndex()
-            keys = index_keys(flow.requestors)
-            if keys is None:
-                index.unindexed.append(compiled)
-                continue
             everybody = flow.space is None or self._space_members[flow.space] is None
-            by_key = index.decided if everybody and index_decides(flow.requestors) else index.checked
-            for key in keys:
-                by_key.setdefault(key, []).append(compiled)
-        for index in self._kinds.values():
-            index.keys = frozenset(index.decided) | frozenset(index.checked)
+            index.add(compiled, index_keys(flow.requestors), everybody and index_decides(flow.requestors))
         # kind -> Identity.match_key -> the flows of that kind such an identity may use (oldest first)
-        self._usable_cache: dict[str, dict[str, _Usable]] = {}
+        self._usable_cache: dict[str, dict[MatchKey, _Usable]] = {}
         self._self_serve = self._usable_cache["self_serve"] = {}  # the one choose_flow reads
 
     def _compile(self, flow: Flow) -> CompiledFlow:
@@ -267,15 +294,11 @@ class CompiledPolicy:
         index = self._kinds.get(kind)
         if index is None or identity.deactivated or identity.is_bot:
             return _NOTHING
-        keys = index.keys.intersection(identity_keys(identity))
-        usable = index.by_keys.get(keys)
-        if usable is None:
-            usable = _usable_of({c.name: c for key in keys for c in index.decided.get(key, ())}.values())
-            _remember(index.by_keys, keys, usable)
+        numbers, usable = index.decided_for(identity)
         if not (index.checked or index.unindexed):
             return usable
         found: dict[str, CompiledFlow] = {}
-        candidates = [index.checked.get(key, ()) for key in keys]
+        candidates = [index.checked.get(number, ()) for number in numbers]
         candidates.append(index.unindexed)
         for group in candidates:
             for compiled in group:
@@ -284,7 +307,7 @@ class CompiledPolicy:
                     found[flow.name] = compiled
         if not found:
             return usable
-        return _usable_of([*usable.by_name, *found.values()])
+        return _Usable([*usable.by_name, *found.values()])
 
     def _member(self, flow: Flow, identity: Identity) -> bool:
         if flow.space is None:
@@ -357,10 +380,10 @@ class CompiledPolicy:
         else:
             resources = self._resources_of(resource_keys)
             resource = resources[0]
-        pair = (resource.integration, permission_name)
-        permission = self._permissions.get(pair)
-        if permission is None:
+        known = self._permissions.get((resource.integration, permission_name))
+        if known is None:
             raise InvalidRequest(f"Unknown permission {permission_name!r}.", field="permission")
+        pair, permission = known
         usable = self._self_serve.get(requester.match_key)
         if usable is None:
             usable = self._usable(requester, "self_serve")
@@ -371,9 +394,10 @@ class CompiledPolicy:
         # id(rule) -> offers every resource: rules are shared between flows (needed when several flows offer)
         checked: dict[int, bool] | None = {} if len(offering) > 1 else None
         allowing: list[CompiledFlow] | None = None
-        for compiled, rules in offering:  # preferred first: the first fit wins
+        for compiled in offering:  # preferred first: the first fit wins
             if compiled.inside is not None and not compiled.inside(now):
                 continue
+            rules = compiled.rules_by_pair[pair]
             if len(rules) == 1:
                 rule = rules[0]
                 offered = checked.get(id(rule)) if checked is not None else None
