@@ -2,84 +2,34 @@
 
 :class:`CompiledPolicy` is built for speed at load time, so that a decision costs a few dictionary lookups:
 
-- flows are indexed by the requestor keys they need (``group``/``user``/``oncall`` values), so finding the
-  flows of a user looks only at the flows that can concern them, not at every flow in the file;
+- which flows a user may use (requestors, space, active) is found through an index of the requestor keys and
+  remembered (:class:`policy.flow_index.FlowIndex`); only the time windows are looked at per call;
 - requestor, space and window rules are compiled into closures (condition values folded, zones resolved);
-- which flows a user may use (requestors, space, active) is remembered per identity, keyed by every
-  attribute those rules read (:attr:`Identity.match_key`); only the time windows are looked at per call;
 - each flow maps (integration, permission) to the target rules that can offer it, equal targets share one
-  rule, and the flows of a user are kept in the order :meth:`CompiledPolicy.choose_flow` prefers them, so
-  the first flow that fits is the choice.
+  rule, and the flows of a user that offer a permission are kept in the order
+  :meth:`CompiledPolicy.choose_flow` prefers them, so the first flow that fits is the choice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from operator import attrgetter
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple
 
 from policy.catalog import Catalog, TargetRule
-from policy.conditions import (
-    IndexKey,
-    Matcher,
-    compile_conditions,
-    identity_keys,
-    index_decides,
-    index_keys,
-    matches,
-)
+from policy.conditions import Matcher, compile_conditions, matches
 from policy.config import Config, Flow
 from policy.directory import DirectoryIndex
 from policy.errors import InvalidRequest, NotEligible
-from policy.identity import Identity, MatchKey
+from policy.flow_index import CompiledFlow, FlowIndex, PairKey, Usable
+from policy.identity import Identity
 from policy.resources import Permission, Resource
 from policy.typeahead import Typeahead
 from policy.windows import compile_window
 
+__all__ = ["MAX_RESOURCES_PER_REQUEST", "CompiledFlow", "CompiledPolicy", "FlowChoice"]
+
 MAX_RESOURCES_PER_REQUEST = 100
-IDENTITY_CACHE_SIZE = 16_384
-"""How many distinct identities' usable flows are remembered (per compiled policy and kind of flow); as many
-distinct sets of index keys (see :class:`_KindIndex`)."""
-
-PAIRS_REMEMBERED = 64
-"""For how many (integration, permission) pairs the flows offering it are remembered per set of usable flows."""
-
-PairKey = tuple[str, str]  # (integration, permission)
-_K = TypeVar("_K")
-_V = TypeVar("_V")
-
-
-@dataclass(frozen=True, slots=True)
-class CompiledFlow:
-    flow: Flow
-    rules: tuple[TargetRule, ...]
-    approvers_needed: int  # 0 = automatic; used to prefer the lightest flow
-    rules_by_pair: dict[PairKey, tuple[TargetRule, ...]] = field(
-        default_factory=dict, compare=False, repr=False
-    )
-    rank: tuple[int, float, str] = field(default=(0, 0.0, ""), compare=False, repr=False)
-    inside: Callable[[datetime], bool] | None = field(
-        default=None, compare=False, repr=False
-    )  # None = always
-    for_themselves: bool = field(default=True, compare=False, repr=False)  # "themselves" in request_for
-    demands: tuple[timedelta | None, bool, bool, bool, bool] = field(
-        default=(None, False, False, False, False), compare=False, repr=False
-    )  # what a choice of this flow demands: FlowChoice's fields after the permission
-
-
-    @property
-    def name(self) -> str:
-        return self.flow.name
-
-    def allows(self, resource: Resource, permission: Permission) -> bool:
-        if not self.rules_by_pair:
-            return any(rule.allows(resource, permission) for rule in self.rules)
-        if permission.integration != resource.integration:
-            return False
-        rules = self.rules_by_pair.get((resource.integration, permission.name), ())
-        return any(rule.offers(resource, permission) for rule in rules)
 
 
 class FlowChoice(NamedTuple):
@@ -97,108 +47,6 @@ class FlowChoice(NamedTuple):
     require_mfa: bool
     require_justification: bool
     automatic_approval: bool
-
-
-class _Usable:
-    """The flows of one kind an identity may use at any time of day (before the windows are looked at).
-
-    Shared by every identity with the same flows; immutable but for what it remembers (``offering``).
-    """
-
-    __slots__ = ("by_name", "by_rank", "windowed", "offering")
-
-    def __init__(self, flows: Sequence[CompiledFlow]) -> None:
-        if len(flows) > 1:
-            by_name = tuple(sorted(flows, key=_NAME))
-            by_rank = tuple(sorted(by_name, key=_RANK))
-        else:
-            by_name = by_rank = tuple(flows)
-        self.by_name: tuple[CompiledFlow, ...] = by_name
-        self.by_rank: tuple[CompiledFlow, ...] = by_name if by_rank == by_name else by_rank
-        self.windowed = False  # whether any of them has a time window
-        for compiled in by_name:
-            if compiled.inside is not None:
-                self.windowed = True
-        # (integration, permission) -> the flows of by_rank that offer it; filled as asked
-        self.offering: dict[PairKey, tuple[CompiledFlow, ...]] = {}
-
-    def offering_of(self, pair: PairKey) -> tuple[CompiledFlow, ...]:
-        """The flows that offer ``pair``, preferred first; remembered for :data:`PAIRS_REMEMBERED` pairs."""
-        found = self.offering.get(pair)
-        if found is None:
-            found = tuple([compiled for compiled in self.by_rank if pair in compiled.rules_by_pair])
-            if len(self.offering) < PAIRS_REMEMBERED:
-                self.offering[pair] = found
-        return found
-
-
-_NAME = attrgetter("flow.name")
-_RANK = attrgetter("rank")
-_NOTHING = _Usable(())
-
-
-def _remember(cache: dict[_K, _V], key: _K, value: _V) -> None:
-    """``cache[key] = value``, forgetting the oldest entry when the cache holds :data:`IDENTITY_CACHE_SIZE`."""
-    if len(cache) >= IDENTITY_CACHE_SIZE:
-        try:
-            del cache[next(iter(cache))]
-        except (KeyError, RuntimeError, StopIteration):  # another thread got there first
-            pass
-    cache[key] = value
-
-
-class _KindIndex:
-    """The flows of one kind, indexed by the requestor keys they need (:func:`policy.conditions.index_keys`).
-
-    Each key is numbered (``ids``); by key number:
-
-    - ``decided``: flows that an identity with the key may use, nothing else to check (the requestors are
-      decided by the index, :func:`policy.conditions.index_decides`, and the flow's space admits everybody);
-    - ``checked``: flows an identity needs the key for, whose requestors and space are then evaluated.
-
-    ``unindexed``: flows whose requestors and space are evaluated for every identity.
-
-    The decided flows of an identity depend only on which keys of the index it has, so they are remembered
-    per set of key numbers (``by_keys``): a never-seen user who has the groups of someone seen before costs
-    a few lookups, and the numbers keep the remembered sets small.
-    """
-
-    __slots__ = ("ids", "decided", "checked", "unindexed", "by_keys")
-
-    def __init__(self) -> None:
-        self.ids: dict[IndexKey, int] = {}
-        self.decided: dict[int, list[CompiledFlow]] = {}
-        self.checked: dict[int, list[CompiledFlow]] = {}
-        self.unindexed: list[CompiledFlow] = []
-        self.by_keys: dict[frozenset[int], _Usable] = {}
-
-    def add(self, compiled: CompiledFlow, keys: frozenset[IndexKey] | None, decided: bool) -> None:
-        if keys is None:
-            self.unindexed.append(compiled)
-            return
-        by_id = self.decided if decided else self.checked
-        for key in keys:
-            number = self.ids.setdefault(key, len(self.ids))
-            by_id.setdefault(number, []).append(compiled)
-
-    def decided_for(self, identity: Identity) -> tuple[frozenset[int], _Usable]:
-        """The numbers of the keys ``identity`` has, and the decided flows those keys give."""
-        found = []
-        ids = self.ids
-        for key in identity_keys(identity):
-            number = ids.get(key)
-            if number is not None:
-                found.append(number)
-        numbers = frozenset(found)
-        usable = self.by_keys.get(numbers)
-        if usable is None:
-            flows: dict[str, CompiledFlow] = {}
-            for number in numbers:
-                for compiled in self.decided.get(number, ()):
-                    flows[compiled.name] = compiled
-            usable = _Usable(list(flows.values())) if flows else _NOTHING
-            _remember(self.by_keys, numbers, usable)
-        return numbers, usable
 
 
 class CompiledPolicy:
@@ -225,23 +73,15 @@ class CompiledPolicy:
             for name, permission in permissions.items()
         }
         self.flows: dict[str, CompiledFlow] = {}
-        self._requestors: dict[str, Matcher] = {}
-        self._kinds: dict[str, _KindIndex] = {}  # flow type -> its flows, indexed
+        self._index = FlowIndex(self._space_members)
         self.owners: dict[str, frozenset[str]] = {
             i.name: frozenset(o.lower() for o in i.owners) for i in config.integrations
         }
         for flow in config.flows:
             compiled = self._compile(flow)
             self.flows[flow.name] = compiled
-            self._requestors[flow.name] = compile_conditions(flow.requestors)
-            index = self._kinds.get(flow.type)
-            if index is None:
-                index = self._kinds[flow.type] = _KindIndex()
-            everybody = flow.space is None or self._space_members[flow.space] is None
-            index.add(compiled, index_keys(flow.requestors), everybody and index_decides(flow.requestors))
-        # kind -> Identity.match_key -> the flows of that kind such an identity may use (oldest first)
-        self._usable_cache: dict[str, dict[MatchKey, _Usable]] = {}
-        self._self_serve = self._usable_cache["self_serve"] = {}  # the one choose_flow reads
+            self._index.add(compiled)
+        self._self_serve = self._index.self_serve
 
     def _compile(self, flow: Flow) -> CompiledFlow:
         rules = tuple(rule for target in flow.targets for rule in self.catalog.rules_for(target))
@@ -278,42 +118,8 @@ class CompiledPolicy:
 
     # --- who may use which flow --------------------------------------------------------------------------
 
-    def _usable(self, identity: Identity, kind: str) -> _Usable:
-        """The flows of ``kind`` ``identity`` may use at some time of day; remembered per identity."""
-        cache = self._usable_cache.get(kind)
-        if cache is None:
-            cache = self._usable_cache.setdefault(kind, {})
-        key = identity.match_key
-        usable = cache.get(key)
-        if usable is None:
-            usable = self._usable_for(identity, kind)
-            _remember(cache, key, usable)
-        return usable
-
-    def _usable_for(self, identity: Identity, kind: str) -> _Usable:
-        index = self._kinds.get(kind)
-        if index is None or identity.deactivated or identity.is_bot:
-            return _NOTHING
-        numbers, usable = index.decided_for(identity)
-        if not (index.checked or index.unindexed):
-            return usable
-        found: dict[str, CompiledFlow] = {}
-        candidates = [index.checked.get(number, ()) for number in numbers]
-        candidates.append(index.unindexed)
-        for group in candidates:
-            for compiled in group:
-                flow = compiled.flow
-                if flow.name not in found and self._member(flow, identity) and self._requestors[flow.name](identity):
-                    found[flow.name] = compiled
-        if not found:
-            return usable
-        return _Usable([*usable.by_name, *found.values()])
-
-    def _member(self, flow: Flow, identity: Identity) -> bool:
-        if flow.space is None:
-            return True
-        members = self._space_members[flow.space]
-        return members is None or members(identity)
+    def _usable(self, identity: Identity, kind: str) -> Usable:
+        return self._index.usable(identity, kind)
 
     def usable_flows(
         self, identity: Identity, now: datetime, *, kind: str = "self_serve"
