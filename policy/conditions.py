@@ -29,9 +29,9 @@ INDEXED_ATTRIBUTES: frozenset[str] = frozenset({"user", "group", "oncall"})
 IndexKey = tuple[str, str]
 
 
-def fold(value: str) -> str:
-    """The case-insensitive form of ``value`` used by every comparison and every index key."""
-    return value.casefold()
+fold: Callable[[str], str] = str.casefold
+"""The case-insensitive form of a value used by every comparison and every index key (``str.casefold``,
+bound directly: it is called for every value a condition reads)."""
 
 
 def attribute_values(
@@ -182,7 +182,11 @@ def index_decides(conditions: ConditionSet) -> bool:
 
 def identity_keys(identity: Identity) -> frozenset[IndexKey]:
     """The index keys an identity has: its ``user``, ``group`` and ``oncall`` values (folded)."""
-    keys = [("user", fold(v)) for v in identity.ids]
-    keys += [("group", fold(v)) for v in identity.groups]
-    keys += [("oncall", fold(v)) for v in identity.oncall]
+    keys = []
+    for value in identity.ids:
+        keys.append(("user", fold(value)))
+    for value in identity.groups:
+        keys.append(("group", fold(value)))
+    for value in identity.oncall:
+        keys.append(("oncall", fold(value)))
     return frozenset(keys)

@@ -2,83 +2,34 @@
 
 :class:`CompiledPolicy` is built for speed at load time, so that a decision costs a few dictionary lookups:
 
-- flows are indexed by the requestor keys they need (``group``/``user``/``oncall`` values), so finding the
-  flows of a user looks only at the flows that can concern them, not at every flow in the file;
+- which flows a user may use (requestors, space, active) is found through an index of the requestor keys and
+  remembered (:class:`policy.flow_index.FlowIndex`); only the time windows are looked at per call;
 - requestor, space and window rules are compiled into closures (condition values folded, zones resolved);
-- which flows a user may use (requestors, space, active) is remembered per identity, keyed by every
-  attribute those rules read (:attr:`Identity.match_key`); only the time windows are looked at per call;
 - each flow maps (integration, permission) to the target rules that can offer it, equal targets share one
-  rule, and the flows of a user are kept in the order :meth:`CompiledPolicy.choose_flow` prefers them, so
-  the first flow that fits is the choice.
+  rule, and the flows of a user that offer a permission are kept in the order
+  :meth:`CompiledPolicy.choose_flow` prefers them, so the first flow that fits is the choice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple
 
 from policy.catalog import Catalog, TargetRule
-from policy.conditions import (
-    IndexKey,
-    Matcher,
-    compile_conditions,
-    identity_keys,
-    index_decides,
-    index_keys,
-    matches,
-)
+from policy.conditions import Matcher, compile_conditions, matches
 from policy.config import Config, Flow
 from policy.directory import DirectoryIndex
 from policy.errors import InvalidRequest, NotEligible
+from policy.flow_index import CompiledFlow, FlowIndex, PairKey, Usable
 from policy.identity import Identity
 from policy.resources import Permission, Resource
 from policy.typeahead import Typeahead
 from policy.windows import compile_window
 
+__all__ = ["MAX_RESOURCES_PER_REQUEST", "CompiledFlow", "CompiledPolicy", "FlowChoice"]
+
 MAX_RESOURCES_PER_REQUEST = 100
-IDENTITY_CACHE_SIZE = 16_384
-"""How many distinct identities' usable flows are remembered (per compiled policy and kind of flow); as many
-distinct sets of index keys (see :class:`_KindIndex`)."""
-
-PAIRS_REMEMBERED = 64
-"""For how many (integration, permission) pairs the flows offering it are remembered per set of usable flows."""
-
-PairKey = tuple[str, str]  # (integration, permission)
-_K = TypeVar("_K")
-_V = TypeVar("_V")
-
-
-@dataclass(frozen=True, slots=True)
-class CompiledFlow:
-    flow: Flow
-    rules: tuple[TargetRule, ...]
-    approvers_needed: int  # 0 = automatic; used to prefer the lightest flow
-    rules_by_pair: dict[PairKey, tuple[TargetRule, ...]] = field(
-        default_factory=dict, compare=False, repr=False
-    )
-    rank: tuple[int, float, str] = field(default=(0, 0.0, ""), compare=False, repr=False)
-    inside: Callable[[datetime], bool] | None = field(
-        default=None, compare=False, repr=False
-    )  # None = always
-    for_themselves: bool = field(default=True, compare=False, repr=False)  # "themselves" in request_for
-    demands: tuple[timedelta | None, bool, bool, bool, bool] = field(
-        default=(None, False, False, False, False), compare=False, repr=False
-    )  # what a choice of this flow demands: FlowChoice's fields after the permission
-
-
-    @property
-    def name(self) -> str:
-        return self.flow.name
-
-    def allows(self, resource: Resource, permission: Permission) -> bool:
-        if not self.rules_by_pair:
-            return any(rule.allows(resource, permission) for rule in self.rules)
-        if permission.integration != resource.integration:
-            return False
-        rules = self.rules_by_pair.get((resource.integration, permission.name), ())
-        return any(rule.offers(resource, permission) for rule in rules)
 
 
 class FlowChoice(NamedTuple):
@@ -98,75 +49,6 @@ class FlowChoice(NamedTuple):
     automatic_approval: bool
 
 
-@dataclass(frozen=True, slots=True)
-class _Usable:
-    """The flows of one kind an identity may use at any time of day (before the windows are looked at)."""
-
-    by_name: tuple[CompiledFlow, ...]
-    by_rank: tuple[CompiledFlow, ...]
-    windowed: bool  # whether any of them has a time window
-    # (integration, permission) -> the flows of by_rank that offer it, with their rules for it; filled as asked
-    offering: dict[PairKey, tuple[tuple[CompiledFlow, tuple[TargetRule, ...]], ...]] = field(
-        default_factory=dict, compare=False, repr=False
-    )
-
-    def offering_of(self, pair: PairKey) -> tuple[tuple[CompiledFlow, tuple[TargetRule, ...]], ...]:
-        """The flows that offer ``pair`` (preferred first) with their rules for it; remembered for a few pairs."""
-        found = self.offering.get(pair)
-        if found is None:
-            found = tuple(
-                (compiled, rules) for compiled in self.by_rank if (rules := compiled.rules_by_pair.get(pair))
-            )
-            if len(self.offering) < PAIRS_REMEMBERED:
-                self.offering[pair] = found
-        return found
-
-
-def _usable_of(flows: Iterable[CompiledFlow]) -> _Usable:
-    found = list(flows)
-    return _Usable(
-        by_name=tuple(sorted(found, key=lambda c: c.name)),
-        by_rank=tuple(sorted(found, key=lambda c: c.rank)),
-        windowed=any(c.inside is not None for c in found),
-    )
-
-
-_NOTHING = _Usable((), (), False)
-
-
-def _remember(cache: dict[_K, _V], key: _K, value: _V) -> None:
-    """``cache[key] = value``, forgetting the oldest entry when the cache holds :data:`IDENTITY_CACHE_SIZE`."""
-    if len(cache) >= IDENTITY_CACHE_SIZE:
-        try:
-            del cache[next(iter(cache))]
-        except (KeyError, RuntimeError, StopIteration):  # another thread got there first
-            pass
-    cache[key] = value
-
-
-class _KindIndex:
-    """The flows of one kind, indexed by the requestor keys they need (:func:`policy.conditions.index_keys`).
-
-    - ``decided``: flows that an identity with the key may use, nothing else to check (the requestors are
-      decided by the index, :func:`policy.conditions.index_decides`, and the flow's space admits everybody);
-    - ``checked``: flows an identity needs the key for, whose requestors and space are then evaluated;
-    - ``unindexed``: flows whose requestors and space are evaluated for every identity.
-
-    The decided flows of an identity depend only on which keys of the index it has, so they are remembered
-    per set of keys (``by_keys``): a never-seen user who shares the groups of someone seen before costs a
-    few lookups.
-    """
-
-    __slots__ = ("decided", "checked", "unindexed", "keys", "by_keys")
-
-    def __init__(self) -> None:
-        self.decided: dict[IndexKey, list[CompiledFlow]] = {}
-        self.checked: dict[IndexKey, list[CompiledFlow]] = {}
-        self.unindexed: list[CompiledFlow] = []
-        self.keys: frozenset[IndexKey] = frozenset()  # every key of decided and checked, set when complete
-        self.by_keys: dict[frozenset[IndexKey], _Usable] = {}
-
-
 class CompiledPolicy:
     """The config compiled into indexes. Immutable; rebuild on config reload."""
 
@@ -184,37 +66,22 @@ class CompiledPolicy:
         self._space_members: dict[str, Matcher | None] = {
             s.name: compile_conditions(s.members) if s.members is not None else None for s in config.spaces
         }
-        self._permissions: dict[PairKey, Permission] = {
-            (integration, name): permission
+        # (integration, permission name) -> that pair (one tuple, which the caches keep) and the permission
+        self._permissions: dict[PairKey, tuple[PairKey, Permission]] = {
+            (integration, name): ((integration, name), permission)
             for integration, permissions in self.catalog.permissions.items()
             for name, permission in permissions.items()
         }
         self.flows: dict[str, CompiledFlow] = {}
-        self._requestors: dict[str, Matcher] = {}
-        self._kinds: dict[str, _KindIndex] = {}  # flow type -> its flows, indexed
+        self._index = FlowIndex(self._space_members)
         self.owners: dict[str, frozenset[str]] = {
             i.name: frozenset(o.lower() for o in i.owners) for i in config.integrations
         }
         for flow in config.flows:
             compiled = self._compile(flow)
             self.flows[flow.name] = compiled
-            self._requestors[flow.name] = compile_conditions(flow.requestors)
-            index = self._kinds.get(flow.type)
-            if index is None:
-                index = self._kinds[flow.type] = _KindIndex()
-            keys = index_keys(flow.requestors)
-            if keys is None:
-                index.unindexed.append(compiled)
-                continue
-            everybody = flow.space is None or self._space_members[flow.space] is None
-            by_key = index.decided if everybody and index_decides(flow.requestors) else index.checked
-            for key in keys:
-                by_key.setdefault(key, []).append(compiled)
-        for index in self._kinds.values():
-            index.keys = frozenset(index.decided) | frozenset(index.checked)
-        # kind -> Identity.match_key -> the flows of that kind such an identity may use (oldest first)
-        self._usable_cache: dict[str, dict[str, _Usable]] = {}
-        self._self_serve = self._usable_cache["self_serve"] = {}  # the one choose_flow reads
+            self._index.add(compiled)
+        self._self_serve = self._index.self_serve
 
     def _compile(self, flow: Flow) -> CompiledFlow:
         rules = tuple(rule for target in flow.targets for rule in self.catalog.rules_for(target))
@@ -251,46 +118,8 @@ class CompiledPolicy:
 
     # --- who may use which flow --------------------------------------------------------------------------
 
-    def _usable(self, identity: Identity, kind: str) -> _Usable:
-        """The flows of ``kind`` ``identity`` may use at some time of day; remembered per identity."""
-        cache = self._usable_cache.get(kind)
-        if cache is None:
-            cache = self._usable_cache.setdefault(kind, {})
-        key = identity.match_key
-        usable = cache.get(key)
-        if usable is None:
-            usable = self._usable_for(identity, kind)
-            _remember(cache, key, usable)
-        return usable
-
-    def _usable_for(self, identity: Identity, kind: str) -> _Usable:
-        index = self._kinds.get(kind)
-        if index is None or identity.deactivated or identity.is_bot:
-            return _NOTHING
-        keys = index.keys.intersection(identity_keys(identity))
-        usable = index.by_keys.get(keys)
-        if usable is None:
-            usable = _usable_of({c.name: c for key in keys for c in index.decided.get(key, ())}.values())
-            _remember(index.by_keys, keys, usable)
-        if not (index.checked or index.unindexed):
-            return usable
-        found: dict[str, CompiledFlow] = {}
-        candidates = [index.checked.get(key, ()) for key in keys]
-        candidates.append(index.unindexed)
-        for group in candidates:
-            for compiled in group:
-                flow = compiled.flow
-                if flow.name not in found and self._member(flow, identity) and self._requestors[flow.name](identity):
-                    found[flow.name] = compiled
-        if not found:
-            return usable
-        return _usable_of([*usable.by_name, *found.values()])
-
-    def _member(self, flow: Flow, identity: Identity) -> bool:
-        if flow.space is None:
-            return True
-        members = self._space_members[flow.space]
-        return members is None or members(identity)
+    def _usable(self, identity: Identity, kind: str) -> Usable:
+        return self._index.usable(identity, kind)
 
     def usable_flows(
         self, identity: Identity, now: datetime, *, kind: str = "self_serve"
@@ -357,10 +186,10 @@ class CompiledPolicy:
         else:
             resources = self._resources_of(resource_keys)
             resource = resources[0]
-        pair = (resource.integration, permission_name)
-        permission = self._permissions.get(pair)
-        if permission is None:
+        known = self._permissions.get((resource.integration, permission_name))
+        if known is None:
             raise InvalidRequest(f"Unknown permission {permission_name!r}.", field="permission")
+        pair, permission = known
         usable = self._self_serve.get(requester.match_key)
         if usable is None:
             usable = self._usable(requester, "self_serve")
@@ -371,9 +200,10 @@ class CompiledPolicy:
         # id(rule) -> offers every resource: rules are shared between flows (needed when several flows offer)
         checked: dict[int, bool] | None = {} if len(offering) > 1 else None
         allowing: list[CompiledFlow] | None = None
-        for compiled, rules in offering:  # preferred first: the first fit wins
+        for compiled in offering:  # preferred first: the first fit wins
             if compiled.inside is not None and not compiled.inside(now):
                 continue
+            rules = compiled.rules_by_pair[pair]
             if len(rules) == 1:
                 rule = rules[0]
                 offered = checked.get(id(rule)) if checked is not None else None

@@ -6,6 +6,30 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
+class MatchKey:
+    """Values of an identity, compared as a tuple of them and hashed once (:attr:`Identity.match_key`).
+
+    A cache keyed by it reads one stored number per lookup rather than hashing every value again.
+    """
+
+    __slots__ = ("values", "_hash")
+
+    def __init__(self, values: tuple[object, ...]) -> None:
+        self.values = values
+        self._hash = hash(values)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or (
+            isinstance(other, MatchKey) and self._hash == other._hash and self.values == other.values
+        )
+
+    def __repr__(self) -> str:
+        return f"MatchKey({self.values!r})"
+
+
 @dataclass(frozen=True, slots=True)
 class Identity:
     """Everything the attribute conditions can look at, resolved at one moment.
@@ -27,34 +51,33 @@ class Identity:
     timezone: str | None = None
     display_name: str | None = None
     ids: frozenset[str] = field(init=False, repr=False, compare=False)
-    _match_key: str | None = field(init=False, default=None, repr=False, compare=False)
+    _match_key: MatchKey | None = field(init=False, default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Every way this user can be named in a condition's ``user`` attribute; computed once (hot path).
         object.__setattr__(self, "ids", frozenset(v.lower() for v in (self.slack_id, self.email) if v))
 
     @property
-    def match_key(self) -> str:
-        """Everything a requestor, grantee or space condition can look at, as one string; computed once.
+    def match_key(self) -> MatchKey:
+        """Everything a requestor, grantee or space condition can look at; computed once.
 
         Not ``owner_of``: ``owner`` is an approver attribute. Two identities with the same key match the same
-        requestor, grantee and space conditions. A string (the ``repr`` of those values, sets sorted) rather
-        than a tuple so that a cache keyed by it hashes once per identity, not once per lookup.
+        requestor, grantee and space conditions.
         """
         key = self._match_key
         if key is None:
-            key = repr(
-                (
-                    self.slack_id,
-                    self.email,
-                    sorted(self.groups),
-                    self.manager,
-                    sorted(self.oncall),
-                    sorted(self.attributes.items()),
-                    self.deactivated,
-                    self.is_bot,
-                )
-            )
+            values: list[object] = [
+                self.slack_id,
+                self.email,
+                self.groups,
+                self.manager,
+                self.oncall,
+                self.deactivated,
+                self.is_bot,
+            ]
+            for item in sorted(self.attributes.items()):
+                values += item  # name, value, name, value, …: one tuple, not one per attribute
+            key = MatchKey(tuple(values))
             object.__setattr__(self, "_match_key", key)
         return key
 

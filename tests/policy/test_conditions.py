@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from policy.conditions import compile_conditions, condition_holds, identity_keys, index_keys, matches
+from policy.conditions import (
+    compile_conditions,
+    condition_holds,
+    identity_keys,
+    index_decides,
+    index_keys,
+    matches,
+)
 from policy.config import Condition, ConditionSet, Op
 from policy.identity import Identity
 
@@ -169,6 +176,24 @@ def test_identity_keys() -> None:
 
 
 @pytest.mark.parametrize(
+    ("conditions", "expected"),
+    [
+        pytest.param(cset("all", SRE), True, id="one is on group: the key decides"),
+        pytest.param(cset("any", SRE), True, id="one is, match any"),
+        pytest.param(cset("all", cond("user", "is", "U1", "u2")), True, id="one is with several values"),
+        pytest.param(cset("any", SRE, cond("oncall", "is", "primary")), True, id="any: every condition keyed"),
+        pytest.param(cset("all", SRE, DBA), False, id="all of two keyed conditions: both needed"),
+        pytest.param(cset("all", SRE, ENG), False, id="all: the attribute is still to check"),
+        pytest.param(cset("any", SRE, ENG), False, id="any: an unindexable condition"),
+        pytest.param(cset("all", cond("group", "is_not", "sre")), False, id="is_not is not keyed"),
+        pytest.param(cset("all", cond("manager", "is", "x")), False, id="manager is not an index attribute"),
+    ],
+)
+def test_index_decides(conditions: ConditionSet, expected: bool) -> None:
+    assert index_decides(conditions) is expected
+
+
+@pytest.mark.parametrize(
     ("group", "wanted"),
     [
         pytest.param("SRE", "sre", id="ascii case"),
@@ -280,3 +305,26 @@ def test_several_values_mean_any_of_them(values: list[str], identity: Identity) 
 @given(condition_sets, identities)
 def test_a_compiled_condition_set_decides_as_matches(cs: ConditionSet, identity: Identity) -> None:
     assert compile_conditions(cs)(identity) is matches(cs, identity)
+
+
+_keyed_conditions = st.builds(
+    lambda attribute, values: cond(attribute, "is", *values),
+    st.sampled_from(("user", "group", "oncall")),
+    st.lists(_text | st.sampled_from(("ss", "SS")), min_size=1, max_size=3),
+)
+_keyed_sets = st.builds(
+    lambda match, items: cset(match, *items),
+    st.sampled_from(("all", "any")),
+    st.lists(_keyed_conditions, min_size=1, max_size=3),
+)
+
+
+@given(condition_sets | _keyed_sets, identities, _INTEGRATIONS)
+def test_a_set_the_index_decides_holds_exactly_for_identities_sharing_a_key(
+    cs: ConditionSet, identity: Identity, owned: frozenset[str]
+) -> None:
+    """What lets the flow index skip evaluating such requestors (and remember them per set of keys)."""
+    if index_decides(cs):
+        keys = index_keys(cs)
+        assert keys is not None
+        assert matches(cs, identity, owned_integrations=owned) is bool(keys & identity_keys(identity))

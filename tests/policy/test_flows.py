@@ -935,7 +935,7 @@ def test_usable_flows_agree_with_the_plain_reading(identity: Identity, now: date
 def test_the_identity_cache_tells_identities_apart(monkeypatch: pytest.MonkeyPatch) -> None:
     """Remembered per identity: each attribute a condition reads makes another entry; eviction is safe."""
     policy = CompiledPolicy(POLICY.config)
-    monkeypatch.setattr("policy.flows.IDENTITY_CACHE_SIZE", 3)
+    monkeypatch.setattr("policy.flow_index.IDENTITY_CACHE_SIZE", 3)
     variants = [
         ALICE,
         Identity(ALICE.slack_id, ALICE.email, groups=ALICE.groups, attributes={"department": "sales"}),
@@ -949,4 +949,4 @@ def test_the_identity_cache_tells_identities_apart(monkeypatch: pytest.MonkeyPat
             for kind in ("self_serve", "automatic"):
                 found = [c.name for c in policy.usable_flows(identity, NOON, kind=kind)]
                 assert found == plain_usable(identity, NOON, kind)
-    assert all(len(cache) <= 3 for cache in policy._usable_cache.values())
+    assert all(len(cache) <= 3 for cache in policy._index._by_identity.values())
