@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import attrgetter, is_
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from policy.catalog import TargetRule
 from policy.conditions import IndexKey, Matcher, compile_conditions, identity_keys, index_decides, index_keys
@@ -48,9 +48,9 @@ class CompiledFlow:
     flow: Flow
     rules: tuple[TargetRule, ...]
     approvers_needed: int  # 0 = automatic; used to prefer the lightest flow
-    rules_by_pair: dict[PairKey, tuple[TargetRule, ...]] = field(
-        default_factory=dict, compare=False, repr=False
-    )
+    offers: dict[PairKey, Offer] = field(default_factory=dict, compare=False, repr=False)
+    """(integration, permission) -> this flow and its target rules that can offer the pair (filled by the
+    compiler once the flow exists)."""
     rank: tuple[int, float, str] = field(default=(0, 0.0, ""), compare=False, repr=False)
     inside: Callable[[datetime], bool] | None = field(
         default=None, compare=False, repr=False
@@ -65,12 +65,19 @@ class CompiledFlow:
         return self.flow.name
 
     def allows(self, resource: Resource, permission: Permission) -> bool:
-        if not self.rules_by_pair:
+        if not self.offers:
             return any(rule.allows(resource, permission) for rule in self.rules)
         if permission.integration != resource.integration:
             return False
-        rules = self.rules_by_pair.get((resource.integration, permission.name), ())
-        return any(rule.offers(resource, permission) for rule in rules)
+        offer = self.offers.get((resource.integration, permission.name))
+        return offer is not None and any(rule.offers(resource, permission) for rule in offer.rules)
+
+
+class Offer(NamedTuple):
+    """A flow, and its rules that can offer one (integration, permission) pair."""
+
+    compiled: CompiledFlow
+    rules: tuple[TargetRule, ...]
 
 
 class Usable:
@@ -90,14 +97,14 @@ class Usable:
         self.by_name: tuple[CompiledFlow, ...] = by_name
         self.by_rank: tuple[CompiledFlow, ...] = by_name if all(map(is_, by_rank, by_name)) else by_rank
         self.windowed = any([compiled.inside is not None for compiled in by_name])  # any time window?
-        # (integration, permission) -> the flows of by_rank that offer it; filled as asked
-        self.offering: dict[PairKey, tuple[CompiledFlow, ...]] = {}
+        # (integration, permission) -> the offers of the flows of by_rank for it; filled as asked
+        self.offering: dict[PairKey, tuple[Offer, ...]] = {}
 
-    def offering_of(self, pair: PairKey) -> tuple[CompiledFlow, ...]:
+    def offering_of(self, pair: PairKey) -> tuple[Offer, ...]:
         """The flows that offer ``pair``, preferred first; remembered for :data:`PAIRS_REMEMBERED` pairs."""
         found = self.offering.get(pair)
         if found is None:
-            found = tuple([compiled for compiled in self.by_rank if pair in compiled.rules_by_pair])
+            found = tuple([offer for compiled in self.by_rank if (offer := compiled.offers.get(pair))])
             if self.by_rank and len(self.offering) < PAIRS_REMEMBERED:  # (NOTHING, shared, stays empty)
                 self.offering[pair] = found
         return found

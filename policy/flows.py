@@ -21,7 +21,7 @@ from policy.conditions import Matcher, compile_conditions, matches
 from policy.config import Config, Flow
 from policy.directory import DirectoryIndex
 from policy.errors import InvalidRequest, NotEligible
-from policy.flow_index import CompiledFlow, FlowIndex, PairKey, Usable
+from policy.flow_index import CompiledFlow, FlowIndex, Offer, PairKey, Usable
 from policy.identity import Identity
 from policy.resources import Permission, Resource
 from policy.typeahead import Typeahead
@@ -30,6 +30,9 @@ from policy.windows import compile_window
 __all__ = ["MAX_RESOURCES_PER_REQUEST", "CompiledFlow", "CompiledPolicy", "FlowChoice"]
 
 MAX_RESOURCES_PER_REQUEST = 100
+
+
+_tuple_new = tuple.__new__
 
 
 class FlowChoice(NamedTuple):
@@ -99,11 +102,10 @@ class CompiledPolicy:
         needed = 0 if flow.approval.type == "automatic" else len(flow.approval.groups)
         needed = needed if flow.approval.combine == "all_of" else min(needed, 1)
         longest = (flow.grant_for or timedelta.max).total_seconds()
-        return CompiledFlow(
+        compiled = CompiledFlow(
             flow,
             rules,
             needed,
-            rules_by_pair={pair: tuple(found) for pair, found in by_pair.items()},
             rank=(needed, -longest, flow.name),
             inside=compile_window(flow.when, self.config.timezone),
             for_themselves="themselves" in flow.request_for,
@@ -115,6 +117,8 @@ class CompiledPolicy:
                 flow.approval.type == "automatic",
             ),
         )
+        compiled.offers.update((pair, Offer(compiled, tuple(found))) for pair, found in by_pair.items())
+        return compiled
 
     # --- who may use which flow --------------------------------------------------------------------------
 
@@ -200,10 +204,9 @@ class CompiledPolicy:
         # id(rule) -> offers every resource: rules are shared between flows (needed when several flows offer)
         checked: dict[int, bool] | None = {} if len(offering) > 1 else None
         allowing: list[CompiledFlow] | None = None
-        for compiled in offering:  # preferred first: the first fit wins
+        for compiled, rules in offering:  # preferred first: the first fit wins
             if compiled.inside is not None and not compiled.inside(now):
                 continue
-            rules = compiled.rules_by_pair[pair]
             if len(rules) == 1:
                 rule = rules[0]
                 offered = checked.get(id(rule)) if checked is not None else None
@@ -224,7 +227,8 @@ class CompiledPolicy:
                 if not grantees
                 else self.grantee_refusal(compiled.flow, requester, grantees) is None
             ):
-                return FlowChoice(compiled.flow, resources, permission, *compiled.demands)
+                # FlowChoice(flow, resources, permission, *demands), without the named tuple's Python __new__
+                return _tuple_new(FlowChoice, (compiled.flow, resources, permission, *compiled.demands))
             if allowing is None:
                 allowing = []
             allowing.append(compiled)

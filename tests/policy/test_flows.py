@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from policy.conditions import matches
 from policy.errors import InvalidRequest, NotEligible
-from policy.flows import MAX_RESOURCES_PER_REQUEST, CompiledPolicy
+from policy.flows import MAX_RESOURCES_PER_REQUEST, CompiledPolicy, FlowChoice
 from policy.identity import Identity
 from policy.validation import load_config_text
 from policy.windows import in_window
@@ -487,6 +487,18 @@ def test_a_choice_carries_what_the_flow_demands() -> None:
     assert (choice.require_duration, choice.require_mfa, choice.require_justification) == (True, True, False)
     plain = POLICY.choose_flow(ALICE, NOON, [f"{PG}/billing"], "read_only")
     assert (plain.require_duration, plain.require_mfa, plain.require_justification) == (False, False, True)
+    flow = choice.flow
+    assert type(choice) is FlowChoice
+    assert choice == FlowChoice(
+        flow=flow,
+        resources=(POLICY.catalog.resources[f"{PG}/billing"],),
+        permission=POLICY.catalog.permissions["prod-postgres"]["read_write"],
+        max_duration=timedelta(hours=4),
+        require_duration=True,
+        require_mfa=True,
+        require_justification=False,
+        automatic_approval=False,
+    )
 
 
 REFUSALS: list[Any] = [
