@@ -36,6 +36,7 @@ from policy.config_base import RequestFor as RequestFor
 from policy.config_base import StrictModel as StrictModel
 from policy.config_base import TimeZoneName as TimeZoneName
 from policy.config_base import rule_error as rule_error
+from policy.config_base import shared_strings
 from policy.config_directory import Directory as Directory
 from policy.config_directory import DirectoryUser as DirectoryUser
 from policy.config_directory import OncallSchedule as OncallSchedule
@@ -178,11 +179,7 @@ def _share_values(resources: list[ResourceDef]) -> None:
         if resource.path:
             object.__setattr__(resource, "path", intern(resource.path))
         if resource.tags:
-            written = tuple(resource.tags.items())
-            shared = tags_seen.get(written)
-            if shared is None:
-                shared = tags_seen[written] = {intern(k): intern(v) for k, v in written}
-            object.__setattr__(resource, "tags", shared)
+            object.__setattr__(resource, "tags", shared_strings(resource.tags, tags_seen))
 
 
 def _catalog_values(integration: str, risk: Risk, resources: list[ResourceDef]) -> tuple[Resource, ...]:

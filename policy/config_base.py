@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -42,3 +43,13 @@ class StrictModel(BaseModel):
 def rule_error(message: str, at: str) -> PydanticCustomError:
     """A model-level rule broken by the key ``at`` (dotted, relative to the model): the YAML path names it."""
     return PydanticCustomError("config_rule", message, {"at": at})
+
+
+def shared_strings(written: dict[str, str], seen: dict[tuple[tuple[str, str], ...], dict[str, str]]) -> dict[str, str]:
+    """``written`` as the one mapping (interned keys and values) kept in ``seen`` for equal mappings: a large
+    config's thousands of equal tags or attributes become one object, not one copy per item."""
+    items = tuple(written.items())
+    shared = seen.get(items)
+    if shared is None:
+        shared = seen[items] = {sys.intern(k): sys.intern(v) for k, v in items}
+    return shared

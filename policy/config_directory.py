@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, model_validator, with_config
 
-from policy.config_base import Duration, StrictModel, TimeZoneName, rule_error
+from policy.config_base import Duration, StrictModel, TimeZoneName, rule_error, shared_strings
 
 
 @with_config(ConfigDict(extra="forbid"))
@@ -99,9 +99,5 @@ class Directory(StrictModel):
             if user.manager:
                 object.__setattr__(user, "manager", intern(user.manager))
             if user.attributes:
-                written = tuple(user.attributes.items())
-                shared = attributes_seen.get(written)
-                if shared is None:
-                    shared = attributes_seen[written] = {intern(k): intern(v) for k, v in written}
-                object.__setattr__(user, "attributes", shared)
+                object.__setattr__(user, "attributes", shared_strings(user.attributes, attributes_seen))
         return self
