@@ -150,9 +150,8 @@ class _RunNow:
 
     worker: Worker | None = None
 
-    def __call__(self, key: JobKey) -> None:
-        if self.worker is not None:
-            self.worker.run_now(key)
+    def __call__(self, key: JobKey) -> bool:
+        return self.worker.run_now(key) if self.worker is not None else False
 
 
 def discover_resources(container: Container) -> dict[str, int]:

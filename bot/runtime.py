@@ -213,10 +213,12 @@ def discover(container: Container) -> None:
 
 def serve(settings: Settings, *, http: bool = False, host: str = "0.0.0.0", port: int = 3000) -> int:  # noqa: S104
     """Run until SIGTERM or Ctrl-C; returns 0 after a clean stop. Raises :class:`StartupError` before starting."""
+    from bot.lifecycle.policy_holder import limit_malloc_arenas
     from bot.logs import configure
     from bot.slack.app import slack_client
     from bot.version import version
 
+    limit_malloc_arenas()  # before the listener threads: they would each get an arena of their own
     configure(settings.log_level, settings.log_format)
     stopping = Stopping()
     stopping.install()

@@ -10,6 +10,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from bot.errors import field_error, reply
+from bot.lifecycle.records import RequestRecord
 from bot.lifecycle.request_input import reason_of
 from bot.lifecycle.requests import Outcome
 from handlers.common import Deps, fresh_identity, identity, tell, user_id_of
@@ -19,13 +20,15 @@ from handlers.views.common import Ids
 from policy.errors import AccessError, NotFound
 
 
-def decide(deps: Deps, user_id: str, request_id: int, decision: str, reason: str | None = None) -> Outcome:
+def decide(deps: Deps, user_id: str, request_id: int, decision: str, reason: str | None = None,
+           read: RequestRecord | None = None) -> Outcome:
     """Record the vote (raises AccessError when refused). Called after the ack: the clicker is read from Slack
-    now, so a deactivated approver cannot decide even when the ``user_change`` event was missed."""
+    now, so a deactivated approver cannot decide even when the ``user_change`` event was missed. ``read``: the
+    request as the listener has just read it."""
     approver = fresh_identity(deps, user_id)
     if decision == "approve":
-        return deps.service.approve(request_id, approver, reason)
-    return deps.service.deny(request_id, approver, reason)
+        return deps.service.approve(request_id, approver, reason, read=read)
+    return deps.service.deny(request_id, approver, reason, read=read)
 
 
 def reason_problem(reason: str) -> str | None:
@@ -58,7 +61,7 @@ def register(app: App, deps: Deps) -> None:
             if record.require_approver_reason and record.state == "pending":
                 client.views_open(trigger_id=body["trigger_id"], view=view.reason_modal(request_id, decision))
                 return
-            outcome = decide(deps, user_id, request_id, decision)
+            outcome = decide(deps, user_id, request_id, decision, read=record)
             if outcome.changed and outcome.request.state == "pending":  # say who else must still approve
                 tell(client, body, outcome.message)
         except AccessError as error:

@@ -18,10 +18,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from operator import attrgetter, ge, gt, le, lt
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedToken
+if TYPE_CHECKING:  # lark is imported when a query is first parsed: ~9 MB of RSS a config without queries never needs
+    from lark import Lark, Token, Tree
+    from lark.exceptions import UnexpectedCharacters, UnexpectedToken
 
 from policy.resources import RISK_ORDER, Entitlement
 
@@ -139,10 +140,14 @@ def parse_query(text: str) -> Query:
 
 @cache
 def _parser() -> Lark:
+    from lark import Lark
+
     return Lark(_GRAMMAR, parser="lalr", lexer="contextual")
 
 
 def _parse_tree(text: str) -> Tree[Token]:
+    from lark.exceptions import UnexpectedCharacters, UnexpectedToken
+
     interactive = _parser().parse_interactive(text)
     seen: list[Token] = []
     try:
@@ -223,6 +228,8 @@ def _unclosed_bracket(tokens: Sequence[Token]) -> Token | None:
 
 
 def _compile(node: Tree[Token] | Token, text: str, fields: set[str]) -> Predicate:
+    from lark import Tree
+
     assert isinstance(node, Tree)
     children = [c for c in node.children if isinstance(c, Tree)]
     match node.data:
@@ -238,6 +245,8 @@ def _compile(node: Tree[Token] | Token, text: str, fields: set[str]) -> Predicat
 
 
 def _comparison(node: Tree[Token], text: str, fields: set[str]) -> Predicate:
+    from lark import Token, Tree
+
     field_token, operator_node, value_node = node.children
     assert isinstance(field_token, Token) and isinstance(operator_node, Tree)
     op_tokens = [t for t in operator_node.children if isinstance(t, Token)]

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from store.models import (
     AccessRequest,
@@ -20,14 +20,16 @@ from store.models import (
 def get_request(
     request_id: int, *, session: Session, for_update: bool = False, votes: bool = True
 ) -> AccessRequest | None:
-    """A request with its grants (and its votes unless ``votes=False``: the revoke path never reads them)."""
-    stmt = select(AccessRequest).where(AccessRequest.id == request_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    stmt = stmt.options(selectinload(AccessRequest.grants))
+    """A request with its grants (and its votes unless ``votes=False``: the revoke path never reads them).
+
+    One query: the grants and votes are joined (a request has a few of each; separate loads cost a round trip
+    each, most of a click's database time). Locking locks the request's row only (``FOR UPDATE OF``)."""
+    stmt = select(AccessRequest).where(AccessRequest.id == request_id).options(joinedload(AccessRequest.grants))
     if votes:
-        stmt = stmt.options(selectinload(AccessRequest.votes))
-    return session.scalars(stmt).first()
+        stmt = stmt.options(joinedload(AccessRequest.votes))
+    if for_update:
+        stmt = stmt.with_for_update(of=AccessRequest)
+    return session.scalars(stmt).unique().first()
 
 
 def list_requests(

@@ -169,13 +169,15 @@ class Worker:
         size = -(-len(expiring) // count)
         return [expiring[i:i + size] for i in range(0, len(expiring), size)]
 
-    def run_now(self, key: JobKey) -> None:
+    def run_now(self, key: JobKey) -> bool:
         """Run freshly written due work ``key`` now if it is due and nobody holds it (the scheduler retries
-        otherwise): on ``background`` when set, else in the caller's thread (CLI, tests)."""
+        otherwise): on ``background`` when set (returns False: the caller cannot see its effects yet), else in
+        the caller's thread (CLI, tests; returns True)."""
         if self.background is not None:
             self.background.submit(self._run_now, key)
-        else:
-            self._run_now(key)
+            return False
+        self._run_now(key)
+        return True
 
     def _run_now(self, key: JobKey) -> None:
         now = self.clock.now()

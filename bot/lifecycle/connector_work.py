@@ -23,11 +23,14 @@ from store.db import Database
 from store.due_work import JobKey
 from store.models import AccessRequest, Grant
 
-RunNow = Callable[[JobKey], None]  # run freshly written due work at once (the worker's run_now), or not at all
+# run freshly written due work at once (the worker's run_now), or not at all; True when it ran in the caller's
+# thread (its effects are in the database now), False when it was handed on (a background thread, the scheduler)
+RunNow = Callable[[JobKey], bool]
 
 
-def run_later(_key: JobKey) -> None:
+def run_later(_key: JobKey) -> bool:
     """The default :data:`RunNow`: leave the work to the scheduler's next tick."""
+    return False
 
 
 @dataclass

@@ -156,9 +156,8 @@ class AccessService:
             if existing is None:
                 raise
             return Outcome(existing, changed=False, message=f"Request #{existing.id} was already submitted.")
-        if at_once:
-            self.run_now(JobKey(JobKind.GRANT, record.id))
-            record = self.get(record.id)
+        if at_once and self.run_now(JobKey(JobKind.GRANT, record.id)):
+            record = self.get(record.id)  # granted (or failed) here: say so
         return Outcome(record, approvers=tuple(a.key for a in approvers))
 
     def home(self, user_id: str) -> HomeData:
@@ -176,17 +175,21 @@ class AccessService:
 
     # --- decisions ------------------------------------------------------------------------------------------
 
-    def approve(self, request_id: int, approver: Identity, reason: str | None = None) -> Outcome:
-        return self._decide(request_id, approver, "approve", reason)
+    def approve(self, request_id: int, approver: Identity, reason: str | None = None, *,
+                read: RequestRecord | None = None) -> Outcome:
+        """``read``: the request as the caller has just read it (saves reading it again for its parties)."""
+        return self._decide(request_id, approver, "approve", reason, read)
 
-    def deny(self, request_id: int, approver: Identity, reason: str | None = None) -> Outcome:
-        return self._decide(request_id, approver, "deny", reason)
+    def deny(self, request_id: int, approver: Identity, reason: str | None = None, *,
+             read: RequestRecord | None = None) -> Outcome:
+        return self._decide(request_id, approver, "deny", reason, read)
 
-    def _decide(self, request_id: int, approver: Identity, decision: str, reason: str | None) -> Outcome:
+    def _decide(self, request_id: int, approver: Identity, decision: str, reason: str | None,
+                read: RequestRecord | None) -> Outcome:
         """Record a vote, re-authorized now, inside the transaction that writes it (one vote per approver)."""
         now = self.clock.now()
         reason = reason_of(reason)
-        requester, grantees = self._parties(request_id, now)
+        requester, grantees = self._parties(request_id, now, read)
         try:
             with self.db.begin() as session:
                 row = self._locked(session, request_id)
@@ -247,9 +250,8 @@ class AccessService:
                     record = RequestRecord.of(row)
         except IntegrityError:  # a concurrent click of the same approver won the unique vote
             return Outcome(self.get(request_id), changed=False, message="You already decided.")
-        if record.state == RequestState.GRANTING:
-            self.run_now(JobKey(JobKind.GRANT, record.id))
-            record = self.get(record.id)
+        if record.state == RequestState.GRANTING and self.run_now(JobKey(JobKind.GRANT, record.id)):
+            record = self.get(record.id)  # granted (or failed) here: say so
         return Outcome(record, message=f"Request #{record.id} is {record.state}.")
 
     def cancel(self, request_id: int, actor: Identity) -> Outcome:
@@ -377,8 +379,10 @@ class AccessService:
             raise NotFound(f"There is no request #{request_id}.")
         return row
 
-    def _parties(self, request_id: int, now: datetime) -> tuple[Identity, builtins.list[Identity]]:
-        record = self.get(request_id)
+    def _parties(self, request_id: int, now: datetime,
+                 read: RequestRecord | None = None) -> tuple[Identity, builtins.list[Identity]]:
+        """The requester and grantees of a request (who they are does not change: a record read earlier serves)."""
+        record = read if read is not None and read.id == request_id else self.get(request_id)
         requester = self.directory.identity(record.requester_id, now)
         return requester, [self.directory.identity(g, now) for g in record.grantee_ids]
 

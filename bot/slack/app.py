@@ -18,6 +18,7 @@ from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
 
 from bot.container import Container
+from bot.lifecycle.policy_holder import settle_built
 from bot.settings import Settings
 from bot.slack.deliveries import BotIdentity, once_per_delivery, web_client
 from bot.slack.homes import HomeViewers
@@ -114,3 +115,5 @@ def warm_up(container: Container) -> None:
         picker.prepare(container.policy.current)
     except Exception:  # noqa: BLE001 — an optimisation: the requests that need these build them anyway
         log.warning("could not prepare the approver candidates and the picker", exc_info=True)
+        return
+    settle_built()

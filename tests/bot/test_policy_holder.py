@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import platform
 from datetime import timedelta
 from pathlib import Path
 
-from bot.lifecycle.policy_holder import PolicyHolder
+import pytest
+
+from bot.lifecycle.policy_holder import PolicyHolder, limit_malloc_arenas
 from policy.resources import Resource
 from policy.validation import ConfigError, load_config_file
 from tests.bot.fixtures import CONFIG
@@ -66,3 +69,11 @@ def test_a_holder_of_a_config_read_earlier_reloads_a_change_made_since(tmp_path:
     assert holder.current.config is config  # not read again
     assert holder.reload_if_changed() is True
     assert holder.current.flows["read-any"].flow.grant_for == timedelta(hours=6)
+
+
+def test_malloc_arenas_are_capped_unless_the_operator_chose(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_malloc_arenas() is False  # the operator's environment wins
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    glibc = platform.libc_ver()[0] == "glibc"
+    assert limit_malloc_arenas() is glibc

@@ -3,6 +3,8 @@ the serving bot prepares after a start (bot.slack.app.warm_up)."""
 
 from __future__ import annotations
 
+import gc
+
 from bot.lifecycle.requests import RequestInput
 from bot.slack.app import outbox_sender
 from bot.slack.directory import SlackDirectory
@@ -55,3 +57,7 @@ def test_the_serving_bot_prepares_candidates_and_picker_before_the_first_request
     prepared = directory._candidates  # built by the warm-up
     assert len(prepared) > 0 and directory.candidates(bot.clock.now()) is prepared  # the first request uses it
     assert picker._indexes.get(bot.container.policy.current.catalog) is not None
+    # and moved out of the collector's way: a full collection no longer walks them
+    tracked = {id(o) for o in gc.get_objects()}
+    assert id(prepared.identities) not in tracked and id(prepared.identities[0]) not in tracked
+    gc.unfreeze()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -293,3 +296,16 @@ def test_risk_comparisons_follow_the_risk_order(entitlement: Entitlement, level:
     rank, wanted = RISK_ORDER[entitlement.resource.risk], RISK_ORDER[level]
     expected = {"<": rank < wanted, "<=": rank <= wanted, ">": rank > wanted, ">=": rank >= wanted}[op]
     assert parse_query(f"resource_risk {op} {level.upper()}").matches(entitlement) == expected
+
+
+def test_lark_is_loaded_only_when_a_query_is_parsed() -> None:
+    """~9 MB of RSS that a config without queries (and ``accessbot serve`` loading one) never needs."""
+    code = (
+        "import sys; import policy.query, policy.validation, bot.runtime, bot.slack.app; "
+        "assert 'lark' not in sys.modules, 'imported early'; "
+        "from policy.query import parse_query; parse_query('resource_tag.env = \"prod\"'); "
+        "assert 'lark' in sys.modules"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
