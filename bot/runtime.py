@@ -278,7 +278,12 @@ def _serve_socket_mode(runtime: Runtime, settings: Settings, host: str, started:
                                "token with connections:write from the app's Basic Information page") from None
         log.info("%s: Socket Mode%s", started,
                  f" (GET /healthz, GET /metrics on {host}:{settings.health_port})" if health_server else "")
-        threading.Event().wait()  # until Ctrl-C or SIGTERM (bot.shutdown.Stopping)
+        # until Ctrl-C or SIGTERM (bot.shutdown.Stopping raises KeyboardInterrupt here). Python runs signal handlers
+        # in the main thread only: when the kernel hands SIGTERM to another thread, a main thread blocked for good
+        # never notices (seen here: `accessbot serve` killed after 10 s instead of stopping), so it wakes each second
+        never = threading.Event()
+        while not never.wait(timeout=1.0):
+            pass
     finally:
         handler.close()
         if health_server is not None:

@@ -34,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     if args.open:
         webbrowser.open(demo.url)
     try:
-        stop.wait()
+        while not stop.wait(timeout=1.0):  # woken each second: a signal another thread took is seen (bot.runtime)
+            pass
     except KeyboardInterrupt:
         pass
     finally:

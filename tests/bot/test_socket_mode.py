@@ -8,8 +8,11 @@ secret is needed: Slack authenticates the connection, not each request.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import platform
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -183,3 +186,38 @@ def test_the_fakes_speak_socket_mode_to_slack_sdk(fake: FakeSlack, socket_mode: 
         client.close()
     assert [(r.type, r.retry_attempt) for r in seen] == [("slash_commands", None), ("events_api", 1)]
     assert seen[0].payload["text"] == "ping" and seen[1].payload["event"]["type"] == "app_home_opened"
+
+
+def _tgkill(pid: int, tid: int, signum: int) -> None:
+    """Send ``signum`` to one thread of another process (Linux ``tgkill``): the kernel may do the same with SIGTERM."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(SYS_TGKILL[platform.machine()], pid, tid, signum) != 0:
+        raise OSError(ctypes.get_errno(), "tgkill failed")
+
+
+SYS_TGKILL = {"x86_64": 234, "aarch64": 131}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or platform.machine() not in SYS_TGKILL,
+                    reason="tgkill is Linux's")
+def test_sigterm_taken_by_another_thread_still_stops_the_bot(
+    tmp_path: Path, fake: FakeSlack, socket_mode: FakeSocketMode,
+) -> None:
+    """Python runs signal handlers in the main thread; a SIGTERM the kernel hands to a listener or scheduler thread
+    must still stop ``accessbot serve`` (under systemd that is how `systemctl stop` ends the bot)."""
+    config = tmp_path / "accessbot.yml"
+    shutil.copy(REPO / "examples" / "accessbot.yml", config)
+    process = start(tmp_path, fake, config)
+    try:
+        connected(socket_mode, process)
+        threads = sorted(int(t) for t in os.listdir(f"/proc/{process.pid}/task") if int(t) != process.pid)
+        assert threads, "serve runs threads besides the main one"
+        _tgkill(process.pid, threads[-1], signal.SIGTERM)
+        try:
+            process.wait(timeout=WAIT)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("a SIGTERM taken by another thread did not stop the bot") from None
+    finally:
+        output = stop(process)
+    assert process.returncode == 0, output
+    assert "SIGTERM received: stopping" in output
