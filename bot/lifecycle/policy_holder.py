@@ -131,9 +131,7 @@ def settle_memory() -> None:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
+    _trim_heap()
 
 
 def settle_built() -> None:
@@ -142,6 +140,10 @@ def settle_built() -> None:
     (measured on the large set: otherwise a full collection walks them, a 60 ms pause of every thread a few
     times a minute under load) and hand the heap's free pages back. No collection first: that is the pause."""
     gc.freeze()
+    _trim_heap()
+
+
+def _trim_heap() -> None:
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
