@@ -23,12 +23,18 @@ def get_request(
     """A request with its grants (and its votes unless ``votes=False``: the revoke path never reads them).
 
     One query: the grants and votes are joined (a request has a few of each; separate loads cost a round trip
-    each, most of a click's database time). Locking locks the request's row only (``FOR UPDATE OF``)."""
+    each, most of a click's database time). ``for_update`` locks the request's row and then reads it afresh. On
+    PostgreSQL that is two statements: one statement that waits for the lock and joins the votes joins them as
+    they were when it started (READ COMMITTED), so it would miss the vote a concurrent click committed while it
+    waited (seen: two ALL OF approvals at once, each counted alone, the request pending for good). SQLite's
+    writers hold the database's write lock from ``BEGIN IMMEDIATE``: the read is already after the wait."""
+    if for_update and session.get_bind().dialect.name == "postgresql":
+        session.execute(select(AccessRequest.id).where(AccessRequest.id == request_id).with_for_update())
     stmt = select(AccessRequest).where(AccessRequest.id == request_id).options(joinedload(AccessRequest.grants))
     if votes:
         stmt = stmt.options(joinedload(AccessRequest.votes))
-    if for_update:
-        stmt = stmt.with_for_update(of=AccessRequest)
+    if for_update:  # what this session read before the lock is stale: read over it
+        stmt = stmt.execution_options(populate_existing=True)
     return session.scalars(stmt).unique().first()
 
 

@@ -2,21 +2,27 @@
 
 A click's listener reads the request (to show the reason modal when one is needed) and hands that record to the
 service, which reads the parties from it and locks the row once: the request is selected twice, each time with its
-grants and votes in the same statement. When the grant work is handed to a background thread, the answer is not
-read a third time (it would only race that thread); when the work ran inline, it is (the CLI says "active").
+grants and votes in the same statement (on PostgreSQL the lock is a statement of its own, before the read). When
+the grant work is handed to a background thread, the answer is not read a third time (it would only race that
+thread); when the work ran inline, it is (the CLI says "active").
 """
 
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import event
+import pytest
+from sqlalchemy import event, text
 
 from bot.lifecycle.requests import RequestInput
+from store import requests as request_store
 from store.db import Database
 from store.due_work import JobKey
+from store.models import ApprovalVote
 from tests.bot.fixtures import make_container
 
 
@@ -55,9 +61,13 @@ def test_a_click_selects_its_request_twice_with_grants_and_votes_joined(db: Data
         approved = c.service.approve(out.request.id, dana, read=record)
     assert approved.request.state == "granting"  # as written: the grant is the background thread's
     assert [str(k) for k in handed] == [f"grant:{out.request.id}"]
-    requests = reads_of(seen, "access_requests")
+    requests = [s for s in reads_of(seen, "access_requests") if "FOR UPDATE" not in s or "JOIN" in s]
     assert len(requests) == 2, requests
     assert all("JOIN grants" in s and "JOIN approval_votes" in s for s in requests)
+    locks = [s for s in reads_of(seen, "access_requests") if s not in requests]
+    assert [re.sub(r"%\(\w+\)s(::\w+)?", "?", s) for s in locks] == (
+        ["SELECT access_requests.id FROM access_requests WHERE access_requests.id = ? FOR UPDATE"]
+        if db.is_postgres else [])  # PostgreSQL: the lock first, then the read (see the last test)
     assert not reads_of(seen, "grants") and not reads_of(seen, "approval_votes")  # no separate loads
 
 
@@ -71,3 +81,45 @@ def test_inline_grant_work_is_read_back_for_the_answer(db: Database) -> None:
     assert approved.message == f"Request #{out.request.id} is active."
     assert noop.calls == [("grant", approved.request.grants[0].id)]
 
+
+
+def test_a_locked_read_sees_the_vote_committed_while_it_waited(db: Database) -> None:
+    """Two approvals of an ALL OF request at once: the second locks the request while the first holds it. What
+    it reads once the first commits must include the first vote, or both count alone and the request stays
+    pending for good (PostgreSQL's READ COMMITTED takes a statement's snapshot when the statement starts)."""
+    if not db.is_postgres:
+        pytest.skip("SQLite: BEGIN IMMEDIATE takes the write lock before any read")
+    c, clock, _ = make_container(db)
+    alice = c.directory.identity("UALICE", clock.now())
+    out = c.service.submit(RequestInput(alice, ["db/database/billing"], "read_write", duration_hours="1",
+                                        justification="INC-2"))
+    assert out.request.flow_name == "write-prod" and out.request.state == "pending"
+    request_id = out.request.id
+    seen: list[list[str]] = []
+
+    def second() -> None:
+        with db.begin() as session:
+            row = request_store.get_request(request_id, for_update=True, session=session)
+            assert row is not None
+            seen.append([v.approver_id for v in row.votes])
+
+    with db.begin() as session:
+        row = request_store.get_request(request_id, for_update=True, session=session)
+        assert row is not None
+        row.votes.append(ApprovalVote(request_id=request_id, approver_id="UDANA", approver_email="dana@example.com",
+                                      decision="approve", groups=[0], created_at=clock.now()))
+        row.updated_at = clock.now()
+        session.flush()
+        waiter = threading.Thread(target=second)
+        waiter.start()
+        deadline = time.monotonic() + 10
+        while not _waiting_for_a_lock(db) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _waiting_for_a_lock(db), "the second transaction never waited for the lock"
+    waiter.join(timeout=10)
+    assert seen == [["UDANA"]]
+
+
+def _waiting_for_a_lock(db: Database) -> bool:
+    with db.engine.connect() as conn:
+        return bool(conn.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar())

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlencode
 
@@ -12,7 +14,7 @@ import pytest
 
 from store import audit as audit_log
 from tests.handlers.conftest import Bot
-from tests.handlers.test_e2e import choose_resource, open_modal, submit_request, values
+from tests.handlers.test_e2e import choose_resource, dms_to, open_modal, requests, submit_request, values
 
 
 def at_once(*clicks: Callable[[], Any]) -> list[Any]:
@@ -82,6 +84,42 @@ def test_an_escalation_timer_and_an_approval_at_once(bot: Bot) -> None:
     bot.container.worker.run_due(now=bot.clock.advance(hours=3))  # later timers find it decided
     assert bot.container.service.get(request_id).state in ("active", "expired")
     assert audit(bot, request_id).count("timed_out") == 0
+
+
+def test_all_of_approvers_and_their_double_clicks_at_once_on_a_slow_slack_grant_once_in_the_background(
+    bot: Bot,
+) -> None:
+    """The serving bot: grant work on a background thread, so no click reads the answer back; each click's
+    listener reads the request before the slow ``users.info`` (0.6 s, one 429 among them), so every vote is
+    written after the others' reads: the record each listener read is stale by then and must not decide."""
+    bot.container.worker.background = ThreadPoolExecutor(2, thread_name_prefix="connector")
+    view = choose_resource(bot, open_modal(bot))
+    assert bot.sender.view_submission("UALICE", view, values("1", permission="read_write")).status == 200
+    (request,) = requests(bot)
+    assert request.flow_name == "write-prod"  # ALL OF: dba (Dana) and security (Frank)
+    bot.fake.method_latency["users.info"] = 0.6
+    bot.fake.rate_limit("users.info", times=1, retry_after=1)
+
+    def click(user: str) -> Callable[[], int]:
+        return lambda: bot.sender.block_actions(user, "approve", value=str(request.id), channel_id=f"D{user}").status
+
+    assert at_once(click("UDANA"), click("UFRANK"), click("UDANA"), click("UFRANK")) == [200] * 4
+    deadline = time.monotonic() + 30
+    while bot.container.service.get(request.id).state != "active" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    record = bot.container.service.get(request.id)
+    assert record.state == "active"
+    assert sorted(v.approver_id for v in record.votes) == ["UDANA", "UFRANK"]
+    assert bot.noop.calls == [("grant", record.grants[0].id)]
+    events = audit(bot, request.id)
+    assert events.count("vote") == 2 and events.count("approved") == 1 and events.count("granted") == 1
+    # the first voter is told who is still awaited; the last vote and the double clicks say nothing
+    (told,) = bot.fake.calls_to("chat.postEphemeral")
+    waiting = {"UDANA": "waiting for group 2", "UFRANK": "waiting for group 1"}
+    assert told["user"] in waiting and waiting[told["user"]] in told["text"]
+    bot.outbox.send_due()
+    assert len([m for m in dms_to(bot, "UALICE") if str(m.get("text", "")).startswith("✅ You have")]) == 1
+    bot.container.worker.background.shutdown(wait=True)
 
 
 def _submission_bytes(bot: Bot) -> bytes:
