@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -14,6 +13,7 @@ import pytest
 
 from store import audit as audit_log
 from tests.handlers.conftest import Bot
+from tests.handlers.slow_slack import wait_until
 from tests.handlers.test_e2e import choose_resource, dms_to, open_modal, requests, submit_request, values
 
 
@@ -92,7 +92,12 @@ def test_all_of_approvers_and_their_double_clicks_at_once_on_a_slow_slack_grant_
     """The serving bot: grant work on a background thread, so no click reads the answer back; each click's
     listener reads the request before the slow ``users.info`` (0.6 s, one 429 among them), so every vote is
     written after the others' reads: the record each listener read is stale by then and must not decide."""
-    bot.container.worker.background = ThreadPoolExecutor(2, thread_name_prefix="connector")
+    with ThreadPoolExecutor(2, thread_name_prefix="connector") as background:
+        bot.container.worker.background = background
+        _all_of_at_once(bot)
+
+
+def _all_of_at_once(bot: Bot) -> None:
     view = choose_resource(bot, open_modal(bot))
     assert bot.sender.view_submission("UALICE", view, values("1", permission="read_write")).status == 200
     (request,) = requests(bot)
@@ -104,9 +109,7 @@ def test_all_of_approvers_and_their_double_clicks_at_once_on_a_slow_slack_grant_
         return lambda: bot.sender.block_actions(user, "approve", value=str(request.id), channel_id=f"D{user}").status
 
     assert at_once(click("UDANA"), click("UFRANK"), click("UDANA"), click("UFRANK")) == [200] * 4
-    deadline = time.monotonic() + 30
-    while bot.container.service.get(request.id).state != "active" and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: bot.container.service.get(request.id).state == "active", "grant", timeout=30)
     record = bot.container.service.get(request.id)
     assert record.state == "active"
     assert sorted(v.approver_id for v in record.votes) == ["UDANA", "UFRANK"]
@@ -119,7 +122,6 @@ def test_all_of_approvers_and_their_double_clicks_at_once_on_a_slow_slack_grant_
     assert told["user"] in waiting and waiting[told["user"]] in told["text"]
     bot.outbox.send_due()
     assert len([m for m in dms_to(bot, "UALICE") if str(m.get("text", "")).startswith("✅ You have")]) == 1
-    bot.container.worker.background.shutdown(wait=True)
 
 
 def _submission_bytes(bot: Bot) -> bytes:
