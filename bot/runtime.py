@@ -96,12 +96,12 @@ def assemble(settings: Settings, client: WebClient | None = None, *, checked: Ch
     from bot.slack.app import create_app, outbox_sender, slack_client, warm_up
     from bot.slack.directory import SlackDirectory
     from bot.slack.homes import HomeViewers
-    from store.db import Database
+    from store.db import Database, background_thread
 
     if settings.slack_bot_token is None:
         raise ValueError("SLACK_BOT_TOKEN is not set (xoxb-…); see README, “Install in your workspace”")
     step = _Steps()
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, pool_size=settings.database_pool_size)
     if checked is None:  # the start-up checks migrated it
         db.upgrade()
     leases = LeaseTracker(db)  # before the first claim
@@ -154,7 +154,8 @@ def assemble(settings: Settings, client: WebClient | None = None, *, checked: Ch
 
     report_unavailable()
     # connector calls a click starts (approve, revoke now, MFA confirmation) run after Slack gets its answer
-    background = DrainingExecutor(settings.worker_threads, thread_name_prefix="connector")
+    background = DrainingExecutor(settings.worker_threads, thread_name_prefix="connector",
+                                  initializer=background_thread)
     container.worker.background = background
     container.worker.reconciler.every = timedelta(seconds=settings.reconcile_seconds)
     container.worker.reconciler.ensure_scheduled()  # automatic flows: the first pass runs at the first tick

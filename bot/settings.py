@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     encryption_key: SecretStr | None = Field(default=None, alias="ACCESSBOT_ENCRYPTION_KEY")
     tick_seconds: float = Field(default=1.0, gt=0, le=60, alias="ACCESSBOT_TICK_SECONDS")
     worker_threads: int = Field(default=8, ge=1, le=64, alias="ACCESSBOT_WORKER_THREADS")
+    database_pool_size: int | None = Field(default=None, ge=1, le=200, alias="ACCESSBOT_DATABASE_POOL_SIZE")
     pagerduty_api_url: str = Field(default="https://api.pagerduty.com", alias="ACCESSBOT_PAGERDUTY_API_URL")
     opsgenie_api_url: str = Field(default="https://api.opsgenie.com", alias="ACCESSBOT_OPSGENIE_API_URL")
     reconcile_seconds: float = Field(default=60.0, ge=1, le=86400, alias="ACCESSBOT_RECONCILE_SECONDS")

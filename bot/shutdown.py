@@ -41,8 +41,9 @@ class Drainable(Protocol):
 class DrainingExecutor(ThreadPoolExecutor):
     """A thread pool that can be drained with a deadline; tasks run in the submitter's log context."""
 
-    def __init__(self, max_workers: int, thread_name_prefix: str = "") -> None:
-        super().__init__(max_workers, thread_name_prefix=thread_name_prefix)
+    def __init__(self, max_workers: int, thread_name_prefix: str = "",
+                 initializer: Callable[[], object] | None = None) -> None:
+        super().__init__(max_workers, thread_name_prefix=thread_name_prefix, initializer=initializer)
         self._lock = threading.Lock()
         self._futures: set[Future[Any]] = set()
 

@@ -115,6 +115,14 @@ def schedule(*, session: Session, key: JobKey, due_at: datetime, payload: BaseMo
     _arm(existing, due_at, payload)
 
 
+def schedule_new(*, session: Session, key: JobKey, due_at: datetime, payload: BaseModel | None = None) -> None:
+    """Create the timer ``key`` of a subject written in this transaction (no timer of it can exist yet): no
+    lookup, no flush of its own; it is written with the transaction's other rows. A timer that did exist
+    would fail the transaction at its flush (the unique dedupe key), never be silently doubled."""
+    _check(key, payload)
+    session.add(_new(key, due_at, payload))
+
+
 def schedule_many(
     *, session: Session, timers: Sequence[tuple[JobKey, datetime]], lease_until: datetime | None = None,
     owner: str | None = None,

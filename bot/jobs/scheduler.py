@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from bot.clock import Clock, SystemClock
 from bot.jobs.worker import MAX_CLAIM, Worker
-from store.db import Database
+from store.db import Database, background_work, is_background
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +110,13 @@ class Scheduler:
         self._in_tick = 0
 
     def tick(self) -> None:
+        """Every task once; they are background work (their transactions take turns, :func:`background_work`)."""
         with self._idle:
             self._in_tick += 1
         self.ticks += 1
         self.last_progress = time.monotonic()
+        marked = is_background()
+        background_work(True)
         try:
             for task in self.tasks:
                 try:
@@ -122,6 +125,7 @@ class Scheduler:
                     log.exception("scheduled task %s failed", getattr(task, "__qualname__", task))
                 self.last_progress = time.monotonic()
         finally:
+            background_work(marked)
             with self._idle:
                 self._in_tick -= 1
                 self._idle.notify_all()

@@ -40,7 +40,7 @@ from policy.states import GrantState
 from store import due_work
 from store import grants as grant_store
 from store import requests as request_store
-from store.db import Database
+from store.db import Database, background_thread
 from store.due_work import ClaimedRow, JobKey, JobKind, NoPayload, RemindPayload, claim_token, payload_type
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,8 @@ class Worker:
         with Heartbeat(self.db, self.clock, lease=self.lease, owner=owner), ExitStack() as stack:
             pool = None
             if self.threads > 1 and (len(tasks) > 1 or claimed == size):
-                pool = stack.enter_context(ThreadPoolExecutor(self.threads, thread_name_prefix="due-work"))
+                pool = stack.enter_context(ThreadPoolExecutor(self.threads, thread_name_prefix="due-work",
+                                                              initializer=background_thread))
             running = _start(pool, tasks)
             for _ in range(claims - 1 if limit is None else 0):  # a backlog: claim the next while this one runs
                 if claimed < size:

@@ -85,10 +85,11 @@ def route(session: Session, events: Events, row: AccessRequest, requester: Ident
             break_glass.open_review(session, events, row, flow, approvers, now)
     else:
         row.pending_until = now + flow.approval.pending_timeout
-        due_work.schedule(key=JobKey(JobKind.TIMEOUT, row.id), due_at=row.pending_until, session=session)
+        # a new request has no timers yet: written without looking for them
+        due_work.schedule_new(key=JobKey(JobKind.TIMEOUT, row.id), due_at=row.pending_until, session=session)
         if flow.approval.escalation is not None:
-            due_work.schedule(key=JobKey(JobKind.ESCALATE, row.id),
-                              due_at=now + flow.approval.escalation.every, session=session)
+            due_work.schedule_new(key=JobKey(JobKind.ESCALATE, row.id),
+                                  due_at=now + flow.approval.escalation.every, session=session)
         asking.ask(session, events, row, flow, approvers, now)
         events.notify(session, now, "request_submitted", row.requester_id, row,
                       payload={"approvers": [a.key for a in approvers], "channel": asking.in_channel(flow)})

@@ -22,6 +22,8 @@ from typing import Any, ParamSpec, TypeVar
 from slack_bolt.context.ack import Ack
 from slack_bolt.response import BoltResponse
 
+from store.db import background_work
+
 SWITCH_INTERVAL = 0.001  # seconds a busy thread keeps the GIL while another waits (CPython's default: 0.005)
 STARTING_THREADS = 256  # listeners that may be running their code before ack(), or waiting for a slot
 WORK_SLOTS = 16  # listeners doing their work after ack() at the same time
@@ -51,10 +53,12 @@ class ListenerPool(Executor):
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         def run() -> T:
             self._local.listener, self._local.slot = True, False
+            background_work(False)  # before its ack a listener is what Slack waits for
             try:
                 return fn(*args, **kwargs)
             finally:
                 self._local.listener = False
+                background_work(False)
                 if self._local.slot:
                     self._local.slot = False
                     self._slots.release()
@@ -62,11 +66,13 @@ class ListenerPool(Executor):
         return self._pool.submit(run)
 
     def acked(self) -> None:
-        """In a listener's thread, right after its ack: wait for a work slot (held until the listener returns).
+        """In a listener's thread, right after its ack: wait for a work slot (held until the listener returns);
+        what it does from then on is background work (its transactions take turns, :func:`background_work`).
         Elsewhere (Bolt acks events itself, on the HTTP thread) nothing happens."""
         if getattr(self._local, "listener", False) and not self._local.slot:
             self._slots.acquire()
             self._local.slot = True
+            background_work(True)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)

@@ -34,7 +34,7 @@ from bot.security.crypto import SecretBox
 from bot.slack.pacing import CHANNEL_INTERVAL, ChannelPacer
 from store import outbox as outbox_store
 from store import requests as request_store
-from store.db import Database
+from store.db import Database, background_thread
 from store.models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class OutboxSender:
         self.max_wait = max_wait
         self.tick_budget = tick_budget
         self.pacer = ChannelPacer(channel_interval)
-        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="outbox")
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="outbox", initializer=background_thread)
 
     def send_due(self, *, limit: int | None = None) -> int:
         """Send everything due now (at most ``limit`` rows); returns how many rows were delivered."""

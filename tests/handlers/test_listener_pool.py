@@ -6,6 +6,7 @@ import threading
 import time
 
 from bot.slack.listeners import ListenerPool, SlottedAck
+from store.db import is_background
 
 DEADLINE = 10.0
 
@@ -51,4 +52,20 @@ def test_an_ack_outside_a_listener_thread_takes_no_slot() -> None:
     done = threading.Event()
     pool.submit(lambda: (SlottedAck(pool)(), done.set()))
     assert done.wait(DEADLINE)  # the slot was free for the listener
+    pool.shutdown()
+
+
+def test_a_listener_works_as_background_after_its_ack_and_not_before() -> None:
+    """Before its ack a listener is what Slack waits for; after it, its transactions take turns (store.db)."""
+    pool = ListenerPool(threads=1, slots=1)
+    seen: list[tuple[bool, bool]] = []
+
+    def listener(ack: SlottedAck) -> None:
+        before = is_background()
+        ack()
+        seen.append((before, is_background()))
+
+    for _ in range(2):  # the same thread twice: the second listener starts in the foreground again
+        pool.submit(listener, SlottedAck(pool)).result(timeout=DEADLINE)
+    assert seen == [(False, True), (False, True)]
     pool.shutdown()

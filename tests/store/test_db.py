@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from store.db import Database, ReadOnlyTransaction
+from store.db import Database, ReadOnlyTransaction, background_work
 from store.models import AuditEvent
 
 
@@ -90,3 +90,54 @@ def test_sqlite_connections_are_pooled_and_set_up_once(tmp_path: object) -> None
         assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert session.execute(text("PRAGMA foreign_keys")).scalar() == 1
     db.dispose()
+
+
+
+DEADLINE = 10.0
+
+
+def _hold(db: Database, background: bool, inside: threading.Event, release: threading.Event,
+          nested: bool = False) -> None:
+    """A thread's read transaction, marked as background work or not, held until ``release``."""
+    background_work(background)
+    try:
+        with db.read() as session:
+            session.scalar(select(func.count()).select_from(AuditEvent))
+            if nested:
+                with db.read() as inner:  # a transaction inside a turn needs no turn of its own
+                    inner.scalar(select(func.count()).select_from(AuditEvent))
+            inside.set()
+            release.wait(DEADLINE)
+    finally:
+        background_work(False)
+
+
+def test_background_transactions_take_turns_and_others_never_wait_for_one(db: Database) -> None:
+    """Two turns: a third background transaction waits until one ends; a foreground write (what Slack waits
+    for) and a background transaction nested in its thread's own turn go ahead meanwhile."""
+    turns = Database(db.url, background_turns=2)
+    release, later = threading.Event(), threading.Event()
+    inside = [threading.Event() for _ in range(3)]
+    threads = [threading.Thread(target=_hold, args=(turns, True, inside[n], release, n == 1)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    assert inside[0].wait(DEADLINE) and inside[1].wait(DEADLINE)  # both turns taken, one with a nested read
+    threads.append(threading.Thread(target=_hold, args=(turns, True, inside[2], later)))
+    threads[-1].start()
+    assert not inside[2].wait(0.3)  # no third turn
+    writer = threading.Thread(target=lambda: _write(turns))  # not marked: a modal's submission
+    writer.start()
+    writer.join(DEADLINE)
+    assert not writer.is_alive() and count(db) == 1  # written while both turns are held
+    release.set()
+    assert inside[2].wait(DEADLINE)  # a turn came free
+    later.set()
+    for thread in threads:
+        thread.join(DEADLINE)
+    assert not any(thread.is_alive() for thread in threads)
+    turns.dispose()
+
+
+def _write(db: Database) -> None:
+    with db.begin() as session:
+        session.add(audit_row("submitted"))
