@@ -65,10 +65,16 @@ def _keys(deps: Deps, values: Sequence[str]) -> list[str]:
 
 
 def submit(deps: Deps, user_id: str, raw_view: dict[str, Any]) -> dict[str, str] | None:
-    """Submit the request; the field errors to show, or None when it went through (or already had)."""
+    """Submit the request; the field errors to show, or None when it went through (or already had).
+
+    Slack may deliver a submission again: the request exists then, and the answer is the same as the first's.
+    That is looked up only where it matters (before a one-time code is spent, or before an error is shown);
+    otherwise the request's unique view id answers it (:meth:`AccessService.submit`)."""
     view_id = str(raw_view.get("id") or "") or None
-    if view_id is not None and deps.service.submitted_from(view_id) is not None:
-        return None  # Slack delivered this submission again: the request exists
+
+    def already_submitted() -> bool:
+        return view_id is not None and deps.service.submitted_from(view_id) is not None
+
     values = view.parse(raw_view)
     present = {b.get("block_id") for b in raw_view.get("blocks") or []} or MODAL_FIELDS
     try:
@@ -94,11 +100,15 @@ def submit(deps: Deps, user_id: str, raw_view: dict[str, Any]) -> dict[str, str]
         )
         choice = deps.service.preview(request)  # validate everything before a one-time code is spent
         if choice.require_mfa:
+            if already_submitted():
+                return None
             if not values.mfa_code or not deps.mfa.verify(requester.key, values.mfa_code):
                 raise AccessError("That code is not valid (or was already used).", field=Ids.MFA_CODE)
             request = dataclasses.replace(request, mfa_verified=True)
         deps.service.submit(request)
     except AccessError as error:
+        if already_submitted():
+            return None
         return field_errors(error, present, Ids.RESOURCE)
     return None
 

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from policy.errors import InvalidRequest
 from store import audit as audit_log
 from tests.handlers.conftest import Bot
 from tests.handlers.slow_slack import wait_until
@@ -148,3 +149,23 @@ def test_the_same_signed_submission_three_times_makes_one_request_and_one_set_of
     dms = [c["channel"] for c in bot.fake.calls_to("chat.postMessage")]
     assert sorted(dms) == ["UALICE", "UDANA", "UERIN"]
     assert audit(bot, request.id).count("submitted") == 1
+
+
+def test_a_submission_delivered_again_after_its_input_stopped_validating_is_acknowledged_like_the_first(
+        bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The replay check runs only where it matters: here, before an error would be shown for a request that
+    exists (the policy changed between the deliveries, say)."""
+    body = _submission_bytes(bot)
+    first = bot.sender.raw(body, "application/x-www-form-urlencoded")
+    assert first.status == 200 and not first.body.strip(b"{} ")
+
+    def refuse(*_: Any) -> None:
+        raise InvalidRequest("That flow no longer applies.", field="resource")
+
+    monkeypatch.setattr(bot.container.service, "preview", refuse)
+    again = bot.sender.raw(body, "application/x-www-form-urlencoded")
+    assert again.status == 200 and not again.body.strip(b"{} ")  # no error for the request that exists
+    (request,) = bot.container.service.list()
+    other = bot.sender.raw(_submission_bytes(bot), "application/x-www-form-urlencoded")  # a new view: the error
+    assert "That flow no longer applies." in json.loads(other.body)["errors"]["resource"]
+    assert [r.id for r in bot.container.service.list()] == [request.id]
