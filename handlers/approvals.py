@@ -18,6 +18,7 @@ from handlers.home import publish
 from handlers.views import approval as view
 from handlers.views.common import Ids
 from policy.errors import AccessError, NotFound
+from store.db import foreground
 
 
 def decide(deps: Deps, user_id: str, request_id: int, decision: str, reason: str | None = None,
@@ -57,7 +58,8 @@ def register(app: App, deps: Deps) -> None:
         user_id = user_id_of(body)
         try:
             request_id = _request_id(body)
-            record = deps.service.get(request_id)
+            with foreground():  # it may open the reason modal: the trigger expires 3 s after the click
+                record = deps.service.get(request_id)
             if record.require_approver_reason and record.state == "pending":
                 client.views_open(trigger_id=body["trigger_id"], view=view.reason_modal(request_id, decision))
                 return
@@ -102,7 +104,8 @@ def register(app: App, deps: Deps) -> None:
     def show_resources(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
         try:
-            record = deps.service.visible(_request_id(body), identity(deps, user_id_of(body)))
+            with foreground():  # the modal must open within the trigger's 3 s
+                record = deps.service.visible(_request_id(body), identity(deps, user_id_of(body)))
         except AccessError as error:
             tell(client, body, reply(error))
             return

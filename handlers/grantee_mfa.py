@@ -19,6 +19,7 @@ from handlers.common import Deps, identity, tell, user_id_of
 from handlers.views import grantee_mfa as view
 from handlers.views.common import Ids
 from policy.errors import AccessError
+from store.db import foreground
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,8 @@ def register(app: App, deps: Deps) -> None:
             tell(client, body, "That button no longer points at a request.")
             return
         try:
-            record = deps.service.check_confirmation(request_id, identity(deps, user_id))
+            with foreground():  # the code modal must open within the trigger's 3 s
+                record = deps.service.check_confirmation(request_id, identity(deps, user_id))
         except AccessError as error:
             tell(client, body, reply(error))
             return

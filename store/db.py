@@ -144,6 +144,18 @@ def is_background() -> bool:
     return bool(getattr(_thread, "background", False))
 
 
+@contextmanager
+def foreground() -> Iterator[None]:
+    """Work someone waits for, in a thread otherwise marked as background: a listener that must open a modal
+    before its trigger expires (3 s after the click) reads what it shows without waiting for a turn."""
+    marked = is_background()
+    background_work(False)
+    try:
+        yield
+    finally:
+        background_work(marked)
+
+
 def background_thread() -> None:
     """A thread pool's ``initializer`` for pools that run only background work."""
     background_work(True)

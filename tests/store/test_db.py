@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from store.db import Database, ReadOnlyTransaction, background_work
+from store.db import Database, ReadOnlyTransaction, background_work, foreground, is_background
 from store.models import AuditEvent
 
 
@@ -141,3 +141,30 @@ def test_background_transactions_take_turns_and_others_never_wait_for_one(db: Da
 def _write(db: Database) -> None:
     with db.begin() as session:
         session.add(audit_row("submitted"))
+
+
+def test_a_background_thread_reads_at_once_in_the_foreground_while_every_turn_is_held(db: Database) -> None:
+    """A listener after its ack that must open a modal before its trigger expires (``foreground``)."""
+    turns = Database(db.url, background_turns=1)
+    release, inside = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_hold, args=(turns, True, inside, release))
+    holder.start()
+    assert inside.wait(DEADLINE)
+    seen: list[tuple[int, bool]] = []
+
+    def listener_after_its_ack() -> None:
+        background_work(True)
+        try:
+            with foreground():
+                seen.append((count(turns), is_background()))
+            seen.append((-1, is_background()))
+        finally:
+            background_work(False)
+
+    reader = threading.Thread(target=listener_after_its_ack)
+    reader.start()
+    reader.join(DEADLINE)
+    assert seen == [(0, False), (-1, True)]  # read while the only turn was held; background again after
+    release.set()
+    holder.join(DEADLINE)
+    turns.dispose()
