@@ -35,5 +35,4 @@ def ask(session: Session, events: Events, row: AccessRequest, flow: Flow, approv
     if channel and channel_too:
         events.notify(session, now, ASK, channel, row)
     if by_dm(flow):
-        for approver in approvers:
-            events.notify(session, now, ASK, approver.key, row)
+        events.notify_all(session, now, ASK, [a.key for a in approvers], row)

@@ -8,7 +8,7 @@ request) — the Slack layer renders them from the request's state when it sends
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -64,6 +64,11 @@ class Events:
                 grant_id=grant_id,
                 payload={"event": event, "actor": actor, "details": details or {}}, session=session
             )
+
+    def notify_all(self, session: Session, now: datetime, kind: str, recipients: Sequence[str],
+                   request: AccessRequest) -> None:
+        """:meth:`notify` for each of ``recipients`` about ``request`` (no payload), in one statement."""
+        outbox_store.enqueue_many(session=session, now=now, kind=kind, recipients=recipients, request_id=request.id)
 
     def notify(
         self,
