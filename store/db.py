@@ -23,7 +23,7 @@ Background work (due work, the outbox, a listener's work after its ack: :func:`b
 at most ``background_turns`` of its transactions run at once per :class:`Database`, while a transaction Slack
 is waiting for (a modal's submission, an event's first delivery) never waits for a turn. Measured with the
 bench's 50 people approving at once on 2 CPUs and PostgreSQL: Approve p99 19–21 ms with 2 turns, 30–42 ms with
-4, 250–340 ms with none (up to 30 transactions at once, sharing one interpreter lock and the CPUs with the
+4, 230–340 ms with none (up to 30 transactions at once, sharing one interpreter lock and the CPUs with the
 database). SQLite's writers already took turns (below).
 
 The SQLite file and its ``-wal`` and ``-shm`` files are readable by their owner only (0600): they hold the audit
