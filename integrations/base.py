@@ -117,20 +117,24 @@ def register_connector(type_name: str) -> Callable[[ConnectorFactory], Connector
     return decorate
 
 
+BUILTIN_CONNECTORS = ("noop", "postgresql", "slack_usergroup", "webhook")  # type name = module name
+
+
 def connector_factory(type_name: str) -> ConnectorFactory:
-    _load_builtin_connectors()
+    _load_builtin_connector(type_name)
     try:
         return _REGISTRY[type_name]
     except KeyError:
         raise ConnectorError(f"no connector of type {type_name!r}", retryable=False) from None
 
 
-def _load_builtin_connectors() -> None:
-    """Import the built-in connector modules so they register themselves (explicit, not at package import)."""
-    import importlib
+def _load_builtin_connector(type_name: str) -> None:
+    """Import the built-in connector module of ``type_name`` so it registers itself — only that one: a bot
+    without a PostgreSQL integration never loads psycopg's driver for it (~20 MB of a serving process)."""
+    if type_name in BUILTIN_CONNECTORS and type_name not in _REGISTRY:
+        import importlib
 
-    for module in ("noop", "postgresql", "slack_usergroup", "webhook"):
-        importlib.import_module(f"integrations.{module}")
+        importlib.import_module(f"integrations.{type_name}")
 
 
 @dataclass

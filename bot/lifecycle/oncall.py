@@ -24,9 +24,9 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-import httpx
 from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -34,6 +34,9 @@ from bot.clock import Clock
 from bot.lifecycle.policy_holder import PolicyHolder
 from policy.config import OncallSchedule
 from policy.oncall import ProviderOncall, ProviderReading, ProviderShift, ProviderState, Purpose, provider_on_call
+
+if TYPE_CHECKING:  # imported when a schedule is first read: a bot without an incident tool never loads httpx
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +97,12 @@ class Endpoints:
     timeout_seconds: float = 2.0
 
 
-def _get(http: httpx.Client, url: str, params: httpx.QueryParams, headers: dict[str, str]) -> object:
+Params = tuple[tuple[str, str], ...]  # a query string's pairs, repeated keys kept
+
+
+def _get(http: httpx.Client, url: str, params: Params, headers: dict[str, str]) -> object:
+    import httpx
+
     try:
         response = http.get(url, params=params, headers=headers)
     except httpx.TimeoutException:
@@ -117,9 +125,8 @@ def read_pagerduty(
     shifts: list[ProviderShift] = []
     offset = 0
     for _ in range(MAX_PAGES):
-        params = httpx.QueryParams([("schedule_ids[]", schedule_id), ("include[]", "users"),
-                                    ("since", now.isoformat()), ("until", (now + HORIZON).isoformat()),
-                                    ("limit", "100"), ("offset", str(offset))])
+        params = (("schedule_ids[]", schedule_id), ("include[]", "users"), ("since", now.isoformat()),
+                  ("until", (now + HORIZON).isoformat()), ("limit", "100"), ("offset", str(offset)))
         try:
             answer = _PagerDutyPage.model_validate(_get(http, url, params, {
                 "Authorization": f"Token token={token}", "Accept": "application/vnd.pagerduty+json;version=2"}))
@@ -135,7 +142,7 @@ def read_pagerduty(
 def read_opsgenie(http: httpx.Client, base_url: str, schedule: str, token: str) -> tuple[ProviderShift, ...]:
     """Who is on call now for an Opsgenie schedule (by name)."""
     url = f"{base_url.rstrip('/')}/v2/schedules/{quote(schedule, safe='')}/on-calls"
-    params = httpx.QueryParams([("scheduleIdentifierType", "name"), ("flat", "true")])
+    params = (("scheduleIdentifierType", "name"), ("flat", "true"))
     try:
         answer = _OpsgenieAnswer.model_validate(_get(http, url, params, {
             "Authorization": f"GenieKey {token}", "Accept": "application/json"}))
@@ -186,12 +193,25 @@ class OncallReadings:
         self.decision_max_age = decision_max_age
         self.refresh_every = refresh_every
         self.monotonic = monotonic
-        self._http = httpx.Client(timeout=httpx.Timeout(endpoints.timeout_seconds), transport=transport)
+        self._transport = transport
+        self._http: httpx.Client | None = None  # made at the first read
         self._entries: dict[Key, _Entry] = {}
         self._lock = threading.Lock()
 
     def close(self) -> None:
-        self._http.close()
+        with self._lock:
+            if self._http is not None:
+                self._http.close()
+                self._http = None
+
+    def _client(self) -> httpx.Client:
+        with self._lock:
+            if self._http is None:
+                import httpx
+
+                self._http = httpx.Client(timeout=httpx.Timeout(self.endpoints.timeout_seconds),
+                                          transport=self._transport)
+            return self._http
 
     def schedules(self) -> list[OncallSchedule]:
         """The current config's schedules that are read from an incident tool."""
@@ -212,9 +232,9 @@ class OncallReadings:
         if not token:
             raise ProviderError(f"${source.token_env} (the API token) is not set")
         if schedule.pagerduty is not None:
-            return read_pagerduty(self._http, self.endpoints.pagerduty, schedule.pagerduty.schedule_id, token, now)
+            return read_pagerduty(self._client(), self.endpoints.pagerduty, schedule.pagerduty.schedule_id, token, now)
         assert schedule.opsgenie is not None
-        return read_opsgenie(self._http, self.endpoints.opsgenie, schedule.opsgenie.schedule, token)
+        return read_opsgenie(self._client(), self.endpoints.opsgenie, schedule.opsgenie.schedule, token)
 
     def refresh(self, schedule: OncallSchedule, *, older_than: float = 0.0) -> ProviderState:
         """Read the schedule again (unless another thread just did, within ``older_than`` seconds)."""
