@@ -29,6 +29,19 @@ def machine() -> str:
     return f"{platform.machine()}, {cores} cores, Python {platform.python_version()}, {platform.system()}"
 
 
+def reference_loop() -> float:
+    """Seconds of a fixed pure-Python loop (2,000,000 additions), best of three: how fast this interpreter is on
+    this machine now. Machines of the same kind differ by up to 2x from one session to the next; comparing two
+    tables' figures means comparing their reference loops first."""
+    best = float("inf")
+    for _ in range(3):
+        started, total = time.perf_counter(), 0
+        for i in range(2_000_000):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="small,large", help="comma-separated: " + ", ".join(SIZES))
@@ -44,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         importlib.import_module(module)
     data = Path(args.data)
     data.mkdir(parents=True, exist_ok=True)
+    reference = reference_loop()
     runs = []
     for name in names:
         started = time.perf_counter()
@@ -53,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     only = [w.strip() for w in args.only.split(",") if w.strip()]
     table = measure_table(runs, only or None)
     print()
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}; reference loop (2M additions, best of 3): {reference:.3f} s at the start, "
+          f"{reference_loop():.3f} s at the end")
     print(render(runs, table))
     return 0
 
