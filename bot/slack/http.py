@@ -2,7 +2,9 @@
 
 ``POST /slack/events`` goes through :mod:`bot.slack.ingress` first (size, signature, shape), so Bolt only sees
 signed, well-formed requests; a request no listener takes gets Slack's empty 200 for events and block actions
-(Slack would retry or show an error otherwise) and a 400 for anything else — never a 500 for bad input. A refused
+(Slack would retry or show an error otherwise) and a 400 for anything else — never a 500 for bad input. A request
+whose listener did not call ``ack()`` within Bolt's 3 s (an overloaded or stuck bot) gets a 503 and a warning: it
+is the bot's failure, not Slack's, and an alert on 5xx should see it. A refused
 signature is logged as one line without the body, at most once a minute (:class:`bot.slack.observed.SignatureRefusals`).
 
 Without a Bolt app it serves only ``/healthz`` and ``/metrics`` (Socket Mode's ``ACCESSBOT_HEALTH_PORT``).
@@ -13,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -32,6 +35,7 @@ REQUESTS = Counter("accessbot_http_requests", "HTTP requests served", ["path", "
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 HealthReport = Callable[[], tuple[bool, dict[str, str]]]
+ACK_TIMEOUT = 3.0  # seconds Bolt waits for a listener's ack() before it answers as if no listener took the request
 
 
 def wsgi_app(
@@ -67,9 +71,14 @@ def wsgi_app(
             return lambda data: None
 
         assert slack is not None
+        started = time.monotonic()
         out = b"".join(slack(environ, capture))
         code, headers = answered or ["500 Internal Server Error", []]
-        if code.startswith("404"):  # no listener for it (an unknown callback or action id, an unknown event)
+        if code.startswith("404") and time.monotonic() - started >= ACK_TIMEOUT:  # Bolt gave up on the ack
+            log.warning("Slack's %s request was not acknowledged within %.0f s (the bot is overloaded, or a listener is "
+                        "stuck before its ack); Slack shows its user an error", delivery.kind, ACK_TIMEOUT)
+            code, headers, out = "503 Service Unavailable", [], b"not acknowledged in time"
+        elif code.startswith("404"):  # no listener for it (an unknown callback or action id, an unknown event)
             quiet = delivery.kind in ("event", "interactive:block_actions")
             code, headers, out = ("200 OK", [], b"") if quiet else ("400 Bad Request", [], b"nothing handles this")
         start_response(code, headers or [("Content-Type", "text/plain; charset=utf-8")])

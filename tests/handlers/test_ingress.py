@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -180,3 +181,27 @@ def test_a_retried_slash_command_and_a_retried_event_are_acted_on_once(bot: Bot)
         assert post(bot, opened, JSON, {"X-Slack-Retry-Num": retry} if retry else None)[0] == 200
         bot.listeners.wait_idle()
     assert len([c for c in bot.fake.calls_to("views.publish") if c["user_id"] == "UALICE"]) == 1
+
+
+def test_a_listener_that_does_not_ack_within_3_s_is_answered_503_with_a_warning(
+        bot: Bot, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """An overloaded or stuck bot is the bot's failure: a 5xx an alert sees, not Bolt's 'unhandled request'."""
+    import handlers.request_modal
+
+    release = threading.Event()
+
+    def stuck(*args: Any) -> None:  # the submission's validation, before its ack, never returns in time
+        release.wait(30)
+        return None
+
+    monkeypatch.setattr(handlers.request_modal, "submit", stuck)
+    caplog.set_level(logging.WARNING, logger="bot.slack.http")
+    try:  # posted as Slack does, without waiting for the listener (the sender would wait for it to finish)
+        status, answer = post(bot, interactive(type="view_submission", user=USER, view=VIEW, trigger_id="1.2.3"),
+                              FORM)
+    finally:
+        release.set()
+    assert (status, answer) == (503, b"not acknowledged in time")
+    assert any("view_submission request was not acknowledged within 3 s" in r.getMessage() for r in caplog.records)
+    bot.listeners.wait_idle()
+    assert bot.sender.command("UALICE", "help").status == 200  # and the bot serves on
