@@ -75,8 +75,8 @@ def wsgi_app(
         out = b"".join(slack(environ, capture))
         code, headers = answered or ["500 Internal Server Error", []]
         if code.startswith("404") and time.monotonic() - started >= ACK_TIMEOUT:  # Bolt gave up on the ack
-            log.warning("Slack's %s request was not acknowledged within %.0f s (the bot is overloaded, or a listener is "
-                        "stuck before its ack); Slack shows its user an error", delivery.kind, ACK_TIMEOUT)
+            log.warning("Slack's %s request was not acknowledged within %.0f s (the bot is overloaded, or a listener "
+                        "is stuck before its ack); Slack shows its user an error", delivery.kind, ACK_TIMEOUT)
             code, headers, out = "503 Service Unavailable", [], b"not acknowledged in time"
         elif code.startswith("404"):  # no listener for it (an unknown callback or action id, an unknown event)
             quiet = delivery.kind in ("event", "interactive:block_actions")
