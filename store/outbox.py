@@ -5,13 +5,13 @@ Store functions take a keyword-only ``session`` and never commit: the service ow
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, and_, func, insert, literal, select, union_all
+from sqlalchemy import Select, and_, func, insert, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from store.claims import claim
@@ -125,12 +125,16 @@ def enqueue_many(
 
 
 def claim_outbox(
-    *, session: Session, now: datetime, lease: timedelta, limit: int = 50, is_postgres: bool = False
+    *, session: Session, now: datetime, lease: timedelta, limit: int = 50, is_postgres: bool = False,
+    skip_recipients: Collection[str] = (),
 ) -> list[OutboxMessage]:
-    """Claim up to ``limit`` unsent messages that are due, oldest first, under a lease."""
+    """Claim up to ``limit`` unsent messages that are due, oldest first, under a lease; none to
+    ``skip_recipients`` (channels that cannot take a message now: theirs stay due, in order)."""
+    extra = (or_(OutboxMessage.recipient.is_(None), OutboxMessage.recipient.not_in(list(skip_recipients)))
+             if skip_recipients else None)
     return claim(
         OutboxMessage, session=session, unfinished=OutboxMessage.sent_at.is_(None), due_at=OutboxMessage.due_at,
-        order_by=OutboxMessage.id, now=now, lease=lease, limit=limit, is_postgres=is_postgres,
+        order_by=OutboxMessage.id, now=now, lease=lease, limit=limit, is_postgres=is_postgres, extra=extra,
     )
 
 

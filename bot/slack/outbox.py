@@ -109,7 +109,7 @@ class OutboxSender:
         delivered, homes = 0, set[str]()
         while limit is None or delivered < limit:
             size = self.batch if limit is None else min(self.batch, limit - delivered)
-            rows = self._claim(size)
+            rows = self._claim(size, skip=self.pacer.busy(max_wait=self.max_wait))
             if not rows:
                 break
             outcomes = self._send(rows)
@@ -126,11 +126,13 @@ class OutboxSender:
 
     # --- claim ----------------------------------------------------------------------------------------
 
-    def _claim(self, size: int) -> list[_Row]:
+    def _claim(self, size: int, skip: list[str]) -> list[_Row]:
+        """Lease up to ``size`` due rows, none to the channels in ``skip`` (busy past ``max_wait``: claiming their
+        backlog only to put it back would walk all of it every tick)."""
         now = self.clock.now()
         with self.db.begin() as session:
             claimed = outbox_store.claim_outbox(now=now, lease=LEASE, limit=size, is_postgres=self.db.is_postgres,
-                                                session=session)
+                                                skip_recipients=skip, session=session)
             ids = sorted({r.request_id for r in claimed if r.request_id is not None})
             records = {r.id: RequestRecord.of(r) for r in request_store.get_requests(ids, session=session)}
             targets: dict[int, tuple[tuple[str, str, str], ...]] = {}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from collections.abc import Callable
 
 CHANNEL_INTERVAL = 1.1  # a little over a second: network jitter must not make two land within one
+BUSY_LIMIT = 1_000  # busy channels named to a claim at most (the furthest slots first)
 
 
 class ChannelPacer:
@@ -38,3 +40,16 @@ class ChannelPacer:
         """Seconds until the channel's next free slot."""
         with self._lock:
             return max(0.0, self._next.get(channel, 0.0) - self.monotonic())
+
+    def busy(self, *, max_wait: float, limit: int = BUSY_LIMIT) -> list[str]:
+        """The channels whose next slot is more than ``max_wait`` seconds away: a claim leaves their messages
+        where they are, due and in order, rather than taking them only to put them back (at most ``limit``, the
+        furthest slots first)."""
+        if self.interval <= 0:
+            return []
+        with self._lock:
+            horizon = self.monotonic() + max_wait
+            far = [(slot, channel) for channel, slot in self._next.items() if slot > horizon]
+        if len(far) > limit:
+            far = heapq.nlargest(limit, far)
+        return [channel for _, channel in far]

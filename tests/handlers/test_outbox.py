@@ -154,3 +154,40 @@ def test_a_4kb_credential_reaches_the_grantee_whole(bot: Bot) -> None:
     assert all(len(part) <= 3000 for part in shown)
     assert token[:50] not in last["text"]
     assert "4096 characters in 2 parts" in str(last["blocks"])
+
+
+def test_a_busy_channels_backlog_is_left_in_place_while_the_other_channels_are_served(bot: Bot) -> None:
+    """300 DMs queued for one person and one for each of five others: the tick sends the busy channel's next one and
+    the five others, and leaves the rest of the backlog unclaimed, due and in order (it used to claim all 300, only
+    to put them back, on every tick — the CPU of a bot with a backlog)."""
+    request_id = submit_request(bot)
+    bot.outbox.send_due()
+    others = [f"UOTHER{n}" for n in range(5)]
+    for user_id in ["UBUSY", *others]:
+        bot.fake.add_user(user_id, f"{user_id.lower()}@example.com")
+    sender = OutboxSender(bot.container.db, web_client("xoxb-test", bot.fake.url), render, clock=bot.clock,
+                          secrets=bot.container.secrets, batch=50, max_wait=0.0)  # Slack's 1 s per channel
+    with bot.container.db.begin() as session:
+        queued = bot.clock.now()
+        backlog = [outbox_store.enqueue(now=queued, kind="grantee_notice", recipient="UBUSY", request_id=request_id,
+                                        session=session) for _ in range(300)]
+        for user_id in others:
+            outbox_store.enqueue(now=queued, kind="grantee_notice", recipient=user_id, request_id=request_id,
+                                 session=session)
+        session.flush()
+        backlog_ids = [m.id for m in backlog]
+    bot.fake.clear()
+    try:
+        assert sender.send_due() == 6
+    finally:
+        sender.close()
+    delivered = [c.args["channel"] for c in bot.fake.timed_calls("chat.postMessage")]
+    assert sorted(delivered) == sorted(["UBUSY", *others])
+    with bot.container.db.begin() as session:
+        rows = {m.id: m for m in outbox_store.outbox_messages(session=session) if m.id in set(backlog_ids)}
+        first_batch, untouched = backlog_ids[1:50], backlog_ids[50:]
+        assert rows[backlog_ids[0]].sent_at is not None
+        assert all(rows[i].sent_at is None and rows[i].due_at > queued for i in first_batch)  # put back, not failed
+        assert all(rows[i].attempts == 0 and rows[i].last_error is None for i in first_batch)
+        assert all(rows[i].sent_at is None and rows[i].due_at == queued and rows[i].attempts == 0
+                   and rows[i].lease_until is None for i in untouched)  # never claimed
