@@ -177,18 +177,19 @@ class PlainData:
 
     def __init__(self, text: str) -> None:
         self._text = text
-        self._strings: dict[str, bool] = {}
+        self._same: set[str] = set()  # strings known to be read the same by both parsers
+        self._different: set[str] = set()  # and those that may not be (each costs a search of the text)
 
     def _string(self, value: str) -> bool:
-        if not value:
-            return True  # never plain: a plain empty scalar is null to both
-        if value[0] not in _IMPLICIT and not _WILDCARD:
-            return True
-        known = self._strings.get(value)
-        if known is None:
-            known = _pyyaml_tag(value) == _STR_TAG or self._quoted(value)
-            self._strings[value] = known
-        return known
+        if value and (value[0] in _IMPLICIT or _WILDCARD):
+            if value in self._different:
+                return False
+            if not (_pyyaml_tag(value) == _STR_TAG or self._quoted(value)):
+                self._different.add(value)
+                return False
+        # never plain when empty (a plain empty scalar is null to both), or no resolver can take it
+        self._same.add(value)
+        return True
 
     def _quoted(self, value: str) -> bool:
         try:
@@ -201,22 +202,51 @@ class PlainData:
         return re.search(plain, self._text, re.M) is None
 
     def holds(self, data: Any) -> bool:
+        """Whether every key and scalar of ``data`` (yaml-rs's plain dicts, lists and scalars) is one PyYAML reads
+        the same. A 12 MB config has over a million strings, most of them repeated: a string seen once is
+        remembered (:attr:`_same`), and a mapping's keys or a list are checked against those in one set
+        operation before one by one."""
+        same, string = self._same, self._string
         stack = [data]
+        pop, push = stack.pop, stack.append
         while stack:
-            item = stack.pop()
-            if isinstance(item, str):
-                if not self._string(item):
-                    return False
-            elif isinstance(item, dict):
-                for key, value in item.items():
-                    if isinstance(key, str):
-                        if not self._string(key):
+            item = pop()
+            kind = type(item)
+            if kind is dict:
+                if not same.issuperset(item):
+                    for key in item:
+                        if type(key) is str:
+                            if key not in same and not string(key):
+                                return False
+                        elif not (key is None or type(key) is bool or type(key) is int):
+                            return False  # a float key may be NaN, which duplicate checks cannot see
+                for value in item.values():
+                    kind = type(value)
+                    if kind is str:
+                        if value not in same and not string(value):
                             return False
-                    elif not (key is None or isinstance(key, bool | int)):
-                        return False  # a float key may be NaN, which duplicate checks cannot see
-                    stack.append(value)
-            elif isinstance(item, list):
-                stack.extend(item)
-            elif not (item is None or isinstance(item, bool | int | float)):
+                    elif kind is dict or kind is list:
+                        push(value)
+                    elif not (value is None or kind is bool or kind is int or kind is float):
+                        return False
+            elif kind is list:
+                try:
+                    if same.issuperset(item):
+                        continue
+                except TypeError:  # a mapping or a list among the items: one by one
+                    pass
+                for value in item:
+                    kind = type(value)
+                    if kind is str:
+                        if value not in same and not string(value):
+                            return False
+                    elif kind is dict or kind is list:
+                        push(value)
+                    elif not (value is None or kind is bool or kind is int or kind is float):
+                        return False
+            elif kind is str:
+                if item not in same and not string(item):
+                    return False
+            elif not (item is None or kind is bool or kind is int or kind is float):
                 return False
         return True

@@ -213,3 +213,19 @@ def test_whatever_the_tokens_the_fast_path_never_changes_the_data(
     taken, data = parse_fast(text)
     if taken:
         assert same(data, expected), text
+
+
+@needs_fast
+def test_one_check_of_a_file_read_in_parts_remembers_what_it_found_in_each_part() -> None:
+    """A file read in parts is checked with one :class:`PlainData`: strings found the same in one part are not
+    looked at again, and one found doubtful (a plain ``yes``, True to PyYAML) is refused in every part it is in,
+    as a key, in a list among known strings, alone or nested."""
+    text = "a: [ok, fine]\nb: [ok, fine, yes]\nc: {yes: 1}\nd: [{e: [yes]}]\nf: 'on'\ng: [ok, 'on']\n"
+    plain = yaml_source.certain_text(text)
+    assert plain is not None
+    lines = text.splitlines(keepends=True)
+    taken = [yaml_source.parse_part(line, plain)[0] for line in lines]
+    assert taken == [True, False, False, False, True, True]
+    again = [yaml_source.parse_part(line, plain) for line in lines]  # from what was remembered
+    assert [ok for ok, _ in again] == taken
+    assert all(same(data, yaml.safe_load(line)) for line, (ok, data) in zip(lines, again, strict=True) if ok)
