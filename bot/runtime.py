@@ -167,7 +167,8 @@ def assemble(settings: Settings, client: WebClient | None = None, *, checked: Ch
                      viewers=viewers)
 
     def prepare() -> None:  # the approver candidates and the picker, off the request path (after a reload too)
-        threading.Thread(target=warm_up, args=(container,), name="warm-up", daemon=True).start()
+        threading.Thread(target=warm_up, args=(container, app.answering.step_aside), name="warm-up",
+                         daemon=True).start()
 
     prepare()
     holder.on_reloaded.append(prepare)

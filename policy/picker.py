@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from weakref import WeakKeyDictionary
@@ -69,21 +69,52 @@ _indexes: WeakKeyDictionary[Catalog, _Index] = WeakKeyDictionary()
 _lock = threading.Lock()
 
 
-def prepare(policy: CompiledPolicy) -> None:
-    """Build the option ids of ``policy``'s resources now (else the first options load builds them)."""
-    _index(policy.catalog, policy.config)
+PAUSE_EVERY = 5_000  # option ids built between two calls of a build's ``pause``
 
 
-def _index(catalog: Catalog, config: Config) -> _Index:
-    with _lock:  # built once per catalog, by the first caller; the others meanwhile wait for it
-        found = _indexes.get(catalog)
-        if found is None:
-            found = _indexes[catalog] = _build_index(catalog, config)
+def prepare(policy: CompiledPolicy, pause: Callable[[], None] | None = None) -> None:
+    """Build the option ids of ``policy``'s resources now (else the first options load builds them); ``pause``
+    is called between pieces of the build (a background warm-up stepping aside for requests in progress), except
+    while a caller waits for the build: then it goes on at full speed."""
+    _index(policy.catalog, policy.config, pause)
+
+
+class _Callers:
+    """How many callers of :func:`_index` are building or waiting for a build."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def add(self, change: int) -> None:
+        with self._lock:
+            self.count += change
+
+
+_callers = _Callers()
+
+
+def _index(catalog: Catalog, config: Config, pause: Callable[[], None] | None = None) -> _Index:
+    found = _indexes.get(catalog)
+    if found is not None:
+        return found
+    _callers.add(1)
+    try:
+        with _lock:  # built once per catalog, by the first caller; the others meanwhile wait for it
+            found = _indexes.get(catalog)
+            if found is None:
+                found = _indexes[catalog] = _build_index(catalog, config, pause)
+    finally:
+        _callers.add(-1)
     return found
 
 
-def _build_index(catalog: Catalog, config: Config) -> _Index:
-    resources = {resource_option_id(key): key for key in catalog.resources}
+def _build_index(catalog: Catalog, config: Config, pause: Callable[[], None] | None = None) -> _Index:
+    resources = {}
+    for count, key in enumerate(catalog.resources, 1):
+        resources[resource_option_id(key)] = key
+        if pause is not None and not count % PAUSE_EVERY and _callers.count <= 1:
+            pause()
     bundles = {}
     for bundle in config.bundles:
         keys: dict[str, None] = {}

@@ -14,6 +14,7 @@ search and can be handed to the policy of the next config load when the integrat
 from __future__ import annotations
 
 import heapq
+import threading
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -49,8 +50,17 @@ class IntegrationIndex:
         self.haystacks = [haystack(r) for r in ranked]
         self._heads: dict[str, array[int]] | None = None
         self._grams: dict[str, array[int]] | None = None
+        self._building = threading.Lock()
 
     def _build(self) -> None:
+        """The postings, built once: a search that arrives while another builds them waits for that build
+        (the first searches after a start come at once; building an integration's postings takes ~0.1 s of
+        interpreter time, which each building again would multiply)."""
+        with self._building:
+            if self._grams is None:
+                self._build_postings()
+
+    def _build_postings(self) -> None:
         heads: dict[str, array[int]] = {}
         grams: dict[str, array[int]] = {}
         for position, (name, text) in enumerate(zip(self.names, self.haystacks, strict=True)):
@@ -143,6 +153,7 @@ class Typeahead:
         self._small = small_offer
         self._indexes: dict[str, IntegrationIndex] = {}
         self._offers: dict[int, tuple[_Offer, ...]] = {}  # id(rule) -> its offers, one per integration
+        self._building = threading.RLock()  # one build of an index or of a rule's offers at a time, each once
         if previous is not None:  # reuse the indexes of integrations whose resources did not change
             for name, index in previous._indexes.items():
                 if index.source == tuple(catalog.by_integration.get(name, ())):
@@ -151,7 +162,11 @@ class Typeahead:
     def index(self, integration: str) -> IntegrationIndex:
         index = self._indexes.get(integration)
         if index is None:
-            index = self._indexes[integration] = IntegrationIndex(self._catalog.by_integration.get(integration, ()))
+            with self._building:
+                index = self._indexes.get(integration)
+                if index is None:
+                    resources = self._catalog.by_integration.get(integration, ())
+                    index = self._indexes[integration] = IntegrationIndex(resources)
         return index
 
     def search(self, rules: Sequence[TargetRule], text: str, limit: int) -> list[Resource]:
@@ -176,9 +191,16 @@ class Typeahead:
         for rule in dict.fromkeys(rules):
             found = self._offers.get(id(rule))
             if found is None:
-                found = self._offers[id(rule)] = self._build_offers(rule)
+                found = self._built_offers(rule)
             offers += found
         return offers
+
+    def _built_offers(self, rule: TargetRule) -> tuple[_Offer, ...]:
+        with self._building:
+            found = self._offers.get(id(rule))
+            if found is None:
+                found = self._offers[id(rule)] = self._build_offers(rule)
+            return found
 
     def _build_offers(self, rule: TargetRule) -> tuple[_Offer, ...]:
         offers = []

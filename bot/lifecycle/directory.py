@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import weakref
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -40,6 +40,19 @@ class Candidates:
 
 NOBODY = Candidates([])
 
+PAUSE_EVERY = 100  # identities built between two calls of a build's ``pause``
+
+
+def built_in_pieces(build: Callable[[str], Identity], keys: Iterable[str],
+                    pause: Callable[[], None] | None) -> list[Identity]:
+    """``build(key)`` of each key, with ``pause()`` after every :data:`PAUSE_EVERY` of them."""
+    identities = []
+    for count, key in enumerate(keys, 1):
+        identities.append(build(key))
+        if pause is not None and not count % PAUSE_EVERY:
+            pause()
+    return identities
+
 
 class IdentityProvider(Protocol):
     def identity(self, user: str, now: datetime) -> Identity:
@@ -50,8 +63,9 @@ class IdentityProvider(Protocol):
         """As :meth:`identity`, read from the source now (the person deciding is checked fresh: SPEC §8)."""
         ...
 
-    def candidates(self, now: datetime) -> Candidates:
-        """Everyone who might be an approver (the service filters by eligibility)."""
+    def candidates(self, now: datetime, *, pause: Callable[[], None] | None = None) -> Candidates:
+        """Everyone who might be an approver (the service filters by eligibility); ``pause`` is called between
+        pieces of a build (a background warm-up stepping aside for requests in progress)."""
         ...
 
     def forget_user(self, slack_id: str) -> None:
@@ -92,7 +106,7 @@ class ConfigDirectory:
     def fresh_identity(self, user: str, now: datetime) -> Identity:
         return self.identity(user, now)  # the config is read as it is
 
-    def candidates(self, now: datetime) -> Candidates:
+    def candidates(self, now: datetime, *, pause: Callable[[], None] | None = None) -> Candidates:
         policy = self.holder.current
         try:
             provider = provider_oncall(self.oncall, now, self.purpose)
@@ -104,8 +118,8 @@ class ConfigDirectory:
             return self._candidates
         users = [u.slack_id or u.email for u in policy.config.directory.users]
         known = {u.email.lower() for u in policy.config.directory.users}
-        self._candidates = Candidates(
-            [self.identity(key, now) for key in [*users, *(e for e in on_call if e not in known)]], source)
+        keys = [*users, *(e for e in on_call if e not in known)]
+        self._candidates = Candidates(built_in_pieces(lambda key: self.identity(key, now), keys, pause), source)
         return self._candidates
 
     def forget_user(self, slack_id: str) -> None:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
-from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
 
@@ -46,7 +46,7 @@ def create_app(
     settings: Settings, container: Container, client: WebClient | None = None, *,
     listener_executor: Executor | None = None, auth: dict[str, Any] | None = None,
     viewers: HomeViewers | None = None,
-) -> App:
+) -> ObservedApp:
     """The Bolt app with every surface registered; ``auth`` is ``auth.test``'s answer when already known;
     ``viewers`` learns who opens their App Home (give the same one to :func:`outbox_sender`)."""
     client = client or slack_client(settings)
@@ -56,7 +56,7 @@ def create_app(
     bot = BotIdentity(client, client.token, known=auth)
     bot.start()
     favour_answers()
-    app: App = ObservedApp(  # a log context per delivery (bot.slack.observed)
+    app = ObservedApp(  # a log context per delivery (bot.slack.observed)
         signing_secret=signing_secret,
         # the listeners' clients: the same base URL and retry handlers, the token from `authorize`
         client=MeteredWebClient(base_url=client.base_url, timeout=client.timeout,
@@ -107,14 +107,17 @@ def outbox_sender(container: Container, client: WebClient, *, viewers: HomeViewe
                         publish_home=republish, **tuning)
 
 
-def warm_up(container: Container) -> None:
-    """What the first requests after a start (or a reload) would otherwise build while someone waits: the approver
-    candidates (every directory user's identity) and the picker's option ids. Run on a background thread by the
-    serving bot; a failure is only logged (the first request then builds it)."""
+def warm_up(container: Container, step_aside: Callable[[], None] | None = None) -> None:
+    """What the first requests after a start (or a reload) would otherwise build while someone waits: the picker's
+    option ids (the first options load needs them) and the approver candidates (every directory user's identity).
+    Run on a background thread by the serving bot; a failure is only logged (the first request then builds it).
+
+    ``step_aside`` is called between pieces of each (``ObservedApp.answering.step_aside``: wait while requests
+    are being answered): a start or a reload in a busy hour does not slow the acks down."""
     started = time.perf_counter()
     try:
-        people = len(container.directory.candidates(container.clock.now()))
-        picker.prepare(container.policy.current)
+        picker.prepare(container.policy.current, pause=step_aside)
+        people = len(container.directory.candidates(container.clock.now(), pause=step_aside))
     except Exception:  # noqa: BLE001 — an optimisation: the requests that need these build them anyway
         log.warning("could not prepare the approver candidates and the picker", exc_info=True)
         return

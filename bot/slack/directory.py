@@ -26,7 +26,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.lifecycle.directory import NOBODY, Candidates
+from bot.lifecycle.directory import NOBODY, Candidates, built_in_pieces
 from bot.lifecycle.oncall import OncallReadings, OncallUnknown, on_call_emails, provider_oncall
 from bot.lifecycle.policy_holder import PolicyHolder
 from bot.slack.roster import Roster, SlackUser, UserGroup, group_of
@@ -78,6 +78,8 @@ class SlackDirectory:
         self._named_cache: tuple[Any, tuple[set[str], set[str]]] | None = None
         self._candidates = NOBODY
         self._build_lock = threading.Lock()
+        self._waiters = 0  # threads in candidates() building or waiting for the build
+        self._waiters_lock = threading.Lock()
 
     def for_held_access(self) -> SlackDirectory:
         """The same directory (and copy of Slack) for the automatic flows: on-call kept through an outage."""
@@ -205,9 +207,12 @@ class SlackDirectory:
                 raise DirectoryUnavailable(str(error.response.get("error") or error)) from error
         return self._build(user, slack_id, profile, now, provider_oncall(self.oncall, now, self.purpose))
 
-    def candidates(self, now: datetime) -> Candidates:
+    def candidates(self, now: datetime, *, pause: Callable[[], None] | None = None) -> Candidates:
         """Everyone who might be asked, from the copy only (no Web API call per candidate); built again only
-        when the config, the copy of Slack or who is on shift changed since the last time."""
+        when the config, the copy of Slack or who is on shift changed since the last time.
+
+        ``pause`` (the warm-up's: step aside for requests in progress) is called between pieces of the build,
+        except while another thread waits for the build: then it goes on at full speed."""
         self._ensure_loaded()
         policy = self.holder.current
         try:
@@ -219,13 +224,23 @@ class SlackDirectory:
         cached = self._candidates
         if cached.source == source:
             return cached
-        with self._build_lock:  # one thread builds them; the others, arriving meanwhile, take that one
-            if self._candidates.source == source:
-                return self._candidates
-            return self._build_candidates(policy, source, provider, now)
+        with self._waiters_lock:
+            self._waiters += 1
+        try:
+            with self._build_lock:  # one thread builds them; the others, arriving meanwhile, take that one
+                if self._candidates.source == source:
+                    return self._candidates
+                return self._build_candidates(policy, source, provider, now, pause)
+        finally:
+            with self._waiters_lock:
+                self._waiters -= 1
+
+    def _pause_unless_awaited(self, pause: Callable[[], None]) -> None:
+        if self._waiters <= 1:  # only the builder itself
+            pause()
 
     def _build_candidates(self, policy: Any, source: object, provider: ProviderOncall | None,
-                          now: datetime) -> Candidates:
+                          now: datetime, pause: Callable[[], None] | None = None) -> Candidates:
         config = policy.config
         keys: dict[str, None] = {}
         for user in config.directory.users:
@@ -239,16 +254,21 @@ class SlackDirectory:
         listed = {user.email.lower() for user in config.directory.users}
         keys.update(dict.fromkeys(email for email in on_call_emails(provider) if email not in listed))
         # an id Slack did not list is nobody to ask (read_misses=False: no users.info per candidate)
-        built = Candidates([self._identity(key, now, read_misses=False, provider=provider, provider_known=True)
-                            for key in keys], source)
+        def build(key: str) -> Identity:
+            return self._identity(key, now, read_misses=False, provider=provider, provider_known=True)
+
+        pieces = None if pause is None else (lambda: self._pause_unless_awaited(pause))
+        built = Candidates(built_in_pieces(build, keys, pieces), source)
         self._candidates = built
         return built
 
     def _named(self, config: Any) -> tuple[set[str], set[str]]:
         cached = self._named_cache
         if cached is None or cached[0] is not config:
-            # the conditions, not the integrations' resources (100,000 of them in a large org)
-            tree = config.model_dump(mode="json", exclude={"integrations": {"__all__": {"resources"}}})
+            # the conditions, not the integrations' resources (100,000 of them in a large org) nor the directory
+            # (10,000 people, no conditions)
+            tree = config.model_dump(mode="json", exclude={"directory": True,
+                                                           "integrations": {"__all__": {"resources"}}})
             cached = self._named_cache = (config, _named(tree))
         return cached[1]
 

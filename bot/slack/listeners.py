@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
 from slack_bolt.context.ack import Ack
@@ -27,6 +28,7 @@ from store.db import background_work
 SWITCH_INTERVAL = 0.001  # seconds a busy thread keeps the GIL while another waits (CPython's default: 0.005)
 STARTING_THREADS = 256  # listeners that may be running their code before ack(), or waiting for a slot
 WORK_SLOTS = 16  # listeners doing their work after ack() at the same time
+STEP_ASIDE = 0.02  # seconds bulk background work waits at most, between pieces, for answers in progress
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -40,6 +42,40 @@ def favour_answers() -> None:
     keeps those waits short for a small cost in switches (process-wide: set when the Bolt app is created)."""
     if sys.getswitchinterval() > SWITCH_INTERVAL:
         sys.setswitchinterval(SWITCH_INTERVAL)
+
+
+class Answering:
+    """How many of Slack's requests this process is answering right now (from dispatch to the response), so that
+    bulk background work — the warm-up after a start or a reload, 10,000 identities on a large org — can step
+    aside between its pieces rather than share the interpreter with the acks people wait for."""
+
+    def __init__(self, longest: float = STEP_ASIDE) -> None:
+        self.longest = longest
+        self._count = 0
+        self._quiet = threading.Condition()
+
+    @contextmanager
+    def one(self) -> Iterator[None]:
+        with self._quiet:
+            self._count += 1
+        try:
+            yield
+        finally:
+            with self._quiet:
+                self._count -= 1
+                if not self._count:
+                    self._quiet.notify_all()
+
+    @property
+    def in_progress(self) -> int:
+        return self._count
+
+    def step_aside(self) -> None:
+        """Between two pieces of background work: wait until no answer is in progress, at most ``longest``
+        seconds (under a steady stream of requests the work still goes on, a piece at a time)."""
+        with self._quiet:
+            if self._count:
+                self._quiet.wait_for(lambda: not self._count, timeout=self.longest)
 
 
 class ListenerPool(Executor):

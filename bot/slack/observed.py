@@ -25,7 +25,7 @@ from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
 
 from bot.logs import RateLimitedLog, bind, current_context, log_context
-from bot.slack.listeners import ListenerPool, SlottedAck
+from bot.slack.listeners import Answering, ListenerPool, SlottedAck
 from bot.slack.metered import MeteredWebClient
 
 log = logging.getLogger("bot.slack")
@@ -65,16 +65,18 @@ def bind_delivery(body: dict[str, Any], next: Callable[[], None]) -> None:  # no
 
 class ObservedApp(App):
     """Bolt's ``App`` with a log context per delivery, metered clients and, with a :class:`ListenerPool` as its
-    ``listener_executor``, acks that hand listeners to the pool's work slots."""
+    ``listener_executor``, acks that hand listeners to the pool's work slots; :attr:`answering` counts the
+    deliveries being answered (background work steps aside for them)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         executor = kwargs.get("listener_executor")
         self._listener_pool = executor if isinstance(executor, ListenerPool) else None
+        self.answering = Answering()
 
     def dispatch(self, req: BoltRequest) -> BoltResponse:
         started = time.monotonic()
-        with log_context():
+        with self.answering.one(), log_context():
             response = super().dispatch(req)
             if "delivery_id" in current_context():  # verified and handled (a refusal is logged on its own)
                 context = current_context()

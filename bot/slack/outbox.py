@@ -179,8 +179,10 @@ class OutboxSender:
         except SlackApiError as error:
             status = getattr(error.response, "status_code", None)
             if status == 429:
-                retry_after = float((error.response.headers or {}).get("Retry-After", 1) or 1)
-                return _Outcome(later=max(retry_after, 1.0), error="ratelimited")
+                retry_after = max(float((error.response.headers or {}).get("Retry-After", 1) or 1), 1.0)
+                if key is not None:  # the channel's other messages wait as long, in order, without a call each
+                    self.pacer.hold(key, retry_after)
+                return _Outcome(later=retry_after, error="ratelimited")
             return _Outcome(error=str(error.response.get("error") if error.response else error))
         except ValueError as error:  # SecretBox: no key decrypts the credentials; retrying cannot help
             return _Outcome(error=f"{type(error).__name__}: {error}", permanent="decrypt" in str(error))

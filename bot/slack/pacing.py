@@ -36,6 +36,13 @@ class ChannelPacer:
             self._next[channel] = slot + self.interval
             return wait
 
+    def hold(self, channel: str, seconds: float) -> None:
+        """Slack refused a message to the channel (HTTP 429) and said to wait ``seconds`` (``Retry-After``):
+        its next slot is no sooner than that, so the channel's other messages are neither sent into the same
+        refusal nor claimed (:meth:`busy`) until then."""
+        with self._lock:
+            self._next[channel] = max(self._next.get(channel, 0.0), self.monotonic() + seconds)
+
     def wait_for(self, channel: str) -> float:
         """Seconds until the channel's next free slot."""
         with self._lock:

@@ -132,3 +132,40 @@ def test_readers_arriving_before_the_first_load_share_one_pass() -> None:
         for reader in readers:
             reader.join(10)
         assert [c.method for c in fake.calls].count("users.list") == 1
+
+
+def _many(count: int) -> str:
+    people = "".join(f"    - {{email: p{i}@example.com, slack_id: UP{i:04d}, groups: [sre]}}\n" for i in range(count))
+    return CONFIG.replace("directory:\n  users:\n", "directory:\n  users:\n" + people, 1)
+
+
+def test_a_background_build_of_the_candidates_pauses_between_pieces_until_someone_waits_for_it() -> None:
+    """The warm-up builds everyone's identity on a background thread and steps aside between pieces for requests
+    being answered; once a request needs the candidates itself and waits for that build, the build stops
+    pausing (a pause would keep that request waiting)."""
+    import threading
+    import time
+
+    from bot.lifecycle.directory import PAUSE_EVERY
+
+    with FakeSlack() as fake:
+        slack = _slack(fake, _many(5 * PAUSE_EVERY))
+        slack.identity("UALICE", START)  # the copy of Slack is loaded
+        pauses: list[int] = []
+        waiter: list[threading.Thread] = []
+        found: list[object] = []
+
+        def pause() -> None:
+            pauses.append(slack._waiters)
+            if len(pauses) == 2:  # a request arrives and needs the candidates now
+                waiter.append(threading.Thread(target=lambda: found.append(slack.candidates(START))))
+                waiter[0].start()
+                deadline = time.monotonic() + 10
+                while slack._waiters < 2 and time.monotonic() < deadline:
+                    time.sleep(0.001)
+
+        built = slack.candidates(START, pause=pause)
+        waiter[0].join(10)
+        assert len(built) >= 5 * PAUSE_EVERY
+        assert pauses == [1, 1]  # two pieces paused, none after the request began to wait
+        assert found == [built]  # the waiting request took that build rather than making its own

@@ -205,3 +205,44 @@ def test_a_listener_that_does_not_ack_within_3_s_is_answered_503_with_a_warning(
     assert any("view_submission request was not acknowledged within 3 s" in r.getMessage() for r in caplog.records)
     bot.listeners.wait_idle()
     assert bot.sender.command("UALICE", "help").status == 200  # and the bot serves on
+
+
+def test_background_work_steps_aside_while_a_delivery_is_being_answered(
+        bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The warm-up after a start or a reload pauses between its pieces (``Answering.step_aside``) while Slack
+    waits for an answer from this process, and goes on as soon as that answer is sent."""
+    import handlers.request_modal
+    from bot.slack.observed import ObservedApp
+
+    assert isinstance(bot.app, ObservedApp)
+    answering = bot.app.answering
+    monkeypatch.setattr(answering, "longest", 30.0)  # a pause as long as the answer takes, for this test
+    entered, release = threading.Event(), threading.Event()
+
+    def slow(*args: Any) -> None:  # the submission's validation, before its ack, takes its time
+        entered.set()
+        release.wait(30)
+        return None
+
+    monkeypatch.setattr(handlers.request_modal, "submit", slow)
+    answer: list[tuple[int, bytes]] = []
+    poster = threading.Thread(target=lambda: answer.append(post(bot, interactive(
+        type="view_submission", user=USER, view=VIEW, trigger_id="1.2.3"), FORM)))
+    poster.start()
+    assert entered.wait(10)
+    assert answering.in_progress == 1
+    stepped: list[bool] = []
+    worker = threading.Thread(target=lambda: (answering.step_aside(), stepped.append(release.is_set())))
+    worker.start()
+    worker.join(0.3)
+    assert worker.is_alive()  # waiting for the answer
+    release.set()
+    worker.join(10)
+    poster.join(10)
+    assert stepped == [True]  # went on once the answer was on its way
+    assert answer[0][0] == 200
+    assert answering.in_progress == 0
+    started = time.monotonic()
+    answering.step_aside()  # nothing being answered: no wait at all
+    assert time.monotonic() - started < 5
+    bot.listeners.wait_idle()

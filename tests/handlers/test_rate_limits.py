@@ -78,3 +78,46 @@ def test_the_outbox_paces_each_channel_to_one_message_a_second(db: Database) -> 
 def _unsent(db: Database) -> int:
     with db.begin() as session:
         return outbox_store.unsent_outbox_count(session=session)
+
+
+def test_a_429_to_one_channel_holds_that_channel_for_its_retry_after_and_no_other(db: Database) -> None:
+    """Slack refuses a message to one channel with ``Retry-After: 30``: that channel's other messages are not
+    sent into the same refusal (one call, not one per row) nor claimed while the channel is held; everyone
+    else's go out at once; after the wait the held ones go out, once each and in order."""
+    from bot.slack.pacing import ChannelPacer
+
+    with slow_bot(db, 0.0) as bot:
+        with bot.container.db.begin() as session:
+            for n in range(4):
+                outbox_store.enqueue(now=bot.clock.now(), kind="audit_post", recipient="C0AUDIT",
+                                     payload={"event": f"e{n}", "actor": "UALICE"}, session=session)
+            for user_id in GROUP[:3]:
+                outbox_store.enqueue(now=bot.clock.now(), kind="audit_post", recipient=user_id,
+                                     payload={"event": "hello", "actor": "UALICE"}, session=session)
+        bot.fake.rate_limit_channel("C0AUDIT", times=1, retry_after=30)
+        sender = paced_outbox(bot)
+        monotonic = [1000.0]  # the pacer's clock, moved by the test
+        sender.pacer = ChannelPacer(monotonic=lambda: monotonic[0])
+
+        def to(channel: str) -> list[str]:
+            return [("failed " if c.failed else "") + c.args["text"].split("`")[1] for c in bot.fake.calls
+                    if c.method == "chat.postMessage" and c.args.get("channel") == channel]
+
+        try:
+            assert sender.send_due() == 3  # everyone else's, at once
+            assert to("C0AUDIT") == ["failed e0"]  # one refusal, not four
+            assert all(to(user_id) == ["hello"] for user_id in GROUP[:3])
+            bot.clock.advance(timedelta(seconds=31))  # the rows are due again, but the channel is held 20 s more
+            monotonic[0] += 10
+            assert sender.send_due() == 0
+            assert to("C0AUDIT") == ["failed e0"]
+            deadline = 100
+            while _unsent(db) and deadline:
+                monotonic[0] += 25 if deadline == 100 else 1.2
+                bot.clock.advance(timedelta(seconds=2))
+                sender.send_due()
+                deadline -= 1
+        finally:
+            sender.close()
+        assert to("C0AUDIT") == ["failed e0", "e0", "e1", "e2", "e3"]
+        assert all(to(user_id) == ["hello"] for user_id in GROUP[:3])

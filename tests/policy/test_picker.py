@@ -163,3 +163,36 @@ def test_descriptions_and_explain_say_break_glass_and_the_channel() -> None:
     explained = explain_user(config, "alice@example.com", MONDAY_9)
     assert "BREAK-GLASS — granted at once, without approval" in explained and "Acknowledge / Revoke now" in explained
     assert "asked in channel C0DBA only (no DMs)" in explained
+
+
+def test_a_background_build_of_the_option_ids_pauses_between_pieces_until_a_caller_waits_for_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The warm-up builds the option ids of every resource with pauses (stepping aside for requests being
+    answered); once an options load needs them and waits for that build, the build goes on without pausing."""
+    import threading
+    import time
+
+    from bench.datasets import SIZES, build
+    from policy import picker
+
+    monkeypatch.setattr(picker, "PAUSE_EVERY", 100)
+    policy = CompiledPolicy(Config.model_validate(build(SIZES["small"])))  # 1,000 resources: ten pieces
+    pauses: list[int] = []
+    waiter: list[threading.Thread] = []
+
+    def pause() -> None:
+        pauses.append(picker._callers.count)
+        if len(pauses) == 3:  # an options load arrives and needs the ids now
+            key = next(iter(policy.catalog.resources))
+            waiter.append(threading.Thread(target=resolve, args=(policy, [resource_option_id(key)])))
+            waiter[0].start()
+            deadline = time.monotonic() + 10
+            while picker._callers.count < 2 and time.monotonic() < deadline:
+                time.sleep(0.001)
+
+    picker.prepare(policy, pause=pause)
+    waiter[0].join(10)
+    assert pauses == [1, 1, 1]  # three pieces paused, none once the options load waited
+    assert not waiter[0].is_alive() and picker._callers.count == 0
+    key = list(policy.catalog.resources)[-1]
+    assert resolve(policy, [resource_option_id(key)]) == [key]  # every id was built

@@ -6,7 +6,10 @@ lower-cased) contains the text; names starting with it first, then by name and k
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -73,3 +76,48 @@ def test_a_new_policy_takes_over_the_indexes_of_unchanged_integrations() -> None
     assert new.typeahead.index("int0") is old.typeahead.index("int0")
     assert new.typeahead.index("int1") is not old.typeahead.index("int1")
     assert "brand-new" in [r.name for r in new.typeahead.index("int1").ranked]
+
+
+def test_first_searches_at_once_build_each_index_and_offer_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Right after a start, people type at once: a search that comes while another builds what both need waits
+    for that build and then gets the same answer, rather than building it again beside it."""
+    from policy import typeahead
+
+    builds: list[str] = []
+    offers: list[int] = []
+    real_postings, real_offers = typeahead.IntegrationIndex._build_postings, Typeahead._build_offers
+    arrived = threading.Barrier(8)
+
+    def postings(index: typeahead.IntegrationIndex) -> None:
+        builds.append(index.ranked[0].integration)
+        time.sleep(0.05)  # a slow build: every other search arrives while it runs
+        real_postings(index)
+
+    def build_offers(self: Typeahead, rule: Any) -> Any:
+        offers.append(id(rule))
+        return real_offers(self, rule)
+
+    monkeypatch.setattr(typeahead.IntegrationIndex, "_build_postings", postings)
+    monkeypatch.setattr(Typeahead, "_build_offers", build_offers)
+    policy = CompiledPolicy(CONFIG)
+    policy.typeahead = Typeahead(policy.catalog, small_offer=0)  # through the postings
+    user = next(u for u in USERS if policy.requestable_resources(u, NOW, "", limit=1))
+    builds.clear()
+    offers.clear()
+    policy.typeahead = Typeahead(policy.catalog, small_offer=0)
+    answers: list[list[str]] = []
+
+    def search() -> None:
+        arrived.wait(timeout=10)
+        answers.append([r.key for r in policy.requestable_resources(user, NOW, "eam", limit=20)])
+
+    threads = [threading.Thread(target=search) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(answers) == 8
+    assert all(a == plain_reading(policy, user, "eam", 20) for a in answers)
+    assert answers[0]  # it finds something: the comparison is not vacuous
+    assert sorted(builds) == sorted(set(builds)) and builds
+    assert sorted(offers) == sorted(set(offers)) and offers

@@ -81,6 +81,7 @@ class FakeSlack:
         self.method_latency: dict[str, float] = {}  # per method, instead of `latency`
         self._channel_limit: tuple[float, int] | None = None  # (messages per second, burst) per channel
         self._channel_sends: dict[str, list[float]] = {}
+        self._channel_failures: dict[str, list[int]] = {}  # channel -> [Retry-After, answers left] (429s)
         self.paced_refusals = 0  # chat.postMessage calls refused by `channel_limit`
         self._workspace.users[BOT_USER_ID] = make_user(
             BOT_USER_ID, None, name="accessbot", real_name="accessbot", tz="UTC", deleted=False, is_bot=True
@@ -239,6 +240,11 @@ class FakeSlack:
         """A burst of `times` HTTP 429 answers (`Retry-After` seconds) to `method`."""
         self.fail_next(method, error="ratelimited", status=429, retry_after=retry_after, times=times)
 
+    def rate_limit_channel(self, channel: str, *, times: int, retry_after: int) -> None:
+        """The next `times` chat.postMessage calls to `channel` answer HTTP 429 with `Retry-After` seconds."""
+        with self._lock:
+            self._channel_failures[channel] = [retry_after, times]
+
     def channel_limit(self, per_second: float = 1.0, *, burst: int = 1) -> None:
         """Refuse chat.postMessage beyond `burst` messages per `1/per_second` seconds to one channel."""
         with self._lock:
@@ -287,6 +293,11 @@ class FakeSlack:
                 self._calls.append(Call(method, args, token, True, failure.error, arrived))
                 headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
                 return failure.status, {"ok": False, "error": failure.error}, headers
+            held = self._channel_failures.get(str(args.get("channel") or "")) if method == "chat.postMessage" else None
+            if held is not None and held[1] > 0:
+                held[1] -= 1
+                self._calls.append(Call(method, args, token, True, "ratelimited", arrived))
+                return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(held[0])}
             if self._paced_out(method, args):
                 self._calls.append(Call(method, args, token, True, "ratelimited", arrived))
                 return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}
