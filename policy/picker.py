@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from weakref import WeakKeyDictionary
 
+from policy.builds import SharedBuild, in_pieces
 from policy.catalog import Catalog
 from policy.config import BundleTarget, Config
 from policy.errors import InvalidRequest
@@ -66,7 +66,7 @@ class _Index:
 
 
 _indexes: WeakKeyDictionary[Catalog, _Index] = WeakKeyDictionary()
-_lock = threading.Lock()
+_build = SharedBuild()  # the option ids are built once per catalog, by the first caller
 
 
 PAUSE_EVERY = 5_000  # option ids built between two calls of a build's ``pause``
@@ -79,42 +79,19 @@ def prepare(policy: CompiledPolicy, pause: Callable[[], None] | None = None) -> 
     _index(policy.catalog, policy.config, pause)
 
 
-class _Callers:
-    """How many callers of :func:`_index` are building or waiting for a build."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._lock = threading.Lock()
-
-    def add(self, change: int) -> None:
-        with self._lock:
-            self.count += change
-
-
-_callers = _Callers()
-
-
 def _index(catalog: Catalog, config: Config, pause: Callable[[], None] | None = None) -> _Index:
     found = _indexes.get(catalog)
     if found is not None:
         return found
-    _callers.add(1)
-    try:
-        with _lock:  # built once per catalog, by the first caller; the others meanwhile wait for it
-            found = _indexes.get(catalog)
-            if found is None:
-                found = _indexes[catalog] = _build_index(catalog, config, pause)
-    finally:
-        _callers.add(-1)
+    with _build.turn():  # the others arriving meanwhile wait for that build
+        found = _indexes.get(catalog)
+        if found is None:
+            found = _indexes[catalog] = _build_index(catalog, config, _build.unless_awaited(pause))
     return found
 
 
 def _build_index(catalog: Catalog, config: Config, pause: Callable[[], None] | None = None) -> _Index:
-    resources = {}
-    for count, key in enumerate(catalog.resources, 1):
-        resources[resource_option_id(key)] = key
-        if pause is not None and not count % PAUSE_EVERY and _callers.count <= 1:
-            pause()
+    resources = {resource_option_id(key): key for key in in_pieces(catalog.resources, PAUSE_EVERY, pause)}
     bundles = {}
     for bundle in config.bundles:
         keys: dict[str, None] = {}

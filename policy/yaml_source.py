@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import yaml
@@ -209,6 +210,7 @@ class PlainData:
         same, string = self._same, self._string
         stack = [data]
         pop, push = stack.pop, stack.append
+        plain = self._plain_values
         while stack:
             item = pop()
             kind = type(item)
@@ -220,33 +222,31 @@ class PlainData:
                                 return False
                         elif not (key is None or type(key) is bool or type(key) is int):
                             return False  # a float key may be NaN, which duplicate checks cannot see
-                for value in item.values():
-                    kind = type(value)
-                    if kind is str:
-                        if value not in same and not string(value):
-                            return False
-                    elif kind is dict or kind is list:
-                        push(value)
-                    elif not (value is None or kind is bool or kind is int or kind is float):
-                        return False
+                if not plain(item.values(), push):
+                    return False
             elif kind is list:
                 try:
                     if same.issuperset(item):
                         continue
                 except TypeError:  # a mapping or a list among the items: one by one
                     pass
-                for value in item:
-                    kind = type(value)
-                    if kind is str:
-                        if value not in same and not string(value):
-                            return False
-                    elif kind is dict or kind is list:
-                        push(value)
-                    elif not (value is None or kind is bool or kind is int or kind is float):
-                        return False
-            elif kind is str:
-                if item not in same and not string(item):
+                if not plain(item, push):
                     return False
-            elif not (item is None or kind is bool or kind is int or kind is float):
+            elif not plain((item,), push):
+                return False
+        return True
+
+    def _plain_values(self, values: Iterable[Any], push: Callable[[Any], None]) -> bool:
+        """Whether each value is a string read the same, or a null, boolean or number; mappings and lists among
+        them are handed to ``push`` (to be looked at in turn)."""
+        same, string = self._same, self._string
+        for value in values:
+            kind = type(value)
+            if kind is str:
+                if value not in same and not string(value):
+                    return False
+            elif kind is dict or kind is list:
+                push(value)
+            elif not (value is None or kind is bool or kind is int or kind is float):
                 return False
         return True

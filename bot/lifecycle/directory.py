@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 import threading
 import weakref
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from datetime import datetime
 from typing import Any, Protocol
 
 from bot.lifecycle.oncall import OncallReadings, OncallUnknown, on_call_emails, provider_oncall
 from bot.lifecycle.policy_holder import PolicyHolder
+from policy.builds import in_pieces
 from policy.identity import Identity
 from policy.oncall import Purpose
 
@@ -41,17 +42,6 @@ class Candidates:
 NOBODY = Candidates([])
 
 PAUSE_EVERY = 100  # identities built between two calls of a build's ``pause``
-
-
-def built_in_pieces(build: Callable[[str], Identity], keys: Iterable[str],
-                    pause: Callable[[], None] | None) -> list[Identity]:
-    """``build(key)`` of each key, with ``pause()`` after every :data:`PAUSE_EVERY` of them."""
-    identities = []
-    for count, key in enumerate(keys, 1):
-        identities.append(build(key))
-        if pause is not None and not count % PAUSE_EVERY:
-            pause()
-    return identities
 
 
 class IdentityProvider(Protocol):
@@ -119,7 +109,8 @@ class ConfigDirectory:
         users = [u.slack_id or u.email for u in policy.config.directory.users]
         known = {u.email.lower() for u in policy.config.directory.users}
         keys = [*users, *(e for e in on_call if e not in known)]
-        self._candidates = Candidates(built_in_pieces(lambda key: self.identity(key, now), keys, pause), source)
+        self._candidates = Candidates([self.identity(key, now) for key in in_pieces(keys, PAUSE_EVERY, pause)],
+                                      source)
         return self._candidates
 
     def forget_user(self, slack_id: str) -> None:

@@ -26,10 +26,11 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.lifecycle.directory import NOBODY, Candidates, built_in_pieces
+from bot.lifecycle.directory import NOBODY, PAUSE_EVERY, Candidates
 from bot.lifecycle.oncall import OncallReadings, OncallUnknown, on_call_emails, provider_oncall
 from bot.lifecycle.policy_holder import PolicyHolder
 from bot.slack.roster import Roster, SlackUser, UserGroup, group_of
+from policy.builds import SharedBuild, in_pieces
 from policy.errors import AccessError
 from policy.identity import Identity
 from policy.oncall import ProviderOncall, Purpose
@@ -77,9 +78,7 @@ class SlackDirectory:
         self._load_lock = threading.Lock()
         self._named_cache: tuple[Any, tuple[set[str], set[str]]] | None = None
         self._candidates = NOBODY
-        self._build_lock = threading.Lock()
-        self._waiters = 0  # threads in candidates() building or waiting for the build
-        self._waiters_lock = threading.Lock()
+        self._candidates_build = SharedBuild()
 
     def for_held_access(self) -> SlackDirectory:
         """The same directory (and copy of Slack) for the automatic flows: on-call kept through an outage."""
@@ -224,20 +223,11 @@ class SlackDirectory:
         cached = self._candidates
         if cached.source == source:
             return cached
-        with self._waiters_lock:
-            self._waiters += 1
-        try:
-            with self._build_lock:  # one thread builds them; the others, arriving meanwhile, take that one
-                if self._candidates.source == source:
-                    return self._candidates
-                return self._build_candidates(policy, source, provider, now, pause)
-        finally:
-            with self._waiters_lock:
-                self._waiters -= 1
-
-    def _pause_unless_awaited(self, pause: Callable[[], None]) -> None:
-        if self._waiters <= 1:  # only the builder itself
-            pause()
+        build = self._candidates_build
+        with build.turn():  # one thread builds them; the others, arriving meanwhile, take that one
+            if self._candidates.source == source:
+                return self._candidates
+            return self._build_candidates(policy, source, provider, now, build.unless_awaited(pause))
 
     def _build_candidates(self, policy: Any, source: object, provider: ProviderOncall | None,
                           now: datetime, pause: Callable[[], None] | None = None) -> Candidates:
@@ -254,11 +244,8 @@ class SlackDirectory:
         listed = {user.email.lower() for user in config.directory.users}
         keys.update(dict.fromkeys(email for email in on_call_emails(provider) if email not in listed))
         # an id Slack did not list is nobody to ask (read_misses=False: no users.info per candidate)
-        def build(key: str) -> Identity:
-            return self._identity(key, now, read_misses=False, provider=provider, provider_known=True)
-
-        pieces = None if pause is None else (lambda: self._pause_unless_awaited(pause))
-        built = Candidates(built_in_pieces(build, keys, pieces), source)
+        built = Candidates([self._identity(key, now, read_misses=False, provider=provider, provider_known=True)
+                            for key in in_pieces(keys, PAUSE_EVERY, pause)], source)
         self._candidates = built
         return built
 

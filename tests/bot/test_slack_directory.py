@@ -156,12 +156,12 @@ def test_a_background_build_of_the_candidates_pauses_between_pieces_until_someon
         found: list[object] = []
 
         def pause() -> None:
-            pauses.append(slack._waiters)
+            pauses.append(slack._candidates_build.callers)
             if len(pauses) == 2:  # a request arrives and needs the candidates now
                 waiter.append(threading.Thread(target=lambda: found.append(slack.candidates(START))))
                 waiter[0].start()
                 deadline = time.monotonic() + 10
-                while slack._waiters < 2 and time.monotonic() < deadline:
+                while slack._candidates_build.callers < 2 and time.monotonic() < deadline:
                     time.sleep(0.001)
 
         built = slack.candidates(START, pause=pause)

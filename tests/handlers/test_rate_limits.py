@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from bot.slack.pacing import ChannelPacer
 from store import outbox as outbox_store
 from store.db import Database
+from tests.handlers.conftest import Bot
 from tests.handlers.slow_slack import (
     APPROVERS,
     GROUP,
@@ -50,13 +52,7 @@ def test_429_bursts_open_every_modal_and_deliver_every_message_once(db: Database
 def test_the_outbox_paces_each_channel_to_one_message_a_second(db: Database) -> None:
     with slow_bot(db, 0.0) as bot:
         bot.fake.channel_limit(1.0)  # Slack refuses a second message to a channel within the same second
-        with bot.container.db.begin() as session:
-            for n in range(4):
-                outbox_store.enqueue(now=bot.clock.now(), kind="audit_post", recipient="C0AUDIT",
-                                     payload={"event": f"e{n}", "actor": "UALICE"}, session=session)
-            for user_id in GROUP[:20]:
-                outbox_store.enqueue(now=bot.clock.now(), kind="audit_post", recipient=user_id,
-                                     payload={"event": "hello", "actor": "UALICE"}, session=session)
+        _queue_audit_posts(bot, GROUP[:20])
         sender = paced_outbox(bot)
         try:
             delivered = sender.send_due()
@@ -75,6 +71,17 @@ def test_the_outbox_paces_each_channel_to_one_message_a_second(db: Database) -> 
         assert [t.split("`")[1] for t in texts] == ["e0", "e1", "e2", "e3"]  # in order within the channel
 
 
+def _queue_audit_posts(bot: Bot, people: list[str]) -> None:
+    """Four audit posts to the audit channel (``e0`` … ``e3``, in that order) and one DM to each of ``people``."""
+    with bot.container.db.begin() as session:
+        for n in range(4):
+            outbox_store.enqueue(now=bot.clock.now(), kind="audit_post", recipient="C0AUDIT",
+                                 payload={"event": f"e{n}", "actor": "UALICE"}, session=session)
+        for user_id in people:
+            outbox_store.enqueue(now=bot.clock.now(), kind="audit_post", recipient=user_id,
+                                 payload={"event": "hello", "actor": "UALICE"}, session=session)
+
+
 def _unsent(db: Database) -> int:
     with db.begin() as session:
         return outbox_store.unsent_outbox_count(session=session)
@@ -84,16 +91,8 @@ def test_a_429_to_one_channel_holds_that_channel_for_its_retry_after_and_no_othe
     """Slack refuses a message to one channel with ``Retry-After: 30``: that channel's other messages are not
     sent into the same refusal (one call, not one per row) nor claimed while the channel is held; everyone
     else's go out at once; after the wait the held ones go out, once each and in order."""
-    from bot.slack.pacing import ChannelPacer
-
     with slow_bot(db, 0.0) as bot:
-        with bot.container.db.begin() as session:
-            for n in range(4):
-                outbox_store.enqueue(now=bot.clock.now(), kind="audit_post", recipient="C0AUDIT",
-                                     payload={"event": f"e{n}", "actor": "UALICE"}, session=session)
-            for user_id in GROUP[:3]:
-                outbox_store.enqueue(now=bot.clock.now(), kind="audit_post", recipient=user_id,
-                                     payload={"event": "hello", "actor": "UALICE"}, session=session)
+        _queue_audit_posts(bot, GROUP[:3])
         bot.fake.rate_limit_channel("C0AUDIT", times=1, retry_after=30)
         sender = paced_outbox(bot)
         monotonic = [1000.0]  # the pacer's clock, moved by the test

@@ -181,18 +181,18 @@ def test_a_background_build_of_the_option_ids_pauses_between_pieces_until_a_call
     waiter: list[threading.Thread] = []
 
     def pause() -> None:
-        pauses.append(picker._callers.count)
+        pauses.append(picker._build.callers)
         if len(pauses) == 3:  # an options load arrives and needs the ids now
             key = next(iter(policy.catalog.resources))
             waiter.append(threading.Thread(target=resolve, args=(policy, [resource_option_id(key)])))
             waiter[0].start()
             deadline = time.monotonic() + 10
-            while picker._callers.count < 2 and time.monotonic() < deadline:
+            while picker._build.callers < 2 and time.monotonic() < deadline:
                 time.sleep(0.001)
 
     picker.prepare(policy, pause=pause)
     waiter[0].join(10)
     assert pauses == [1, 1, 1]  # three pieces paused, none once the options load waited
-    assert not waiter[0].is_alive() and picker._callers.count == 0
+    assert not waiter[0].is_alive() and picker._build.callers == 0
     key = list(policy.catalog.resources)[-1]
     assert resolve(policy, [resource_option_id(key)]) == [key]  # every id was built
