@@ -21,7 +21,7 @@ from typing import Any
 
 from bench.datasets import Size
 
-ROW_MODULES: list[str] = ["bench.rows_policy", "bench.rows_http", "bench.rows_workers"]
+ROW_MODULES: list[str] = ["bench.rows_policy", "bench.rows_http", "bench.rows_restart", "bench.rows_workers"]
 """The modules whose ``@rows`` functions make the table, in table order."""
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)

@@ -3,6 +3,7 @@
     with served(path, users=100, backend="sqlite") as bot:
         bot.healthy_after   # seconds from Popen to the first 200 of GET /healthz
         bot.rss_mb()        # VmRSS of the serve process now
+        bot.restart()       # SIGTERM, then the same serve again on the same database: seconds to healthy
 
 Everything is on loopback: the fake Slack (``tests/support/fake_slack.py``) runs in this process and holds the
 data set's people (``U0000001`` / ``user1@example.com``), so the modal the bot opens can be read back and
@@ -20,7 +21,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,13 @@ class Served:
     process: subprocess.Popen[bytes]
     fake: FakeSlack
     healthy_after: float
+    launch: Callable[[], tuple[subprocess.Popen[bytes], float]]
+
+    def restart(self) -> float:
+        """Stop the serve process (SIGTERM) and start it again on the same database; seconds to healthy."""
+        _stop(self.process)
+        self.process, self.healthy_after = self.launch()
+        return self.healthy_after
 
     def rss_mb(self) -> float:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
@@ -93,12 +101,14 @@ def _fake_slack(users: int) -> FakeSlack:
 
 @contextmanager
 def served(config: Path, *, users: int, backend: str, log_to: Path | None = None,
-           env_extra: dict[str, str] | None = None) -> Iterator[Served]:
+           env_extra: dict[str, str] | None = None, slack_latency: float = 0.0) -> Iterator[Served]:
     """``accessbot serve --http`` on a free loopback port, healthy; stopped with SIGTERM (then killed).
 
-    ``log_to``: keep the serve process's log there (at INFO) instead of in the temporary directory."""
+    ``log_to``: keep the serve process's log there (at INFO) instead of in the temporary directory.
+    ``slack_latency``: seconds the fake Slack takes to answer each Web API call (Slack's own: about 0.6 s)."""
     with tempfile.TemporaryDirectory(prefix="accessbot-serve-") as tmp, _database(backend, Path(tmp)) as db_url, \
             _fake_slack(users) as fake:
+        fake.latency = slack_latency
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ACCESSBOT_"))}
@@ -114,17 +124,27 @@ def served(config: Path, *, users: int, backend: str, log_to: Path | None = None
         )
         env.update(env_extra or {})
         log = log_to or Path(tmp) / "serve.log"
-        with log.open("wb") as output:
-            started = time.monotonic()
-            process = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "serve", "--http", "--host", "127.0.0.1", "--port", str(port)],
-                cwd=tmp, env=env, stdout=output, stderr=subprocess.STDOUT,
-            )
+
+        def launch() -> tuple[subprocess.Popen[bytes], float]:
+            with log.open("ab") as output:
+                started = time.monotonic()
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "bot.cli", "serve", "--http", "--host", "127.0.0.1", "--port", str(port)],
+                    cwd=tmp, env=env, stdout=output, stderr=subprocess.STDOUT,
+                )
+            try:
+                return process, _wait_healthy(url, process, started, log)
+            except BaseException:
+                _stop(process)
+                raise
+
+        log.write_bytes(b"")
+        process, healthy_after = launch()
+        bot = Served(url, db_url, process, fake, healthy_after, launch)
         try:
-            healthy_after = _wait_healthy(url, process, started, log)
-            yield Served(url, db_url, process, fake, healthy_after)
+            yield bot
         finally:
-            _stop(process)
+            _stop(bot.process)
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[bytes], started: float, log: Path) -> float:

@@ -96,6 +96,7 @@ def assemble(settings: Settings, client: WebClient | None = None, *, checked: Ch
     from bot.slack.app import create_app, outbox_sender, slack_client, warm_up
     from bot.slack.directory import SlackDirectory
     from bot.slack.homes import HomeViewers
+    from bot.slack.roster_snapshots import RosterSnapshots
     from store.db import Database, background_thread
 
     if settings.slack_bot_token is None:
@@ -117,8 +118,10 @@ def assemble(settings: Settings, client: WebClient | None = None, *, checked: Ch
     clock.sync()
     oncall = OncallReadings(holder, clock, env=os.environ,
                             endpoints=Endpoints(settings.pagerduty_api_url, settings.opsgenie_api_url))
-    directory = SlackDirectory(client, holder, oncall=oncall)
-    directory.refresh_due()  # the workspace's users and groups, once (a failure: the first lookup loads it)
+    directory = SlackDirectory(client, holder, oncall=oncall, snapshots=RosterSnapshots(db, clock.now))
+    # the workspace's users and groups: from the last load's snapshot (Slack read again in the background), else
+    # read now (a failure: the first lookup loads it)
+    directory.start()
     step.done("Slack directory loaded")
     secrets = checked.secrets if checked is not None else settings.secret_box()
     container = build(db=db, policy=holder, clock=clock, secrets=secrets,

@@ -264,3 +264,16 @@ class Installation(Base):
     installation_id: Mapped[str] = mapped_column(String(16), unique=True)
     created_at: Mapped[datetime]
     key_check: Mapped[str | None] = mapped_column(Text)
+
+
+class DirectorySnapshot(Base):
+    """The last full copy of a directory source (Slack's users and user groups), so that a start — or another
+    replica — serves at once from it while the source is read again in the background. A 10,000-person
+    workspace is 50 ``users.list`` pages: half a minute at Slack's latency, minutes within its rate limits."""
+
+    __tablename__ = "directory_snapshots"
+
+    source: Mapped[str] = mapped_column(String(40), primary_key=True)
+    taken_at: Mapped[datetime]
+    users: Mapped[list[Any]]
+    groups: Mapped[list[Any] | None]

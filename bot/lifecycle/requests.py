@@ -135,7 +135,7 @@ class AccessService:
         if choice.require_mfa and not request.mfa_verified:
             raise InvalidRequest("This access needs your MFA code.", field="mfa_code")
         grantees = grantees_of(request.requester, request.grantees)
-        at_once = choice.automatic_approval or flow.settings.break_glass
+        at_once = not submitting.asks_approvers(choice)
         approvers: list[Identity] = []
         if flow.settings.break_glass and not choice.automatic_approval:  # reviewers: nobody is refused access
             approvers = [i for i, _ in eligible_approvers(self.directory, flow, request.requester, grantees,

@@ -37,6 +37,11 @@ class Written:
     view_id: str | None  # the Slack view it came from (unique)
 
 
+def asks_approvers(choice: FlowChoice) -> bool:
+    """Whether a request of this choice waits for approvers (automatic and break-glass requests do not)."""
+    return not (choice.automatic_approval or choice.flow.settings.break_glass)
+
+
 def write(session: Session, events: Events, request: Written, now: datetime) -> AccessRequest:
     flow = request.choice.flow
     row = AccessRequest(
@@ -52,6 +57,8 @@ def write(session: Session, events: Events, request: Written, now: datetime) -> 
         duration_seconds=None if request.duration is None else int(request.duration.total_seconds()),
         justification=request.justification,
         escalation_tier=0,
+        # known before the row is written, so it is in the INSERT (not an UPDATE after it)
+        pending_until=now + flow.approval.pending_timeout if asks_approvers(request.choice) else None,
         created_at=now,
         updated_at=now,
         slack_view_id=request.view_id,
@@ -72,7 +79,7 @@ def route(session: Session, events: Events, row: AccessRequest, requester: Ident
           choice: FlowChoice, approvers: Sequence[Identity], now: datetime) -> RequestRecord:
     """Grant at once (automatic, break-glass) or ask the approvers; tell the grantees and the requester."""
     flow = choice.flow
-    at_once = choice.automatic_approval or flow.settings.break_glass
+    at_once = not asks_approvers(choice)
     for grantee in grantees:
         asked_at_once = at_once and confirmations.needs_confirmation(choice.require_mfa, grantee, requester)
         if not grantee.same_person(requester) and not asked_at_once:  # the confirmation DM tells them all
@@ -84,9 +91,9 @@ def route(session: Session, events: Events, row: AccessRequest, requester: Ident
         if flow.settings.break_glass:
             break_glass.open_review(session, events, row, flow, approvers, now)
     else:
-        row.pending_until = now + flow.approval.pending_timeout
-        # a new request has no timers yet: written without looking for them
-        due_work.schedule_new(key=JobKey(JobKind.TIMEOUT, row.id), due_at=row.pending_until, session=session)
+        # a new request has no timers yet: written without looking for them; its pending_until came with it
+        due_work.schedule_new(key=JobKey(JobKind.TIMEOUT, row.id), due_at=now + flow.approval.pending_timeout,
+                              session=session)
         if flow.approval.escalation is not None:
             due_work.schedule_new(key=JobKey(JobKind.ESCALATE, row.id),
                                   due_at=now + flow.approval.escalation.every, session=session)

@@ -30,6 +30,7 @@ from bot.lifecycle.directory import NOBODY, PAUSE_EVERY, Candidates
 from bot.lifecycle.oncall import OncallReadings, OncallUnknown, on_call_emails, provider_oncall
 from bot.lifecycle.policy_holder import PolicyHolder
 from bot.slack.roster import Roster, SlackUser, UserGroup, group_of
+from bot.slack.roster_snapshots import RosterSnapshots
 from policy.builds import SharedBuild, in_pieces
 from policy.errors import AccessError
 from policy.identity import Identity
@@ -63,6 +64,7 @@ class SlackDirectory:
         page_size: int = PAGE_SIZE,
         monotonic: Callable[[], float] = time.monotonic,
         oncall: OncallReadings | None = None,
+        snapshots: RosterSnapshots | None = None,
     ) -> None:
         self.client = client
         self.holder = holder
@@ -71,6 +73,7 @@ class SlackDirectory:
         self.page_size = page_size
         self.monotonic = monotonic
         self.oncall = oncall  # schedules read from an incident tool
+        self.snapshots = snapshots  # the last full load, kept in the database: a start serves from it
         self.purpose: Purpose = "approve"
         self.roster = Roster()
         self._loaded_at: float | None = None
@@ -105,7 +108,25 @@ class SlackDirectory:
         self._loaded_at = self.monotonic()
         log.info("directory loaded: %d Slack users, %s user groups", len(users),
                  "no" if groups is None else len(groups))
+        if self.snapshots is not None:
+            self.snapshots.save(users, groups)
         return len(users)
+
+    def start(self) -> None:
+        """At start: serve from the last full load's snapshot when there is a recent one, and read Slack again
+        at the next :meth:`refresh_due` (the refresher's, in the background); without one, read Slack now."""
+        snapshot = self.snapshots.load() if self.snapshots is not None else None
+        if snapshot is None or (snapshot.groups is None and self._usergroups_enabled()):
+            self.refresh_due()
+            return
+        with self._load_lock:
+            if self._loaded_at is not None:  # loaded meanwhile
+                return
+            self.roster.replace(snapshot.users, snapshot.groups)
+            self._loaded_at = self.monotonic() - self.refresh_every  # due: the next refresh reads Slack
+        log.info("directory from the snapshot taken at %s: %d Slack users, %s user groups; reading Slack again "
+                 "in the background", snapshot.taken_at.isoformat(timespec="seconds"), len(snapshot.users),
+                 "no" if snapshot.groups is None else len(snapshot.groups))
 
     def refresh_due(self) -> None:
         """The periodic full reload (a scheduler calls this often; it reloads every ``refresh_every``)."""

@@ -79,15 +79,21 @@ class Roster:
     # --- replacing everything (a full load) ---------------------------------------------------------------
 
     def replace(self, users: Iterable[SlackUser], groups: Iterable[UserGroup] | None) -> None:
-        """A full load: every user (and, unless None, every group) replaced at once."""
+        """A full load: every user (and, unless None, every group) replaced at once. When it reads what the copy
+        already holds (a periodic reload, or Slack read again after a start from the snapshot), nothing changes:
+        the identities built from the copy stay current (10,000 of them are not built again)."""
         by_id = {u.id: u for u in users}
+        by_group = None if groups is None else {g.id: g for g in groups}
+        with self._lock:
+            if by_id == self._users and (by_group is None or by_group == self._groups):
+                return
         by_email = _email_index(by_id.values())
+        handles = None if by_group is None else _handle_index(by_group.values())
         with self._lock:
             self._users, self._by_email = by_id, by_email
             self.generation += 1
-            if groups is not None:
-                self._groups = {g.id: g for g in groups}
-                self._handles_of = _handle_index(self._groups.values())
+            if by_group is not None and handles is not None:
+                self._groups, self._handles_of = by_group, handles
             self.generation += 1
 
     def replace_groups(self, groups: Iterable[UserGroup]) -> None:

@@ -1,6 +1,6 @@
 """What ``accessbot serve`` writes to its log, as a real process: JSON lines with context, quiet when idle.
 
-A "quiet minute" is measured in ticks, not wall time: the bot ticks every 0.05 s here, and 250 ticks are over
+A "quiet minute" is measured in ticks, not wall time: the quiet test's bot ticks every 0.02 s, and 250 ticks are over
 four minutes of ticking at the default rate (one a second); before, the scheduler alone wrote two lines per tick.
 (``bench/quiet_log.py`` counts the lines of a real minute.)
 """
@@ -67,7 +67,8 @@ def wait_ticks(url: str, ticks: int, timeout: float) -> None:
 def test_json_lines_with_context_and_a_quiet_idle_log(tmp_path: Path, fake: FakeSlack) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    process = start(tmp_path, fake, port, ACCESSBOT_LOG_FORMAT="json", ACCESSBOT_LOG_LEVEL="info")
+    process = start(tmp_path, fake, port, ACCESSBOT_LOG_FORMAT="json", ACCESSBOT_LOG_LEVEL="info",
+                    ACCESSBOT_TICK_SECONDS="0.02")
     try:
         wait_until_healthy(url, process)
         wait_ticks(url, 250, timeout=60)  # over four quiet minutes' worth of ticks
