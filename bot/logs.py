@@ -10,7 +10,8 @@ binds the fields once the signature is checked (:mod:`bot.slack.observed`); ever
 
 At INFO and above APScheduler's per-tick lines ("Running job …", "executed successfully", a tick skipped while
 the previous one runs) and waitress's start line are dropped, and so is Bolt's "`token` will be unused" warning
-(the bot hands Bolt its own client on purpose); at DEBUG the scheduler's ticks appear.
+(the bot hands Bolt its own client on purpose); at DEBUG the scheduler's ticks appear. waitress's warning for
+each HTTP request that waits for a worker thread is said at most once a minute (:class:`QueueDepthSummary`).
 """
 
 from __future__ import annotations
@@ -93,6 +94,40 @@ class Quieten(logging.Filter):
         return record.getMessage() not in self.messages
 
 
+class QueueDepthSummary(logging.Filter):
+    """waitress warns "Task queue depth is N" for every HTTP request that has to wait for a free worker thread:
+    fifty people clicking at once write hundreds of WARNING lines, and an alert on warnings fires for each. Kept:
+    the first, then at most one every ``every`` seconds, with the longest wait queue since the line before."""
+
+    MESSAGE = "Task queue depth is %d"
+
+    def __init__(self, every: float = 60.0, monotonic: Any = time.monotonic) -> None:
+        super().__init__()
+        self.every = every
+        self.monotonic = monotonic
+        self._lock = threading.Lock()
+        self._last: float | None = None
+        self._deepest = 0
+        self._times = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if record.name != "waitress.queue" or record.msg != self.MESSAGE or not isinstance(args, tuple) or not (
+                args and isinstance(args[0], int)):
+            return True
+        depth = args[0]
+        now = self.monotonic()
+        with self._lock:
+            self._deepest, self._times = max(self._deepest, depth), self._times + 1
+            if self._last is not None and now - self._last < self.every:
+                return False
+            deepest, times, self._last, self._deepest, self._times = self._deepest, self._times, now, 0, 0
+        record.msg = ("HTTP requests are waiting for a free worker thread: %d now; at most %d, %d time(s), since "
+                      "the last such line (said at most once a minute)")
+        record.args = (depth, deepest, times)
+        return True
+
+
 class TextFormatter(logging.Formatter):
     """``time LEVEL logger: message [user_id=… action=…]``; a traceback follows on its own lines."""
 
@@ -121,6 +156,7 @@ def configure(level: LogLevel = "INFO", fmt: LogFormat = "text", *, stream: Text
     if logging.getLevelName(level) > logging.DEBUG:
         floors.update(_QUIET_BELOW_DEBUG)
     handler.addFilter(Quieten(floors, _DROPPED_MESSAGES))
+    handler.addFilter(QueueDepthSummary())
     handler.addFilter(ContextFilter())
     root = logging.getLogger()
     for old in list(root.handlers):

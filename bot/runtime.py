@@ -48,14 +48,17 @@ class Runtime:
     background: DrainingExecutor  # connector calls a click started
     leases: LeaseTracker
     slack_connection: Callable[[], str] = field(default=lambda: OK)  # Socket Mode sets it
-    oncall: Scheduler | None = None  # re-reads on-call schedules from PagerDuty / Opsgenie
+    # re-read on-call schedules (PagerDuty / Opsgenie) and the Slack directory, each on its own thread: a directory
+    # load waiting out Slack's rate limit for minutes never holds up who is on call
+    refreshers: tuple[Scheduler, ...] = ()
+    interrupt: tuple[Callable[[], None], ...] = ()  # at stop: a directory load waiting out a rate limit
 
     def start(self) -> None:
         """Start ticking; the first ticks run at once, so everything overdue at start is done immediately."""
         self.scheduler.start()
         self.outbox.start()
-        if self.oncall is not None:
-            self.oncall.start()
+        for refresher in self.refreshers:
+            refresher.start()
 
     def running(self) -> bool:
         return self.scheduler.running and self.outbox.running
@@ -68,8 +71,10 @@ class Runtime:
 
     def stop(self, deadline: float) -> bool:
         """Drain the work in progress until ``deadline`` (monotonic) and hand back the leases; True if all finished."""
-        if self.oncall is not None:
-            self.oncall.shutdown(wait=False)
+        for refresher in self.refreshers:
+            refresher.shutdown(wait=False)
+        for interrupt in self.interrupt:
+            interrupt()
         finished = drain_and_release([self.scheduler, self.outbox, self.background], self.leases, deadline)
         self.container.db.dispose()
         return finished
@@ -77,8 +82,10 @@ class Runtime:
     def shutdown(self) -> None:
         self.scheduler.shutdown(wait=False)
         self.outbox.shutdown(wait=False)
-        if self.oncall is not None:
-            self.oncall.shutdown(wait=False)
+        for refresher in self.refreshers:
+            refresher.shutdown(wait=False)
+        for interrupt in self.interrupt:
+            interrupt()
 
 
 def assemble(settings: Settings, client: WebClient | None = None, *, checked: Checked | None = None) -> Runtime:
@@ -187,10 +194,12 @@ def assemble(settings: Settings, client: WebClient | None = None, *, checked: Ch
             signal.signal(signal.SIGHUP, lambda *_: holder.request_reload())  # the next tick reloads
         except ValueError:  # not the main thread (tests)
             pass
-    # on-call from the incident tools, re-read every minute on its own thread (a slow API never delays due work)
-    refresher = Scheduler([oncall.refresh_due, directory.refresh_due], 5.0)
+    # on-call from the incident tools, re-read every minute, and the Slack directory, re-read every hour (at once
+    # after a start from its snapshot), each on its own thread: a slow API never delays due work or the other
+    refreshers = (Scheduler([oncall.refresh_due], 5.0), Scheduler([directory.refresh_due], 5.0))
     step.done("app and schedulers created")
-    return Runtime(container, app, scheduler, outbox, client, background, leases, oncall=refresher)
+    return Runtime(container, app, scheduler, outbox, client, background, leases, refreshers=refreshers,
+                   interrupt=(directory.stop,))
 
 
 class _Steps:

@@ -52,17 +52,19 @@ def write(session: Session, events: Events, row: AccessRequest, requester: Ident
     row.state = RequestState.GRANTING
     row.updated_at = now
     expires_at = None if row.duration_seconds is None else now + timedelta(seconds=row.duration_seconds)
+    written = []
     for grantee in grantees:
         confirm_first = confirmations.needs_confirmation(choice.require_mfa, grantee, requester)
         state = GrantState.AWAITING_MFA if confirm_first else GrantState.GRANTING
-        for resource in choice.resources:
-            row.grants.append(_intent(row, grantee, resource, choice.permission, state, now, expires_at))
+        written += [_intent(row, grantee, resource, choice.permission, state, now, expires_at)
+                    for resource in choice.resources]
+    row.grants.extend(written)
     session.flush()
     if any(g.state == GrantState.GRANTING for g in row.grants):
         due_work.schedule(key=JobKey(JobKind.GRANT, row.id), due_at=now, session=session)
     if expires_at is not None:  # the fixed expiry ends the grant even if it is never granted (retries, MFA)
-        due_work.schedule_many(timers=[(JobKey(JobKind.EXPIRE, g.id), expires_at) for g in row.grants],
-                               session=session)
+        for grant in written:  # grants written just now: no timer of theirs exists, none is looked for
+            due_work.schedule_new(key=JobKey(JobKind.EXPIRE, grant.id), due_at=expires_at, session=session)
     confirmations.ask_grantees(session, events, row, choice.flow, now)
 
 

@@ -52,6 +52,17 @@ class ShortRateLimitRetry(RateLimitErrorRetryHandler):
             return True
 
 
+def retry_after(error: SlackApiError) -> float | None:
+    """The seconds Slack asked to wait before trying again (a 429's ``Retry-After``, at least 1), or None when the
+    error is not a rate limit."""
+    if getattr(error.response, "status_code", None) != 429:
+        return None
+    try:
+        return max(float((error.response.headers or {}).get("Retry-After", 1) or 1), 1.0)
+    except (TypeError, ValueError):
+        return 1.0
+
+
 def web_client(token: str | None, base_url: str, *, timeout: int = 15) -> WebClient:
     return MeteredWebClient(
         token=token,

@@ -21,6 +21,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from slack_sdk import WebClient
@@ -29,6 +30,7 @@ from slack_sdk.errors import SlackApiError
 from bot.lifecycle.directory import NOBODY, PAUSE_EVERY, Candidates
 from bot.lifecycle.oncall import OncallReadings, OncallUnknown, on_call_emails, provider_oncall
 from bot.lifecycle.policy_holder import PolicyHolder
+from bot.slack.deliveries import retry_after
 from bot.slack.roster import Roster, SlackUser, UserGroup, group_of
 from bot.slack.roster_snapshots import RosterSnapshots
 from policy.builds import SharedBuild, in_pieces
@@ -39,6 +41,8 @@ from policy.oncall import ProviderOncall, Purpose
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 200  # users.list: Slack asks for at most 200 per page
+RATE_LIMITED_PAGE_ATTEMPTS = 10  # a full load waits out Slack's rate limit (users.list: ~20 calls a minute) ...
+LONGEST_RATE_LIMIT_WAIT = 300.0  # ... unless a Retry-After is longer than this: then the load fails, retried later
 REFRESH_SECONDS = 3600.0
 MISS_TTL_SECONDS = 60.0
 
@@ -65,6 +69,7 @@ class SlackDirectory:
         monotonic: Callable[[], float] = time.monotonic,
         oncall: OncallReadings | None = None,
         snapshots: RosterSnapshots | None = None,
+        sleep: Callable[[float], object] | None = None,
     ) -> None:
         self.client = client
         self.holder = holder
@@ -74,6 +79,8 @@ class SlackDirectory:
         self.monotonic = monotonic
         self.oncall = oncall  # schedules read from an incident tool
         self.snapshots = snapshots  # the last full load, kept in the database: a start serves from it
+        self._stopping = threading.Event()
+        self.sleep = sleep or self._stopping.wait  # a wait for a rate limit; True: the bot is stopping
         self.purpose: Purpose = "approve"
         self.roster = Roster()
         self._loaded_at: float | None = None
@@ -146,7 +153,7 @@ class SlackDirectory:
     def _all_users(self) -> Iterator[SlackUser]:
         cursor = ""
         while True:
-            page = self.client.users_list(limit=self.page_size, cursor=cursor or None)
+            page = self._patiently(partial(self.client.users_list, limit=self.page_size, cursor=cursor or None))
             for member in page.get("members") or []:
                 yield SlackUser.of(member)
             cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "")
@@ -154,8 +161,29 @@ class SlackDirectory:
                 return
 
     def _all_groups(self) -> list[UserGroup]:
-        listed = self.client.usergroups_list(include_users=True, include_disabled=False)["usergroups"]
+        listed = self._patiently(
+            partial(self.client.usergroups_list, include_users=True, include_disabled=False))["usergroups"]
         return [g for g in (group_of(raw) for raw in listed) if g is not None]
+
+    def _patiently(self, call: Callable[[], Any]) -> Any:
+        """One call of a full load; a rate limit (HTTP 429) is waited out for its ``Retry-After`` and the same call
+        (the same page) made again: a 10,000-person workspace is 50 pages at ~20 a minute, and starting over from
+        the first page at every refusal would never finish. The client's own retry waits only a few seconds."""
+        for attempt in range(1, RATE_LIMITED_PAGE_ATTEMPTS + 1):
+            try:
+                return call()
+            except SlackApiError as error:
+                wait = retry_after(error)
+                if wait is None or wait > LONGEST_RATE_LIMIT_WAIT or attempt == RATE_LIMITED_PAGE_ATTEMPTS:
+                    raise
+                log.info("Slack rate-limits the directory load: going on in %.0f s from the same page", wait)
+                if self.sleep(wait):
+                    raise DirectoryUnavailable("the bot is stopping") from error
+        raise AssertionError("unreachable")
+
+    def stop(self) -> None:
+        """The bot is stopping: a load waiting out a rate limit gives up now (it would hold the process up)."""
+        self._stopping.set()
 
     def _usergroups_enabled(self) -> bool:
         return bool(self.holder.current.config.directory.slack_usergroups)
@@ -353,3 +381,4 @@ def _walk(tree: Any) -> Iterator[dict[str, Any]]:
     elif isinstance(tree, list):
         for value in tree:
             yield from _walk(value)
+

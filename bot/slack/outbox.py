@@ -31,6 +31,7 @@ from bot.clock import Clock, SystemClock
 from bot.jobs.backoff import backoff
 from bot.lifecycle.records import Notice, RequestRecord
 from bot.security.crypto import SecretBox
+from bot.slack.deliveries import retry_after
 from bot.slack.pacing import CHANNEL_INTERVAL, ChannelPacer
 from store import outbox as outbox_store
 from store import requests as request_store
@@ -177,12 +178,11 @@ class OutboxSender:
         try:
             return self._deliver(row)
         except SlackApiError as error:
-            status = getattr(error.response, "status_code", None)
-            if status == 429:
-                retry_after = max(float((error.response.headers or {}).get("Retry-After", 1) or 1), 1.0)
+            wait = retry_after(error)
+            if wait is not None:
                 if key is not None:  # the channel's other messages wait as long, in order, without a call each
-                    self.pacer.hold(key, retry_after)
-                return _Outcome(later=retry_after, error="ratelimited")
+                    self.pacer.hold(key, wait)
+                return _Outcome(later=wait, error="ratelimited")
             return _Outcome(error=str(error.response.get("error") if error.response else error))
         except ValueError as error:  # SecretBox: no key decrypts the credentials; retrying cannot help
             return _Outcome(error=f"{type(error).__name__}: {error}", permanent="decrypt" in str(error))

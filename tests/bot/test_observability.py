@@ -157,3 +157,63 @@ def test_json_lines_carry_the_bound_context() -> None:
     assert inside["message"] == "approved" and inside["level"] == "INFO" and inside["logger"] == "bot.test"
     assert (inside["user_id"], inside["action"], inside["request_id"]) == ("UALICE", "approve", "7")
     assert outside["message"] == "outside" and "user_id" not in outside
+
+
+def test_a_burst_that_queues_for_waitress_threads_is_one_warning_not_one_per_request() -> None:
+    """The real waitress, 2 threads busy 0.2 s a request, 12 requests at once: waitress warns for each one that
+    waits; the log says it once, with the longest queue (an alert on warnings fires once, not ten times)."""
+    import urllib.request
+
+    from waitress import create_server
+
+    def slow(environ: dict[str, object], start_response: object) -> list[bytes]:
+        time.sleep(0.2)
+        start_response("200 OK", [("Content-Type", "text/plain")])  # type: ignore[operator]
+        return [b"ok"]
+
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    configure("INFO", "text", stream=stream)
+    server = create_server(slow, host="127.0.0.1", port=0, threads=2)
+    serving = threading.Thread(target=server.run, daemon=True)
+    serving.start()
+    port = server.effective_port  # type: ignore[union-attr]
+    try:
+        def get() -> None:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as reply:  # noqa: S310
+                assert reply.read() == b"ok"
+
+        clients = [threading.Thread(target=get) for _ in range(12)]
+        for client in clients:
+            client.start()
+        for client in clients:
+            client.join(timeout=30)
+    finally:
+        server.close()
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    lines = [line for line in stream.getvalue().splitlines() if "waitress.queue" in line]
+    assert len(lines) == 1, lines
+    assert "HTTP requests are waiting for a free worker thread" in lines[0] and "Task queue depth" not in lines[0]
+
+
+def test_the_queue_warning_comes_back_after_a_minute_with_the_longest_queue_meanwhile() -> None:
+    from bot.logs import QueueDepthSummary
+
+    now = [0.0]
+    summary = QueueDepthSummary(every=60.0, monotonic=lambda: now[0])
+
+    def record(depth: int) -> logging.LogRecord:
+        return logging.LogRecord("waitress.queue", logging.WARNING, "task.py", 1, "Task queue depth is %d",
+                                 (depth,), None)
+
+    first = record(1)
+    assert summary.filter(first) and first.getMessage().startswith("HTTP requests are waiting for a free worker "
+                                                                   "thread: 1 now; at most 1, 1 time(s)")
+    assert not any(summary.filter(record(d)) for d in (5, 40, 3))  # within the minute: held back
+    now[0] = 61.0
+    later = record(2)
+    assert summary.filter(later) and "2 now; at most 40, 4 time(s)" in later.getMessage()
+    other = logging.LogRecord("waitress", logging.WARNING, "x.py", 1, "Task queue depth is %d", (9,), None)
+    assert summary.filter(other) and other.getMessage() == "Task queue depth is 9"  # only waitress.queue's

@@ -162,3 +162,55 @@ def test_ten_thousand_users_and_500_groups_load_in_one_paginated_pass() -> None:
         assert slack.identity("user9999@example.com", START).slack_id == "U009999"
         print(f"10,000 users / 500 groups: loaded in {seconds:.1f}s, {held / 1e6:.1f} MB held")
         assert held < 50e6  # a coarse guard; bench/bench_ack.py prints the figure
+
+
+def test_a_rate_limited_load_waits_out_retry_after_and_goes_on_from_the_same_page() -> None:
+    """users.list allows ~20 calls a minute: a 50-page load meets 429s with a Retry-After longer than the client
+    waits by itself. The load waits that long and asks for the refused page again, never the first one."""
+    with FakeSlack() as fake:
+        for n in range(450):
+            fake.add_user(f"U{n:05d}", f"person{n}@example.com")
+        fake.rate_limit("users.list", times=2, retry_after=30, after=1)  # the second page, refused twice
+        waits: list[float] = []
+        client = WebClient(token="xoxb-test", base_url=fake.url)
+        slack = SlackDirectory(client, PolicyHolder.from_config(load_config_text(CONFIG)), sleep=waits.append)
+        assert slack.load() == 451  # and the bot user
+        assert waits == [30.0, 30.0]
+        cursors = [c.args.get("cursor") for c in fake.calls if c.method == "users.list"]
+        assert cursors[0] is None and cursors[1] == cursors[2] == cursors[3] != cursors[4]  # page 2 asked again
+        assert len(cursors) == 5 and [c.failed for c in fake.calls if c.method == "users.list"].count(True) == 2
+
+
+def test_a_rate_limit_longer_than_five_minutes_fails_the_load_and_keeps_the_copy(fake: FakeSlack) -> None:
+    slack, clock = directory(fake, refresh_every=3600)
+    fake.add_user("UALICE", "alice@example.com", deleted=True)
+    fake.rate_limit("users.list", times=1, retry_after=900)
+    clock[0] = 3601.0
+    slack.refresh_due()  # logged, not raised; tried again at the next refresh
+    assert not slack.identity("UALICE", START).deactivated  # the copy in memory stays
+    slack.refresh_due()
+    assert slack.identity("UALICE", START).deactivated
+
+
+def test_a_stopping_bot_does_not_wait_out_a_rate_limit(fake: FakeSlack) -> None:
+    """SIGTERM during a load waiting out a 60 s Retry-After: the load gives up at once, not in a minute."""
+    import threading
+
+    fake.rate_limit("users.list", times=1, retry_after=60)
+    client = WebClient(token="xoxb-test", base_url=fake.url)
+    slack = SlackDirectory(client, PolicyHolder.from_config(load_config_text(CONFIG)))
+    outcome: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            slack.load()
+        except BaseException as error:  # noqa: BLE001 — what the load ended with
+            outcome.append(error)
+
+    loading = threading.Thread(target=load)
+    loading.start()
+    fake.wait_for("users.list")  # refused: the load is waiting now
+    slack.stop()
+    loading.join(timeout=10)
+    assert not loading.is_alive() and len(outcome) == 1 and isinstance(outcome[0], DirectoryUnavailable)
+    assert not slack.loaded

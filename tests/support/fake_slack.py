@@ -64,6 +64,7 @@ class _Failure:
     status: int
     retry_after: int | None
     times: int
+    after: int = 0  # calls still answered before this failure starts
 
 
 class FakeSlack:
@@ -232,13 +233,15 @@ class FakeSlack:
         status: int = 429,
         retry_after: int | None = 1,
         times: int = 1,
+        after: int = 0,
     ) -> None:
+        """The next `times` calls to `method` fail so (once `after` more calls have been answered)."""
         with self._lock:
-            self._failures.setdefault(method, []).append(_Failure(error, status, retry_after, times))
+            self._failures.setdefault(method, []).append(_Failure(error, status, retry_after, times, after))
 
-    def rate_limit(self, method: str, *, times: int, retry_after: int = 1) -> None:
-        """A burst of `times` HTTP 429 answers (`Retry-After` seconds) to `method`."""
-        self.fail_next(method, error="ratelimited", status=429, retry_after=retry_after, times=times)
+    def rate_limit(self, method: str, *, times: int, retry_after: int = 1, after: int = 0) -> None:
+        """A burst of `times` HTTP 429 answers (`Retry-After` seconds) to `method`, after `after` answered calls."""
+        self.fail_next(method, error="ratelimited", status=429, retry_after=retry_after, times=times, after=after)
 
     def rate_limit_channel(self, channel: str, *, times: int, retry_after: int) -> None:
         """The next `times` chat.postMessage calls to `channel` answer HTTP 429 with `Retry-After` seconds."""
@@ -277,6 +280,9 @@ class FakeSlack:
         if not queue:
             return None
         failure = queue[0]
+        if failure.after > 0:
+            failure.after -= 1
+            return None
         failure.times -= 1
         if failure.times <= 0:
             queue.pop(0)
