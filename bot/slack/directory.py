@@ -381,4 +381,3 @@ def _walk(tree: Any) -> Iterator[dict[str, Any]]:
     elif isinstance(tree, list):
         for value in tree:
             yield from _walk(value)
-
