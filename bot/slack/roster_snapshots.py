@@ -88,4 +88,6 @@ def _group(row: Sequence[Any]) -> UserGroup:
 
 def _age(age: timedelta) -> str:
     minutes = int(age.total_seconds() // 60)
-    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h"
+    if minutes < 120:
+        return f"{minutes} min"
+    return f"{minutes // 60} h" if minutes < 48 * 60 else f"{minutes // (24 * 60)} days"

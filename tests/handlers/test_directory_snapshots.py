@@ -79,11 +79,11 @@ def test_an_old_snapshot_is_not_used(fake: FakeSlack, db: Database, caplog: pyte
     started(fake, db, clock)
     fake.add_user("UNEW", "new@example.com")
     fake.clear()
-    clock.advance(timedelta(days=1, minutes=1))
+    clock.advance(timedelta(days=3))  # the bot was down over a weekend
     with caplog.at_level(logging.INFO, logger="bot.slack.roster_snapshots"):
         directory = started(fake, db, clock)
     assert len(fake.calls_to("users.list")) == 1 and directory.roster.user("UNEW") is not None
-    assert "snapshot is 24 h old (more than 24 h): not used" in caplog.text
+    assert "snapshot is 3 days old (more than 24 h): not used" in caplog.text
 
 
 def test_a_snapshot_without_user_groups_is_not_used_when_the_config_counts_them(fake: FakeSlack,
