@@ -5,11 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import exists, select, update
-from sqlalchemy.dialects.postgresql import insert as postgres_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from store.models import Installation, MfaEnrolment, OutboxMessage
+from store.models import Installation, MfaEnrolment, OutboxMessage, conflict_insert
 
 SINGLETON = 1
 
@@ -17,9 +15,8 @@ SINGLETON = 1
 def ensure_installation(*, session: Session, now: datetime, new_id: str) -> Installation:
     """The installation row, created with ``new_id`` by the first caller; every later (or concurrent) caller,
     on any replica, gets the row that caller made."""
-    insert = postgres_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(
-        insert(Installation)
+        conflict_insert(session, Installation)
         .values(singleton=SINGLETON, installation_id=new_id, created_at=now, key_check=None)
         .on_conflict_do_nothing(index_elements=[Installation.singleton])
     )

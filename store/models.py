@@ -22,8 +22,9 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -53,6 +54,13 @@ class Base(DeclarativeBase):
 def table(model: type[Base]) -> Table:
     """A model's Core table: bulk inserts through it skip the ORM's per-row bookkeeping."""
     return Base.metadata.tables[model.__tablename__]
+
+
+def conflict_insert(session: Session, model: type[Base]) -> postgresql.Insert | sqlite.Insert:
+    """``INSERT INTO`` the model's table in the session's database's dialect, so that it can take
+    ``.on_conflict_do_nothing()`` (PostgreSQL and SQLite spell it alike)."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(model)
 
 
 class AccessRequest(Base):

@@ -7,21 +7,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from store.models import (
-    ProcessedEvent,
-)
+from store.models import ProcessedEvent, conflict_insert
 
 
 def mark_event_processed(*, session: Session, event_id: str, now: datetime) -> bool:
     """True the first time an event id is seen; False for a retry of an event already handled (or being handled:
     a concurrent delivery's row, once it commits). One ``INSERT … ON CONFLICT DO NOTHING``: every ``/access``
     passes here, so it is one round trip, not a read and then a write."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = (insert(ProcessedEvent).values(event_id=event_id, at=now).on_conflict_do_nothing()
-                 .returning(ProcessedEvent.event_id))
+    statement = (conflict_insert(session, ProcessedEvent).values(event_id=event_id, at=now)
+                 .on_conflict_do_nothing().returning(ProcessedEvent.event_id))
     return session.execute(statement).first() is not None  # a row only when this INSERT wrote it

@@ -106,11 +106,8 @@ class AccessService:
         """True the first time Slack delivers an event id; False for a retry of one already handled."""
         if not event_id:
             return True
-        try:
-            with self.db.begin() as session:
-                return slack_events.mark_event_processed(event_id=event_id, now=self.clock.now(), session=session)
-        except IntegrityError:  # a concurrent delivery of the same event won
-            return False
+        with self.db.begin() as session:  # a concurrent delivery of the same event: whichever commits first wins
+            return slack_events.mark_event_processed(event_id=event_id, now=self.clock.now(), session=session)
 
     # --- submit ---------------------------------------------------------------------------------------------
 

@@ -169,7 +169,8 @@ class SlackDirectory:
         """One call of a full load; a rate limit (HTTP 429) is waited out for its ``Retry-After`` and the same call
         (the same page) made again: a 10,000-person workspace is 50 pages at ~20 a minute, and starting over from
         the first page at every refusal would never finish. The client's own retry waits only a few seconds."""
-        for attempt in range(1, RATE_LIMITED_PAGE_ATTEMPTS + 1):
+        attempt = 1
+        while True:
             try:
                 return call()
             except SlackApiError as error:
@@ -179,7 +180,7 @@ class SlackDirectory:
                 log.info("Slack rate-limits the directory load: going on in %.0f s from the same page", wait)
                 if self.sleep(wait):
                     raise DirectoryUnavailable("the bot is stopping") from error
-        raise AssertionError("unreachable")
+                attempt += 1
 
     def stop(self) -> None:
         """The bot is stopping: a load waiting out a rate limit gives up now (it would hold the process up)."""

@@ -88,12 +88,12 @@ class Roster:
             if by_id == self._users and (by_group is None or by_group == self._groups):
                 return
         by_email = _email_index(by_id.values())
-        handles = None if by_group is None else _handle_index(by_group.values())
+        grouped = None if by_group is None else (by_group, _handle_index(by_group.values()))
         with self._lock:
             self._users, self._by_email = by_id, by_email
             self.generation += 1
-            if by_group is not None and handles is not None:
-                self._groups, self._handles_of = by_group, handles
+            if grouped is not None:
+                self._groups, self._handles_of = grouped
             self.generation += 1
 
     def replace_groups(self, groups: Iterable[UserGroup]) -> None:
