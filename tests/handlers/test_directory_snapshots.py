@@ -25,6 +25,8 @@ from tests.bot.fixtures import CONFIG, START
 from tests.handlers.test_slack_directory import CONFIG_WITH_GROUPS
 from tests.support.fake_slack import FakeSlack
 
+HOSTILE = "Ro\u202ebert'); DROP TABLE directory_snapshots; -- <@U1> *bold* \"quoted\" \u0000 " + "é" * 300
+
 
 @pytest.fixture
 def fake() -> Iterator[FakeSlack]:
@@ -32,6 +34,7 @@ def fake() -> Iterator[FakeSlack]:
         running.add_user("UALICE", "alice@example.com", real_name="Alice A", tz="Europe/Paris")
         running.add_user("UZED", "zed@example.com")
         running.add_user("UGONE", "gone@example.com", deleted=True)
+        running.add_user("UODD", "odd@example.com", real_name=HOSTILE, tz="Asia/Kolkata")
         running.add_usergroup("S1", "dba", ["UZED"])
         yield running
 
@@ -61,6 +64,8 @@ def test_the_second_start_answers_from_the_snapshot_then_reads_slack_again(fake:
         "alice@example.com", "Alice A", "Europe/Paris", False)  # as the snapshot has her
     assert "dba" in second.identity("UZED", START).groups  # the user groups came with it
     assert second.identity("UGONE", START).deactivated
+    odd = second.identity("UODD", START)
+    assert (odd.display_name, odd.timezone) == (HOSTILE, "Asia/Kolkata")  # whatever people type, kept as typed
     assert second.roster.user("UNEW") is None
 
     second.refresh_due()  # the refresher's next tick (in the background): Slack is read again, at once

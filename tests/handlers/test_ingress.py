@@ -183,6 +183,28 @@ def test_a_retried_slash_command_and_a_retried_event_are_acted_on_once(bot: Bot)
     assert len([c for c in bot.fake.calls_to("views.publish") if c["user_id"] == "UALICE"]) == 1
 
 
+def test_the_same_signed_slash_command_delivered_six_times_at_once_is_acted_on_once(bot: Bot) -> None:
+    """A proxy (or Slack's retry) sends one command six times at the same moment: each delivery is answered 200,
+    the command runs once (on PostgreSQL the later INSERTs wait for the first one's commit, then do nothing)."""
+    command = urlencode(command_payload("UALICE", "help", response_url=f"{bot.fake.hooks_url}commands/2",
+                                        trigger_id="333.444.def")).encode()
+    start = threading.Barrier(6)
+    statuses: list[int] = []
+
+    def deliver(retry: int) -> None:
+        start.wait(timeout=10)
+        statuses.append(post(bot, command, FORM, {"X-Slack-Retry-Num": str(retry)} if retry else None)[0])
+
+    threads = [threading.Thread(target=deliver, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    bot.listeners.wait_idle()
+    assert statuses == [200] * 6
+    assert len(bot.fake.calls_to("response_url")) == 1
+
+
 def test_a_listener_that_does_not_ack_within_3_s_is_answered_503_with_a_warning(
         bot: Bot, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """An overloaded or stuck bot is the bot's failure: a 5xx an alert sees, not Bolt's 'unhandled request'."""
